@@ -1,0 +1,946 @@
+//! The config schema: every section and key, its default, its range, and the words a technician
+//! reads when it is wrong. `docs/config.md` documents the same keys; keep the two together.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use croupier_drivers::DeviceRole;
+use croupier_pipelines::CameraSource;
+
+use super::duration::{format_duration, parse_duration};
+use super::tree::{self, Checker, Entry, Kind, Node, Section};
+use super::*;
+
+const DEFAULT_MQTT_URL: &str = "mqtt://127.0.0.1:1883";
+const DEFAULT_STORAGE_DIR: &str = "/var/lib/croupier";
+const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:8080";
+const STANDARD_BAUDS: &[u32] = &[
+    1200, 2400, 4800, 9600, 19200, 38400, 57600, 115_200, 230_400, 460_800, 921_600,
+];
+
+/// Checks the whole file. Returns the config when it could be built, and every problem found.
+pub(super) fn check(text: &str, base_dir: &Path) -> (Option<Config>, Vec<ConfigIssue>) {
+    let mut c = Checker::new(text);
+    let doc = match toml_edit::Document::parse(text) {
+        Ok(doc) => doc,
+        Err(err) => {
+            let span = err.span();
+            let message = err.message().trim().to_owned();
+            c.error(
+                "(syntax)",
+                span.as_ref(),
+                format!("the file is not valid TOML: {message}"),
+                "fix the syntax at this line; every value needs `key = value`, strings need quotes, durations are strings like \"15s\"",
+            );
+            return (None, c.issues);
+        }
+    };
+    let root = match tree::from_item(doc.as_item()) {
+        Some(Node {
+            kind: Kind::Table(entries),
+            ..
+        }) => entries,
+        _ => Vec::new(),
+    };
+    let mut top = Section::new("", &root);
+    let table = table_section(&mut c, &mut top);
+    let timing = timing_section(&mut c, &mut top);
+    let mqtt = mqtt_section(&mut c, &mut top, base_dir, table.as_ref());
+    let storage = storage_section(&mut c, &mut top, base_dir);
+    let http = http_section(&mut c, &mut top);
+    let log = log_section(&mut c, &mut top);
+    let daemon = daemon_section(&mut c, &mut top);
+    let devices = device_sections(&mut c, &mut top, base_dir);
+    let cameras = camera_sections(&mut c, &mut top);
+    top.finish(&mut c);
+
+    let config = (|| {
+        Some(Config {
+            table: table?,
+            timing: timing?,
+            mqtt: mqtt?,
+            storage: storage?,
+            http: http?,
+            log: log?,
+            daemon: daemon?,
+            devices: devices?,
+            cameras: cameras?,
+        })
+    })();
+    (config, c.issues)
+}
+
+/// Returns the entries of `[name]`, or an empty table if it is absent.
+fn sub_table<'a>(
+    c: &mut Checker<'_>,
+    top: &mut Section<'a>,
+    name: &'static str,
+) -> Option<Section<'a>> {
+    match top.get(name) {
+        None => Some(Section::new(name, &[])),
+        Some(Node {
+            kind: Kind::Table(entries),
+            ..
+        }) => Some(Section::new(name, entries)),
+        Some(other) => {
+            c.error(
+                name,
+                other.span.as_ref(),
+                format!("`{name}` must be a table, found {}", other.kind.type_name()),
+                format!("write it as a section: `[{name}]` followed by its keys"),
+            );
+            None
+        }
+    }
+}
+
+// ---- typed readers: each reports its own problem and returns None on error -------------------
+
+fn read_str(c: &mut Checker<'_>, s: &mut Section<'_>, key: &'static str) -> Option<Option<String>> {
+    match s.get(key) {
+        None => Some(None),
+        Some(Node {
+            kind: Kind::Str(v), ..
+        }) => Some(Some(v.clone())),
+        Some(n) => {
+            c.error(
+                &s.key_path(key),
+                n.span.as_ref(),
+                format!("expected a string, found {}", n.kind.type_name()),
+                format!("put the value in double quotes: {key} = \"…\""),
+            );
+            None
+        }
+    }
+}
+
+fn required_str(
+    c: &mut Checker<'_>,
+    s: &mut Section<'_>,
+    key: &'static str,
+    example: &str,
+) -> Option<String> {
+    match read_str(c, s, key)? {
+        Some(v) => Some(v),
+        None => {
+            c.error(
+                &s.key_path(key),
+                None,
+                "this key is required and missing",
+                format!("add `{key} = \"{example}\"` to [{}]", s.path),
+            );
+            None
+        }
+    }
+}
+
+fn read_bool(
+    c: &mut Checker<'_>,
+    s: &mut Section<'_>,
+    key: &'static str,
+    default: bool,
+) -> Option<bool> {
+    match s.get(key) {
+        None => Some(default),
+        Some(Node {
+            kind: Kind::Bool(v),
+            ..
+        }) => Some(*v),
+        Some(n) => {
+            c.error(
+                &s.key_path(key),
+                n.span.as_ref(),
+                format!("expected true or false, found {}", n.kind.type_name()),
+                format!("write `{key} = true` or `{key} = false` (no quotes)"),
+            );
+            None
+        }
+    }
+}
+
+fn read_int(
+    c: &mut Checker<'_>,
+    s: &mut Section<'_>,
+    key: &'static str,
+) -> Option<Option<(i64, Node)>> {
+    match s.get(key) {
+        None => Some(None),
+        Some(
+            n @ Node {
+                kind: Kind::Int(v), ..
+            },
+        ) => Some(Some((*v, n.clone()))),
+        Some(n) => {
+            c.error(
+                &s.key_path(key),
+                n.span.as_ref(),
+                format!("expected a whole number, found {}", n.kind.type_name()),
+                format!("write a number without quotes, like `{key} = 9600`"),
+            );
+            None
+        }
+    }
+}
+
+fn read_duration(
+    c: &mut Checker<'_>,
+    s: &mut Section<'_>,
+    key: &'static str,
+    default: Duration,
+    range: (Duration, Duration),
+) -> Option<Duration> {
+    let path = s.key_path(key);
+    let node = match s.get(key) {
+        None => return Some(default),
+        Some(n) => n,
+    };
+    let text = match &node.kind {
+        Kind::Str(v) => v,
+        Kind::Int(v) => {
+            c.error(
+                &path,
+                node.span.as_ref(),
+                format!("`{v}` has no unit"),
+                format!(
+                    "write durations as strings with a unit, like `{key} = \"{v}s\"` or \"{v}ms\""
+                ),
+            );
+            return None;
+        }
+        other => {
+            c.error(
+                &path,
+                node.span.as_ref(),
+                format!("expected a duration, found {}", other.type_name()),
+                format!("write it like `{key} = \"{}\"`", format_duration(default)),
+            );
+            return None;
+        }
+    };
+    match parse_duration(text) {
+        Err(why) => {
+            c.error(
+                &path,
+                node.span.as_ref(),
+                why,
+                format!(
+                    "write it like `{key} = \"{}\"` (units: ms, s, m, h)",
+                    format_duration(default)
+                ),
+            );
+            None
+        }
+        Ok(d) if d < range.0 || d > range.1 => {
+            c.error(
+                &path,
+                node.span.as_ref(),
+                format!("{} is out of range", format_duration(d)),
+                format!(
+                    "use a value from {} to {} (default {})",
+                    format_duration(range.0),
+                    format_duration(range.1),
+                    format_duration(default)
+                ),
+            );
+            None
+        }
+        Ok(d) => Some(d),
+    }
+}
+
+fn read_choice<T: Copy>(
+    c: &mut Checker<'_>,
+    s: &mut Section<'_>,
+    key: &'static str,
+    names: &[&str],
+    from: impl Fn(&str) -> Option<T>,
+    default: Option<T>,
+) -> Option<T> {
+    let path = s.key_path(key);
+    let span = s.get(key).and_then(|n| n.span.clone());
+    let value = read_str(c, s, key)?;
+    match value {
+        None => {
+            if default.is_none() {
+                c.error(
+                    &path,
+                    None,
+                    "this key is required and missing",
+                    format!("add `{key} = \"…\"` with one of: {}", names.join(", ")),
+                );
+            }
+            default
+        }
+        Some(v) => {
+            let found = from(&v);
+            if found.is_none() {
+                c.error(
+                    &path,
+                    span.as_ref(),
+                    format!("`{v}` is not one of the accepted values"),
+                    format!("use one of: {}", names.join(", ")),
+                );
+            }
+            found
+        }
+    }
+}
+
+fn read_path(
+    c: &mut Checker<'_>,
+    s: &mut Section<'_>,
+    key: &'static str,
+    base_dir: &Path,
+) -> Option<Option<(PathBuf, Node)>> {
+    let node = s.get(key).cloned();
+    let value = read_str(c, s, key)?;
+    Some(value.map(|v| {
+        (
+            resolve(base_dir, &v),
+            node.unwrap_or(Node {
+                span: None,
+                kind: Kind::Str(String::new()),
+            }),
+        )
+    }))
+}
+
+fn resolve(base_dir: &Path, value: &str) -> PathBuf {
+    let p = Path::new(value);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base_dir.join(p)
+    }
+}
+
+/// A name that goes into MQTT topics and URLs: no `/`, `+`, `#` or spaces, so one table can never
+/// publish into another's topic tree.
+fn check_slug(
+    c: &mut Checker<'_>,
+    path: &str,
+    span: Option<&std::ops::Range<usize>>,
+    value: &str,
+) -> bool {
+    let ok = !value.is_empty()
+        && value.len() <= 64
+        && value
+            .chars()
+            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '_')
+        && !value.starts_with(['-', '_']);
+    if !ok {
+        c.error(
+            path,
+            span,
+            format!("`{value}` cannot be used as a name in MQTT topics and URLs"),
+            "use 1–64 lowercase letters, digits, `-` or `_`, starting with a letter or digit, like \"riga-1\"",
+        );
+    }
+    ok
+}
+
+// ---- sections ----------------------------------------------------------------------------------
+
+fn table_section(c: &mut Checker<'_>, top: &mut Section<'_>) -> Option<TableConfig> {
+    let mut s = sub_table(c, top, "table")?;
+    let studio_span = s.get("studio").and_then(|n| n.span.clone());
+    let studio = required_str(c, &mut s, "studio", "riga-1");
+    let id_span = s.get("id").and_then(|n| n.span.clone());
+    let id = required_str(c, &mut s, "id", "rl-01");
+    let studio_ok = studio
+        .as_deref()
+        .is_some_and(|v| check_slug(c, "table.studio", studio_span.as_ref(), v));
+    let id_ok = id
+        .as_deref()
+        .is_some_and(|v| check_slug(c, "table.id", id_span.as_ref(), v));
+    let game = read_choice(c, &mut s, "game", Game::NAMES, Game::from_name, None);
+    let name = read_str(c, &mut s, "name");
+    s.finish(c);
+    if !(studio_ok && id_ok) {
+        return None;
+    }
+    Some(TableConfig {
+        studio: studio?,
+        id: id?,
+        game: game?,
+        name: name?,
+    })
+}
+
+fn timing_section(c: &mut Checker<'_>, top: &mut Section<'_>) -> Option<TimingConfig> {
+    let mut s = sub_table(c, top, "timing")?;
+    let bet_window = read_duration(
+        c,
+        &mut s,
+        "bet_window",
+        Duration::from_secs(15),
+        (Duration::from_secs(5), Duration::from_secs(60)),
+    );
+    let rate_span = s.get("timecode_rate").and_then(|n| n.span.clone());
+    let rate = match read_str(c, &mut s, "timecode_rate") {
+        None => None,
+        Some(None) => Some(TimecodeRate::Fps25),
+        Some(Some(v)) => match v.parse::<TimecodeRate>() {
+            Ok(r) => Some(r),
+            Err(err) => {
+                c.error(
+                    "timing.timecode_rate",
+                    rate_span.as_ref(),
+                    err.to_string(),
+                    "use the frame rate of the table's cameras: 23.976, 24, 25, 29.97, 30, 50, 59.94 or 60 (29.97 and 59.94 are drop-frame)",
+                );
+                None
+            }
+        },
+    };
+    s.finish(c);
+    Some(TimingConfig {
+        bet_window: bet_window?,
+        timecode_rate: rate?,
+    })
+}
+
+fn mqtt_section(
+    c: &mut Checker<'_>,
+    top: &mut Section<'_>,
+    base_dir: &Path,
+    table: Option<&TableConfig>,
+) -> Option<MqttConfig> {
+    let mut s = sub_table(c, top, "mqtt")?;
+    let url_span = s.get("url").and_then(|n| n.span.clone());
+    let url = read_str(c, &mut s, "url").map(|u| u.unwrap_or_else(|| DEFAULT_MQTT_URL.to_owned()));
+    let parsed = url.as_deref().and_then(|u| match url::Url::parse(u) {
+        Ok(parsed)
+            if matches!(parsed.scheme(), "mqtt" | "mqtts")
+                && parsed.host_str().is_some_and(|h| !h.is_empty()) =>
+        {
+            Some(parsed)
+        }
+        Ok(parsed) if !matches!(parsed.scheme(), "mqtt" | "mqtts") => {
+            c.error(
+                "mqtt.url",
+                url_span.as_ref(),
+                format!("scheme `{}` is not supported", parsed.scheme()),
+                "use mqtt://host:1883 for plain TCP or mqtts://host:8883 for TLS",
+            );
+            None
+        }
+        Ok(_) => {
+            c.error(
+                "mqtt.url",
+                url_span.as_ref(),
+                format!("`{u}` has no host"),
+                "write the broker's address, like mqtt://127.0.0.1:1883",
+            );
+            None
+        }
+        Err(err) => {
+            c.error(
+                "mqtt.url",
+                url_span.as_ref(),
+                format!("`{u}` is not a URL: {err}"),
+                "write the broker's address, like mqtt://127.0.0.1:1883",
+            );
+            None
+        }
+    });
+    if let Some(p) = &parsed {
+        if !p.username().is_empty() || p.password().is_some() {
+            c.error("mqtt.url", url_span.as_ref(), "the URL carries credentials", "move them to `username` and `password_file`, so the password is not in a world-readable config");
+        }
+    }
+    let tls = parsed.as_ref().map(|p| p.scheme() == "mqtts");
+    let client_id = read_str(c, &mut s, "client_id");
+    let username = read_str(c, &mut s, "username");
+    let password_file = read_path(c, &mut s, "password_file", base_dir);
+    let ca = read_path(c, &mut s, "ca", base_dir);
+    let cert = read_path(c, &mut s, "cert", base_dir);
+    let key = read_path(c, &mut s, "key", base_dir);
+    let keep_alive = read_duration(
+        c,
+        &mut s,
+        "keep_alive",
+        Duration::from_secs(15),
+        (Duration::from_secs(2), Duration::from_secs(300)),
+    );
+    if s.get("password").is_some() {
+        // Read so `finish` does not call it unknown; refused with a specific reason instead.
+        let span = s.get("password").and_then(|n| n.span.clone());
+        c.error("mqtt.password", span.as_ref(), "passwords are not written in the config", "put the password alone in a file readable only by the croupier user and set `password_file` to its path");
+    }
+    s.finish(c);
+
+    let files = [
+        ("password_file", &password_file),
+        ("ca", &ca),
+        ("cert", &cert),
+        ("key", &key),
+    ];
+    for (name, value) in files {
+        if let Some(Some((path, node))) = value {
+            if !path.is_file() {
+                c.error(
+                    &format!("mqtt.{name}"),
+                    node.span.as_ref(),
+                    format!("{} does not exist or is not a file", path.display()),
+                    "give the path of an existing PEM file (relative paths are read from the config file's directory)",
+                );
+            }
+        }
+    }
+    let has = |v: &Option<Option<(PathBuf, Node)>>| matches!(v, Some(Some(_)));
+    if has(&cert) != has(&key) {
+        c.error(
+            "mqtt.cert",
+            None,
+            "a client certificate needs its key, and a key its certificate",
+            "set both `cert` and `key` for mutual TLS, or neither",
+        );
+    }
+    if tls == Some(false) && (has(&ca) || has(&cert) || has(&key)) {
+        c.error(
+            "mqtt.url",
+            url_span.as_ref(),
+            "TLS files are set but the URL is plain mqtt://",
+            "use mqtts://host:8883 to connect with TLS, or remove ca/cert/key",
+        );
+    }
+    if has(&password_file) && !matches!(username, Some(Some(_))) {
+        c.error(
+            "mqtt.username",
+            None,
+            "a password_file is set without a username",
+            "add `username = \"…\"` to [mqtt]",
+        );
+    }
+
+    let parsed = parsed?;
+    let tls = tls?;
+    let default_client_id = table.map(|t| format!("croupier-{}-{}", t.studio, t.id));
+    Some(MqttConfig {
+        url: url?,
+        tls,
+        host: parsed.host_str()?.trim_matches(['[', ']']).to_owned(),
+        port: parsed.port().unwrap_or(if tls { 8883 } else { 1883 }),
+        client_id: client_id?.or(default_client_id)?,
+        username: username?,
+        password_file: password_file?.map(|(p, _)| p),
+        ca: ca?.map(|(p, _)| p),
+        cert: cert?.map(|(p, _)| p),
+        key: key?.map(|(p, _)| p),
+        keep_alive: keep_alive?,
+    })
+}
+
+fn storage_section(
+    c: &mut Checker<'_>,
+    top: &mut Section<'_>,
+    base_dir: &Path,
+) -> Option<StorageConfig> {
+    let mut s = sub_table(c, top, "storage")?;
+    let dir = read_path(c, &mut s, "dir", base_dir)?;
+    s.finish(c);
+    let dir = match dir {
+        None => PathBuf::from(DEFAULT_STORAGE_DIR),
+        Some((dir, node)) => {
+            if dir.exists() && !dir.is_dir() {
+                c.error("storage.dir", node.span.as_ref(), format!("{} exists and is not a directory", dir.display()), "point it at a directory; the daemon creates it if it is missing (systemd's StateDirectory does under the unit)");
+                return None;
+            }
+            dir
+        }
+    };
+    Some(StorageConfig { dir })
+}
+
+fn http_section(c: &mut Checker<'_>, top: &mut Section<'_>) -> Option<HttpConfig> {
+    let mut s = sub_table(c, top, "http")?;
+    let span = s.get("listen").and_then(|n| n.span.clone());
+    let listen = read_str(c, &mut s, "listen")?.unwrap_or_else(|| DEFAULT_HTTP_LISTEN.to_owned());
+    s.finish(c);
+    match listen.parse::<SocketAddr>() {
+        Ok(addr) => Some(HttpConfig { listen: addr }),
+        Err(_) => {
+            c.error("http.listen", span.as_ref(), format!("`{listen}` is not an address and port"), "write an IP address and a port, like \"127.0.0.1:8080\" or \"0.0.0.0:8080\" (host names are not resolved)");
+            None
+        }
+    }
+}
+
+fn log_section(c: &mut Checker<'_>, top: &mut Section<'_>) -> Option<LogConfig> {
+    let mut s = sub_table(c, top, "log")?;
+    let span = s.get("filter").and_then(|n| n.span.clone());
+    let filter = read_str(c, &mut s, "filter").map(|f| f.unwrap_or_else(|| "info".to_owned()));
+    let format = read_choice(
+        c,
+        &mut s,
+        "format",
+        LogFormat::NAMES,
+        |n| match n {
+            "auto" => Some(LogFormat::Auto),
+            "text" => Some(LogFormat::Text),
+            "json" => Some(LogFormat::Json),
+            "journald" => Some(LogFormat::Journald),
+            _ => None,
+        },
+        Some(LogFormat::Auto),
+    );
+    s.finish(c);
+    let filter = filter?;
+    if let Err(err) = tracing_subscriber::EnvFilter::builder().parse(&filter) {
+        c.error("log.filter", span.as_ref(), format!("`{filter}` is not a log filter: {err}"), "use a level (error, warn, info, debug, trace) or directives like \"info,croupier::devices=debug\"");
+        return None;
+    }
+    Some(LogConfig {
+        filter,
+        format: format?,
+    })
+}
+
+fn daemon_section(c: &mut Checker<'_>, top: &mut Section<'_>) -> Option<DaemonConfig> {
+    let mut s = sub_table(c, top, "daemon")?;
+    let secs = Duration::from_secs;
+    let shutdown_timeout = read_duration(
+        c,
+        &mut s,
+        "shutdown_timeout",
+        secs(10),
+        (secs(1), secs(120)),
+    );
+    let ready_timeout = read_duration(
+        c,
+        &mut s,
+        "ready_timeout",
+        secs(10),
+        (Duration::ZERO, secs(600)),
+    );
+    let min = read_duration(
+        c,
+        &mut s,
+        "restart_backoff_min",
+        Duration::from_millis(500),
+        (Duration::from_millis(10), secs(60)),
+    );
+    let max = read_duration(
+        c,
+        &mut s,
+        "restart_backoff_max",
+        secs(30),
+        (Duration::from_millis(10), secs(600)),
+    );
+    s.finish(c);
+    if let (Some(lo), Some(hi)) = (min, max) {
+        if lo > hi {
+            c.error(
+                "daemon.restart_backoff_min",
+                None,
+                format!(
+                    "restart_backoff_min ({}) is above restart_backoff_max ({})",
+                    format_duration(lo),
+                    format_duration(hi)
+                ),
+                "make restart_backoff_min the smaller of the two",
+            );
+            return None;
+        }
+    }
+    Some(DaemonConfig {
+        shutdown_timeout: shutdown_timeout?,
+        ready_timeout: ready_timeout?,
+        restart_backoff_min: min?,
+        restart_backoff_max: max?,
+    })
+}
+
+/// The entries of an array of tables like `[[device]]`, each with its index path `device[N]`.
+fn array_of_tables<'a>(
+    c: &mut Checker<'_>,
+    top: &mut Section<'a>,
+    name: &'static str,
+) -> Option<Vec<(String, &'a [Entry])>> {
+    match top.get(name) {
+        None => Some(Vec::new()),
+        Some(Node {
+            kind: Kind::Array(items),
+            span,
+        }) => {
+            let mut out = Vec::new();
+            let mut ok = true;
+            for (i, item) in items.iter().enumerate() {
+                match &item.kind {
+                    Kind::Table(entries) => out.push((format!("{name}[{i}]"), entries.as_slice())),
+                    other => {
+                        ok = false;
+                        c.error(
+                            &format!("{name}[{i}]"),
+                            item.span.as_ref().or(span.as_ref()),
+                            format!("expected a table, found {}", other.type_name()),
+                            format!("write each entry as a `[[{name}]]` section"),
+                        );
+                    }
+                }
+            }
+            ok.then_some(out)
+        }
+        Some(other) => {
+            c.error(
+                name,
+                other.span.as_ref(),
+                format!(
+                    "`{name}` must be a list of `[[{name}]]` sections, found {}",
+                    other.kind.type_name()
+                ),
+                format!("write one `[[{name}]]` section per {name}"),
+            );
+            None
+        }
+    }
+}
+
+fn device_sections(
+    c: &mut Checker<'_>,
+    top: &mut Section<'_>,
+    base_dir: &Path,
+) -> Option<Vec<DeviceConfig>> {
+    let tables = array_of_tables(c, top, "device")?;
+    let mut devices = Vec::new();
+    let mut all_ok = true;
+    for (index, (path, entries)) in tables.into_iter().enumerate() {
+        let mut s = Section::new(path.clone(), entries);
+        match one_device(c, &mut s, base_dir) {
+            Some(d) => devices.push((index, d)),
+            None => all_ok = false,
+        }
+        s.finish(c);
+    }
+    for (pos, (i, d)) in devices.iter().enumerate() {
+        let earlier = &devices[..pos];
+        if let Some((first, _)) = earlier.iter().find(|(_, o)| o.name == d.name) {
+            all_ok = false;
+            c.error(&format!("device[{i}].name"), None, format!("device name `{}` is already used by device[{first}]", d.name), "give each device its own `name` (it defaults to the role, so two readers of one role need names like \"shoe-a\" and \"shoe-b\")");
+        }
+        if let Some(port) = &d.port {
+            if let Some((first, _)) = earlier.iter().find(|(_, o)| o.port.as_ref() == Some(port)) {
+                all_ok = false;
+                c.error(
+                    &format!("device[{i}].port"),
+                    None,
+                    format!("{} is already used by device[{first}]", port.display()),
+                    "each device needs its own port; check the udev symlinks under /dev/croupier/",
+                );
+            }
+        }
+    }
+    all_ok.then(|| devices.into_iter().map(|(_, d)| d).collect())
+}
+
+fn one_device(c: &mut Checker<'_>, s: &mut Section<'_>, base_dir: &Path) -> Option<DeviceConfig> {
+    let path = s.path.clone();
+    let role_span = s.get("role").and_then(|n| n.span.clone());
+    let role = read_choice(
+        c,
+        s,
+        "role",
+        &DeviceRole::ALL
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>(),
+        |n| n.parse::<DeviceRole>().ok(),
+        None,
+    );
+    let driver_span = s.get("driver").and_then(|n| n.span.clone());
+    let driver = read_choice(c, s, "driver", Driver::NAMES, Driver::from_name, None);
+    let name_span = s.get("name").and_then(|n| n.span.clone());
+    let name = read_str(c, s, "name");
+    let enabled = read_bool(c, s, "enabled", true);
+    let port = read_path(c, s, "port", base_dir);
+    let baud = read_int(c, s, "baud");
+    let chip = read_path(c, s, "chip", base_dir);
+    let line = read_int(c, s, "line");
+
+    let (role, driver) = (role?, driver?);
+    let mut ok = true;
+    if !Driver::for_role(role).contains(&driver) {
+        ok = false;
+        let fits: Vec<_> = Driver::for_role(role).iter().map(|d| d.as_str()).collect();
+        c.error(
+            &format!("{path}.driver"),
+            driver_span.as_ref().or(role_span.as_ref()),
+            format!(
+                "driver `{}` cannot serve role `{}`",
+                driver.as_str(),
+                role.as_str()
+            ),
+            format!("for a {} use driver {}", role.as_str(), fits.join(" or ")),
+        );
+    }
+    let name = match name? {
+        Some(n) => {
+            ok &= check_slug(c, &format!("{path}.name"), name_span.as_ref(), &n);
+            n
+        }
+        None => role.as_str().to_owned(),
+    };
+    let port = port?;
+    let baud = baud?;
+    let chip = chip?;
+    let line = line?;
+
+    let mut baud_value = 9600;
+    if driver.is_serial() || driver == Driver::Evdev {
+        if port.is_none() {
+            ok = false;
+            let example = if driver == Driver::Evdev {
+                "/dev/croupier/shoe-barcode"
+            } else {
+                "/dev/croupier/wheel"
+            };
+            c.error(
+                &format!("{path}.port"),
+                None,
+                format!("driver `{}` needs the device's port", driver.as_str()),
+                format!("add `port = \"{example}\"` (a udev symlink, see docs/udev.md)"),
+            );
+        }
+    } else if let Some((_, node)) = &port {
+        ok = false;
+        c.error(
+            &format!("{path}.port"),
+            node.span.as_ref(),
+            format!("driver `{}` has no port", driver.as_str()),
+            "remove `port`; a GPIO pedal is set with `chip` and `line`",
+        );
+    }
+    match (&baud, driver.is_serial()) {
+        (Some((b, node)), true) => {
+            if u32::try_from(*b)
+                .ok()
+                .is_some_and(|b| STANDARD_BAUDS.contains(&b))
+            {
+                baud_value = u32::try_from(*b).unwrap_or(9600);
+            } else {
+                ok = false;
+                c.error(
+                    &format!("{path}.baud"),
+                    node.span.as_ref(),
+                    format!("{b} is not a standard baud rate"),
+                    format!(
+                        "use the device's rate, one of {}",
+                        STANDARD_BAUDS
+                            .iter()
+                            .map(u32::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+            }
+        }
+        (Some((_, node)), false) => {
+            ok = false;
+            c.error(
+                &format!("{path}.baud"),
+                node.span.as_ref(),
+                format!("driver `{}` is not a serial port", driver.as_str()),
+                "remove `baud`",
+            );
+        }
+        (None, _) => {}
+    }
+    let mut gpio_chip = None;
+    let mut gpio_line = None;
+    if driver == Driver::Gpio {
+        c.warning(&format!("{path}.driver"), driver_span.as_ref(), "this build of Croupier does not read GPIO pedals yet; the device will be reported down", "use a USB pedal (driver \"evdev\" or \"serial\") until GPIO support lands");
+        gpio_chip = Some(
+            chip.map(|(p, _)| p)
+                .unwrap_or_else(|| PathBuf::from("/dev/gpiochip0")),
+        );
+        match line {
+            Some((l, node)) => match u32::try_from(l) {
+                Ok(l) => gpio_line = Some(l),
+                Err(_) => {
+                    ok = false;
+                    c.error(&format!("{path}.line"), node.span.as_ref(), format!("{l} is not a GPIO line offset"), "use the line's offset on its chip (`gpioinfo` lists them), like `line = 17`");
+                }
+            },
+            None => {
+                ok = false;
+                c.error(
+                    &format!("{path}.line"),
+                    None,
+                    "a GPIO pedal needs its line",
+                    "add `line = 17` (the offset on the chip; `gpioinfo` lists them)",
+                );
+            }
+        }
+    } else {
+        for (key, present) in [
+            ("chip", chip.as_ref().map(|(_, n)| n.clone())),
+            ("line", line.as_ref().map(|(_, n)| n.clone())),
+        ] {
+            if let Some(node) = present {
+                ok = false;
+                c.error(
+                    &format!("{path}.{key}"),
+                    node.span.as_ref(),
+                    format!("`{key}` only applies to the gpio driver"),
+                    format!("remove `{key}`"),
+                );
+            }
+        }
+    }
+    ok.then(|| DeviceConfig {
+        name,
+        role,
+        driver,
+        port: port.map(|(p, _)| p),
+        baud: baud_value,
+        gpio_chip,
+        gpio_line,
+        enabled: enabled.unwrap_or(true),
+    })
+}
+
+fn camera_sections(c: &mut Checker<'_>, top: &mut Section<'_>) -> Option<Vec<CameraConfig>> {
+    let tables = array_of_tables(c, top, "camera")?;
+    let mut cameras = Vec::new();
+    let mut all_ok = true;
+    for (path, entries) in tables {
+        let mut s = Section::new(path.clone(), entries);
+        let name_span = s.get("name").and_then(|n| n.span.clone());
+        let name = required_str(c, &mut s, "name", "overhead");
+        let source_span = s.get("source").and_then(|n| n.span.clone());
+        let source = required_str(c, &mut s, "source", "test");
+        s.finish(c);
+        let name_ok = name
+            .as_deref()
+            .is_some_and(|n| check_slug(c, &format!("{path}.name"), name_span.as_ref(), n));
+        let source = source.and_then(|src| match src.parse::<CameraSource>() {
+            Ok(parsed) => Some(parsed),
+            Err(err) => {
+                c.error(&format!("{path}.source"), source_span.as_ref(), err.to_string(), "use `test` for the test pattern, `v4l2:///dev/video0` for a USB/HDMI capture device, or the camera's `rtsp://` URL");
+                None
+            }
+        });
+        match (name, source, name_ok) {
+            (Some(name), Some(source), true) => cameras.push(CameraConfig { name, source }),
+            _ => all_ok = false,
+        }
+    }
+    for (i, cam) in cameras.iter().enumerate() {
+        // Indices match the file only when every camera parsed; otherwise all_ok is already false.
+        if let Some(first) = cameras[..i].iter().position(|o| o.name == cam.name) {
+            all_ok = false;
+            c.error(
+                &format!("camera[{i}].name"),
+                None,
+                format!(
+                    "camera name `{}` is already used by camera[{first}]",
+                    cam.name
+                ),
+                "give each camera its own name; it appears in /whep/<camera> and /hls/<camera>",
+            );
+        }
+    }
+    all_ok.then_some(cameras)
+}
