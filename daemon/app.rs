@@ -1,0 +1,202 @@
+//! What each subcommand does, and the exit status it ends with.
+
+use std::process::ExitCode;
+
+use croupier_drivers::simulator::{Simulator, SimulatorOptions};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info};
+
+use crate::cli::{Cli, Command, RunArgs, SimulateArgs, ValidateArgs};
+use crate::config::{self, ConfigError, EX_CONFIG};
+use crate::daemon::{self, RunOptions};
+use crate::logging;
+use crate::sdnotify::Notifier;
+
+/// Runs the parsed command line and returns the process's exit status.
+pub fn main(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Validate(args) => validate(&args),
+        Command::Run(args) => run_daemon(&args),
+        Command::Demo(args) => with_runtime(|| crate::demo::run(args)),
+        Command::Simulate(args) => with_runtime(|| simulate(args)),
+        Command::Timecode(args) => match crate::timecode::run(&args) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("croupier timecode: {err}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}
+
+fn exit(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+fn with_runtime<F, Fut>(f: F) -> ExitCode
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ExitCode>,
+{
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(f()),
+        Err(err) => {
+            eprintln!("croupier: cannot start the async runtime: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn validate(args: &ValidateArgs) -> ExitCode {
+    match config::load(&args.config) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                eprintln!("{w}");
+            }
+            println!(
+                "{}: ok (table {}/{}, {} device(s), {} camera(s))",
+                args.config.display(),
+                loaded.config.table.studio,
+                loaded.config.table.id,
+                loaded.config.devices.len(),
+                loaded.config.cameras.len()
+            );
+            if args.print {
+                println!("{:#?}", loaded.config);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("{err}");
+            config_exit(&err)
+        }
+    }
+}
+
+fn config_exit(err: &ConfigError) -> ExitCode {
+    match err {
+        ConfigError::Invalid(_) | ConfigError::Read { .. } => exit(EX_CONFIG),
+    }
+}
+
+fn run_daemon(args: &RunArgs) -> ExitCode {
+    let loaded = match config::load(&args.config) {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            eprintln!("{err}");
+            return config_exit(&err);
+        }
+    };
+    let log = match logging::init(&loaded.config.log) {
+        Ok(handle) => handle,
+        Err(err) => {
+            eprintln!("croupier: {err}");
+            return exit(EX_CONFIG);
+        }
+    };
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    let notifier = match Notifier::from_env() {
+        Ok(n) => n,
+        Err(err) => {
+            error!(error = %err, "NOTIFY_SOCKET is set but unusable; running without systemd notifications");
+            Notifier::disabled()
+        }
+    };
+    let config_path = args.config.clone();
+    with_runtime(|| async move {
+        let opts = RunOptions {
+            config_path,
+            notifier,
+            stop: CancellationToken::new(),
+            log: Some(log),
+        };
+        match daemon::run(loaded.config, opts).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                error!("{err}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+async fn simulate(args: SimulateArgs) -> ExitCode {
+    let _ = logging::init_simple("info");
+    let opts = SimulatorOptions {
+        link: args.link,
+        pace: args.pace,
+        rounds: args.rounds,
+        seed: args.seed,
+        ..SimulatorOptions::default()
+    };
+    let sim = match Simulator::start(args.device, opts) {
+        Ok(sim) => sim,
+        Err(err) => {
+            eprintln!("croupier simulate {}: {err}", args.device);
+            return ExitCode::FAILURE;
+        }
+    };
+    // Printed on stdout, one line, so scripts and tests can read where to connect.
+    match sim.link_path() {
+        Some(link) => println!(
+            "{} simulator on {} (linked at {})",
+            args.device,
+            sim.slave_path().display(),
+            link.display()
+        ),
+        None => println!(
+            "{} simulator on {}",
+            args.device,
+            sim.slave_path().display()
+        ),
+    }
+    let stop = CancellationToken::new();
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        wait_for_stop_signal().await;
+        on_signal.cancel();
+    });
+    match sim.run(stop).await {
+        Ok(summary) => {
+            info!(
+                rounds = summary.rounds,
+                frames = summary.frames,
+                dropped = summary.dropped,
+                "simulator stopped"
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("croupier simulate {}: {err}", args.device);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn wait_for_stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut int), Ok(mut term)) => {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        _ => {
+            // Without handlers the default action (terminate) applies; wait forever.
+            std::future::pending::<()>().await;
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! The `croupier` command line. Subcommand names and flags are a contract (see `docs/cli.md`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use croupier_drivers::DeviceRole;
+
+use crate::timecode::TimecodeArgs;
+
+/// `0.1.0 (commit 1a2b3c4d5e6f)`.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("CROUPIER_GIT_COMMIT"),
+    ")"
+);
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "croupier",
+    version = VERSION,
+    about = "Table-side daemon of a live-dealer casino studio",
+    long_about = "Croupier runs under one table: it reads the wheel, the card shoe, the RFID readers and \
+the dealer's pedal, watches the cameras, stamps every game phase against UTC and the video's \
+SMPTE timecode, and publishes every event over MQTT to the studio's orchestrator.\n\n\
+Start with `croupier demo` for a whole simulated table on this machine, or \
+`croupier validate --config /etc/croupier/table.toml` before running a real one.",
+    after_help = "Exit status: 0 success, 2 bad command line, 78 config refused, 1 any other failure.\nDocs: docs/cli.md, docs/config.md"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the table daemon (what the systemd unit starts).
+    #[command(
+        long_about = "Run the table daemon with the given config.\n\n\
+The config is checked first; if anything is wrong every problem is printed and the daemon \
+exits 78 without opening a device or a port. Under systemd (Type=notify) it reports READY once \
+the devices are open and the uplink is connected or buffering, pings the watchdog, reloads the \
+config on SIGHUP (refusing a bad one and keeping the old), and on SIGTERM or SIGINT stops \
+within [daemon] shutdown_timeout.",
+        after_help = "Example: croupier run --config /etc/croupier/table.toml\nLog filter: CROUPIER_LOG=debug croupier run --config …"
+    )]
+    Run(RunArgs),
+
+    /// Run a whole simulated table on this machine: simulated devices on pseudo-terminals,
+    /// a local MQTT broker and the daemon.
+    #[command(long_about = "Run a whole simulated table on this machine.\n\n\
+Starts a local mosquitto broker on a free loopback port, a simulator for the wheel, the card \
+shoe, the RFID reader and the dealer's pedal, each on its own pseudo-terminal speaking the real \
+framing, writes a config for them and runs the daemon against it. It prints where to look \
+(status page, metrics, the MQTT topics) and runs until Ctrl-C.")]
+    Demo(DemoArgs),
+
+    /// Check a config file and print every problem; opens no device and binds no port.
+    #[command(
+        long_about = "Check a config file and print every problem at once, each with its key path, \
+line, what is wrong and how to fix it.\n\n\
+Opens no device and binds no port, so it is safe to run next to a running daemon (the systemd \
+unit runs it as ExecStartPre). Exits 0 when the file is accepted (warnings may still be \
+printed) and 78 (EX_CONFIG) when it is refused.",
+        after_help = "Example: croupier validate --config /etc/croupier/table.toml"
+    )]
+    Validate(ValidateArgs),
+
+    /// Run a device simulator on a pseudo-terminal, speaking the device's real framing.
+    #[command(
+        long_about = "Run a device simulator on a new pseudo-terminal, speaking the device's real \
+framing: the wheel (Cammegh-style ASCII status frames), the shoe (one card per line), the RFID \
+reader (one tag UID per line) or the pedal (one byte per press).\n\n\
+It prints the pseudo-terminal's path; with --link it also makes a symlink there, so a config \
+can name a stable path. Point a `[[device]] port` at it.",
+        after_help = "Example: croupier simulate wheel --link /tmp/table/wheel --pace 4"
+    )]
+    Simulate(SimulateArgs),
+
+    /// Print the SMPTE timecode for an instant, a frame count or a timecode at a frame rate.
+    Timecode(TimecodeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The table's TOML config file.
+    #[arg(long, short, value_name = "FILE", env = "CROUPIER_CONFIG")]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The TOML config file to check.
+    #[arg(long, short, value_name = "FILE")]
+    pub config: PathBuf,
+
+    /// Also print the whole effective config (defaults filled in) when it is accepted.
+    #[arg(long)]
+    pub print: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where the demo keeps its config, device links and state (default: a new temp directory,
+    /// removed on exit).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// The HTTP listener for the status page and metrics.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub http: String,
+
+    /// Game to simulate.
+    #[arg(long, default_value = "roulette", value_parser = ["roulette", "baccarat", "blackjack"])]
+    pub game: String,
+
+    /// Speed factor for the simulators (1 = real time).
+    #[arg(long, default_value_t = 1.0)]
+    pub pace: f64,
+
+    /// Stop by itself after this many seconds (default: run until Ctrl-C).
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Which device to simulate.
+    #[arg(value_parser = parse_role, value_name = "DEVICE", help = "wheel, shoe, rfid or pedal")]
+    pub device: DeviceRole,
+
+    /// Make a symlink at this path pointing to the pseudo-terminal (replaced if it is a stale link).
+    #[arg(long, value_name = "PATH")]
+    pub link: Option<PathBuf>,
+
+    /// Speed factor (1 = real time, 10 = ten times faster).
+    #[arg(long, default_value_t = 1.0)]
+    pub pace: f64,
+
+    /// Stop after this many rounds (default: run until Ctrl-C).
+    #[arg(long)]
+    pub rounds: Option<u32>,
+
+    /// Seed of the pseudo-random sequence (cards, numbers), for repeatable runs.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+fn parse_role(s: &str) -> Result<DeviceRole, String> {
+    s.parse::<DeviceRole>()
+        .map_err(|_| format!("`{s}` is not a device; use wheel, shoe, rfid or pedal"))
+}

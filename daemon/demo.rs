@@ -1,0 +1,324 @@
+//! `croupier demo`: a whole simulated table on this machine.
+//!
+//! A local mosquitto on a free loopback port, a simulator for each device on its own
+//! pseudo-terminal (speaking the real framing), a config written for them, and the daemon
+//! itself, run exactly as `croupier run` runs it. Everything is torn down on Ctrl-C.
+
+use std::io::Write as _;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, Stdio};
+use std::time::Duration;
+
+use croupier_drivers::simulator::{Simulator, SimulatorOptions};
+use croupier_drivers::DeviceRole;
+use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::cli::DemoArgs;
+use crate::config;
+use crate::daemon::{self, RunOptions};
+use crate::logging;
+use crate::sdnotify::Notifier;
+
+/// Errors setting up the demo, each with what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("mosquitto is not installed (looked in PATH, /usr/sbin and /sbin)\n  fix: run `make demo`, which installs it, or `sudo apt-get install mosquitto`")]
+    NoBroker,
+    #[error("cannot start mosquitto: {0}")]
+    BrokerStart(#[source] std::io::Error),
+    #[error("mosquitto did not accept connections on 127.0.0.1:{port} within 5 s; see {log}")]
+    BrokerNotListening { port: u16, log: String },
+    #[error("cannot prepare the demo directory {path}: {source}")]
+    Dir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the {role} simulator: {source}")]
+    Simulator {
+        role: DeviceRole,
+        #[source]
+        source: croupier_drivers::simulator::SimulatorError,
+    },
+    #[error("`{0}` is not an address and port; write it like 127.0.0.1:8080")]
+    BadListen(String),
+    #[error("the demo's own config was refused (a bug):\n{0}")]
+    Config(#[source] config::ConfigError),
+    #[error(transparent)]
+    Daemon(#[from] daemon::DaemonError),
+}
+
+pub async fn run(args: DemoArgs) -> ExitCode {
+    let _ = logging::init_simple("info");
+    match run_inner(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("croupier demo: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A directory that is removed on drop unless the user chose it.
+struct DemoDir {
+    path: PathBuf,
+    remove: bool,
+}
+
+impl Drop for DemoDir {
+    fn drop(&mut self) {
+        if self.remove {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+async fn run_inner(args: DemoArgs) -> Result<(), DemoError> {
+    let dir = match &args.dir {
+        Some(d) => DemoDir {
+            path: d.clone(),
+            remove: false,
+        },
+        None => DemoDir {
+            path: std::env::temp_dir().join(format!("croupier-demo-{}", std::process::id())),
+            remove: true,
+        },
+    };
+    let dir_err = |source| DemoError::Dir {
+        path: dir.path.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(dir.path.join("dev")).map_err(dir_err)?;
+    let dir_path = std::fs::canonicalize(&dir.path).map_err(dir_err)?;
+
+    let http = pick_http(&args.http)?;
+    let (mut broker, broker_port) = start_broker(&dir_path).await?;
+
+    let stop = CancellationToken::new();
+    // The simulators outlive the daemon's stop, so the daemon never sees its devices vanish
+    // while it shuts down.
+    let sims_stop = CancellationToken::new();
+    let mut sims = Vec::new();
+    let mut links = Vec::new();
+    for (i, role) in DeviceRole::ALL.into_iter().enumerate() {
+        let opts = SimulatorOptions {
+            link: Some(dir_path.join("dev").join(role.as_str())),
+            pace: args.pace,
+            seed: 1 + i as u64,
+            ..SimulatorOptions::default()
+        };
+        let sim =
+            Simulator::start(role, opts).map_err(|source| DemoError::Simulator { role, source })?;
+        links.push((
+            role,
+            sim.port_path().to_owned(),
+            sim.slave_path().to_owned(),
+        ));
+        let token = sims_stop.child_token();
+        sims.push(tokio::spawn(async move {
+            if let Err(err) = sim.run(token).await {
+                warn!(role = %role, error = %err, "simulator stopped with an error");
+            }
+        }));
+    }
+
+    let config_path = dir_path.join("table.toml");
+    std::fs::write(&config_path, demo_config(&args.game, broker_port, http)).map_err(dir_err)?;
+    let loaded = config::load(&config_path).map_err(DemoError::Config)?;
+
+    print_banner(&loaded.config, &config_path, broker_port, &links);
+
+    if let Some(secs) = args.duration {
+        let timer = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(secs)).await;
+            info!(after_s = secs, "demo duration reached");
+            timer.cancel();
+        });
+    }
+    let result = daemon::run(
+        loaded.config,
+        RunOptions {
+            config_path,
+            notifier: Notifier::disabled(),
+            stop: stop.clone(),
+            log: None,
+        },
+    )
+    .await;
+
+    sims_stop.cancel();
+    for sim in sims {
+        let _ = tokio::time::timeout(Duration::from_secs(3), sim).await;
+    }
+    let _ = broker.start_kill();
+    let _ = tokio::time::timeout(Duration::from_secs(3), broker.wait()).await;
+    // stdout may be a closed pipe by now (`croupier demo | head`); that is no failure.
+    let _ = writeln!(std::io::stdout(), "demo stopped");
+    result.map_err(DemoError::from)
+}
+
+/// Uses the asked-for address if it is free, else any free port on loopback, so a second demo
+/// or a busy 8080 does not stop the table from starting.
+fn pick_http(wanted: &str) -> Result<SocketAddr, DemoError> {
+    let addr: SocketAddr = wanted
+        .parse()
+        .map_err(|_| DemoError::BadListen(wanted.to_owned()))?;
+    if TcpListener::bind(addr).is_ok() {
+        return Ok(addr);
+    }
+    let fallback = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap_or(addr);
+    warn!(wanted = %addr, using = %fallback, "HTTP address busy; using another port");
+    Ok(fallback)
+}
+
+fn find_mosquitto() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .map(|d| d.join("mosquitto"))
+        .find(|p| p.is_file())
+}
+
+async fn start_broker(dir: &Path) -> Result<(Child, u16), DemoError> {
+    let bin = find_mosquitto().ok_or(DemoError::NoBroker)?;
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(DemoError::BrokerStart)?;
+    let conf = dir.join("mosquitto.conf");
+    let log = dir.join("mosquitto.log");
+    let text = format!(
+        "# Written by croupier demo: a throwaway broker on loopback.\n\
+         listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+         log_dest file {}\n",
+        log.display()
+    );
+    std::fs::write(&conf, text).map_err(DemoError::BrokerStart)?;
+    let child = Command::new(&bin)
+        .arg("-c")
+        .arg(&conf)
+        // Debian builds mosquitto with systemd support: it must not answer our NOTIFY_SOCKET.
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(DemoError::BrokerStart)?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        if tokio::time::Instant::now() > deadline {
+            return Err(DemoError::BrokerNotListening {
+                port,
+                log: log.display().to_string(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    info!(port, "demo broker up");
+    Ok((child, port))
+}
+
+fn demo_config(game: &str, broker_port: u16, http: SocketAddr) -> String {
+    let table_id = match game {
+        "baccarat" => "bc-demo",
+        "blackjack" => "bj-demo",
+        _ => "rl-demo",
+    };
+    format!(
+        r#"# Written by `croupier demo`: a simulated table on this machine.
+[table]
+studio = "demo"
+id = "{table_id}"
+game = "{game}"
+name = "Demo table"
+
+[timing]
+bet_window = "15s"
+timecode_rate = "25"
+
+[mqtt]
+url = "mqtt://127.0.0.1:{broker_port}"
+keep_alive = "5s"
+
+[storage]
+dir = "state"
+
+[http]
+listen = "{http}"
+
+[daemon]
+shutdown_timeout = "5s"
+ready_timeout = "5s"
+restart_backoff_max = "5s"
+
+[[device]]
+role = "wheel"
+driver = "cammegh"
+port = "dev/wheel"
+baud = 9600
+
+[[device]]
+role = "shoe"
+driver = "line"
+port = "dev/shoe"
+
+[[device]]
+role = "rfid"
+driver = "ascii"
+port = "dev/rfid"
+
+[[device]]
+role = "pedal"
+driver = "serial"
+port = "dev/pedal"
+
+[[camera]]
+name = "overhead"
+source = "test"
+"#
+    )
+}
+
+fn print_banner(
+    config: &config::Config,
+    config_path: &Path,
+    broker_port: u16,
+    links: &[(DeviceRole, PathBuf, PathBuf)],
+) {
+    let http = config.http.listen;
+    let prefix = config::MqttConfig::topic_prefix(&config.table);
+    println!();
+    println!(
+        "Croupier demo: table {}/{} ({}) is starting.",
+        config.table.studio,
+        config.table.id,
+        config.table.game.as_str()
+    );
+    println!("  status:   http://{http}/status");
+    println!("  ready:    http://{http}/readyz");
+    println!("  metrics:  http://{http}/metrics");
+    println!("  broker:   mqtt://127.0.0.1:{broker_port}");
+    println!("            mosquitto_sub -p {broker_port} -t '{prefix}/#' -v");
+    println!("  devices:");
+    for (role, link, pty) in links {
+        println!(
+            "    {:<6} {} -> {}",
+            role.as_str(),
+            link.display(),
+            pty.display()
+        );
+    }
+    println!("  config:   {}", config_path.display());
+    println!("Press Ctrl-C to stop.");
+    println!();
+}

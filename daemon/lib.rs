@@ -1,0 +1,29 @@
+//! Croupier: the table-side edge daemon of a live-dealer casino studio.
+//!
+//! One box under each table runs this. It reads the table's devices (wheel, shoe, RFID, pedal),
+//! watches the cameras, keeps the truth about when each game phase happened, and pushes it to
+//! the studio's orchestrator over MQTT. `README.md` has the picture; `docs/` has the contracts.
+//!
+//! Layout of this crate (the `croupier` binary's library):
+//! - [`cli`], [`app`]: the command line and what each subcommand does.
+//! - [`config`]: the TOML config, checked completely before anything starts.
+//! - [`daemon`], [`supervisor`], [`health`]: the supervised main loop.
+//! - [`sdnotify`], [`logging`]: systemd integration and structured logs.
+//! - [`devices`], [`uplink`], [`http`]: the components at the edges.
+//! - [`timecode`], [`clock`]: the time model.
+//! - [`demo`]: a whole simulated table on one machine.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod daemon;
+pub mod demo;
+pub mod devices;
+pub mod health;
+pub mod http;
+pub mod logging;
+pub mod sdnotify;
+pub mod supervisor;
+pub mod timecode;
+pub mod uplink;

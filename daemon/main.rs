@@ -1,0 +1,9 @@
+//! The `croupier` binary. Everything lives in the library; see `croupier --help`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    croupier::app::main(croupier::cli::Cli::parse())
+}
