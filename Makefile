@@ -1,0 +1,74 @@
+# Croupier — the two commands a newcomer needs, and what a technician installs with.
+#
+#   make demo      install what is missing, build, run a whole simulated table
+#   make test      install what is missing, run every test
+#   make install   put the binary, unit, udev rules and example config in their FHS places
+#                  (DESTDIR and PREFIX are honoured; see docs/install.md)
+
+PREFIX        ?= /usr
+SYSCONFDIR    ?= /etc
+DESTDIR       ?=
+CARGO         ?= cargo
+BIN           := target/release/croupier
+
+BINDIR        := $(DESTDIR)$(PREFIX)/bin
+UNITDIR       := $(DESTDIR)$(PREFIX)/lib/systemd/system
+SYSUSERSDIR   := $(DESTDIR)$(PREFIX)/lib/sysusers.d
+UDEVDIR       := $(DESTDIR)$(SYSCONFDIR)/udev/rules.d
+CONFDIR       := $(DESTDIR)$(SYSCONFDIR)/croupier
+DOCDIR        := $(DESTDIR)$(PREFIX)/share/doc/croupier
+
+.PHONY: all deps build demo test lint install uninstall clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(CARGO) build --release --locked
+
+$(BIN):
+	$(CARGO) build --release --locked
+
+demo: build
+	$(BIN) demo
+
+test: deps
+	$(CARGO) test --workspace --locked
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+install: $(BIN)
+	install -Dm755 $(BIN) $(BINDIR)/croupier
+	install -Dm644 systemd/croupier.service $(UNITDIR)/croupier.service
+	install -Dm644 systemd/croupier.sysusers $(SYSUSERSDIR)/croupier.conf
+	install -Dm644 examples/table.toml $(DOCDIR)/examples/table.toml
+	install -Dm644 README.md $(DOCDIR)/README.md
+	install -d $(DOCDIR)/docs
+	install -m644 docs/*.md $(DOCDIR)/docs/
+	@# Site files are the technician's: never overwrite an edited one.
+	@if [ -e $(UDEVDIR)/99-croupier.rules ]; then \
+	  echo "keeping existing $(UDEVDIR)/99-croupier.rules (new version in $(DOCDIR)/99-croupier.rules)"; \
+	  install -Dm644 udev/99-croupier.rules $(DOCDIR)/99-croupier.rules; \
+	else install -Dm644 udev/99-croupier.rules $(UDEVDIR)/99-croupier.rules; fi
+	@if [ -e $(CONFDIR)/table.toml ]; then \
+	  echo "keeping existing $(CONFDIR)/table.toml"; \
+	else install -Dm640 examples/table.toml $(CONFDIR)/table.toml; fi
+	@# On the real system (no DESTDIR), create the user and tell systemd and udev.
+	@if [ -z "$(DESTDIR)" ]; then \
+	  systemd-sysusers $(PREFIX)/lib/sysusers.d/croupier.conf || true; \
+	  chgrp croupier $(CONFDIR)/table.toml 2>/dev/null || true; \
+	  systemctl daemon-reload 2>/dev/null || true; \
+	  udevadm control --reload 2>/dev/null || true; \
+	fi
+
+uninstall:
+	rm -f $(BINDIR)/croupier $(UNITDIR)/croupier.service $(SYSUSERSDIR)/croupier.conf
+	rm -rf $(DOCDIR)
+	@echo "left in place: $(CONFDIR)/ and $(UDEVDIR)/99-croupier.rules (site files), /var/lib/croupier (state)"
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs what `make demo` and `make test` need on Debian 12, and nothing when it is all there.
+#
+# Idempotent and fast: it asks dpkg which packages are missing and only then runs apt-get
+# (update + install of the missing ones). The Rust toolchain is checked, not installed:
+# Debian 12's cargo is too old (1.63), see docs/install.md for rustup.
+set -euo pipefail
+
+# Packages by purpose; later capabilities add theirs here.
+PACKAGES=(
+  build-essential pkg-config   # building the -sys crates
+  mosquitto mosquitto-clients  # the demo's broker and the tests' real broker
+  socat                        # pseudo-terminal plumbing in device tests
+  systemd                      # systemd-analyze verify of the unit
+  iproute2 procps              # network namespaces and process checks in tests
+  curl ca-certificates         # health checks in the demo and docs
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null || true)
+  [[ "$status" == ii* ]] || missing+=("$pkg")
+done
+
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=()
+  if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null || { echo "install-deps: need root (or sudo) to install ${missing[*]}" >&2; exit 1; }
+    SUDO=(sudo)
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${SUDO[@]}" apt-get update -qq
+  "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian starts mosquitto as a service on install; the demo and tests run their own.
+  if command -v systemctl >/dev/null && systemctl is-active --quiet mosquitto 2>/dev/null; then
+    "${SUDO[@]}" systemctl disable --now mosquitto >/dev/null 2>&1 || true
+  fi
+fi
+
+if ! command -v cargo >/dev/null; then
+  for dir in "$HOME/.cargo/bin" /usr/local/cargo/bin; do
+    [[ -x "$dir/cargo" ]] && export PATH="$dir:$PATH"
+  done
+fi
+if ! command -v cargo >/dev/null; then
+  echo "install-deps: cargo not found. Install Rust >= 1.85 with rustup: https://rustup.rs (see docs/install.md)" >&2
+  exit 1
+fi
+rust_minor=$(rustc --version | sed -E 's/^rustc 1\.([0-9]+).*/\1/')
+if ((rust_minor < 85)); then
+  echo "install-deps: rustc $(rustc --version) is too old; Croupier needs 1.85 or newer (rustup update)" >&2
+  exit 1
+fi

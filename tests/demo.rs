@@ -1,0 +1,110 @@
+//! `croupier demo` as a newcomer runs it: it must bring up a whole simulated table (broker,
+//! four simulated devices, the daemon), say where to look, and tidy up after itself.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use nix::sys::signal::Signal;
+
+#[test]
+fn demo_runs_a_whole_simulated_table_and_cleans_up() {
+    let http_port = free_port();
+    let mut child = Command::new(croupier())
+        .args([
+            "demo",
+            "--pace",
+            "10",
+            "--http",
+            &format!("127.0.0.1:{http_port}"),
+        ])
+        .env("CROUPIER_LOG", "warn")
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn demo");
+    let stdout = child.stdout.take().expect("stdout");
+    let demo = Proc {
+        child,
+        name: "demo",
+    };
+
+    let mut banner = Vec::new();
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
+        let line = line.expect("read banner");
+        let done = line.starts_with("Press Ctrl-C");
+        banner.push(line);
+        if done {
+            break;
+        }
+    }
+    // Keep draining stdout, as a terminal would, so the demo's last lines have somewhere to go.
+    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    let banner = banner.join("\n");
+    assert!(
+        banner.contains(&format!("status:   http://127.0.0.1:{http_port}/status")),
+        "{banner}"
+    );
+    assert!(banner.contains("mosquitto_sub -p "), "{banner}");
+    for role in ["wheel", "shoe", "rfid", "pedal"] {
+        assert!(
+            banner.contains(&format!("    {role:<6} /")),
+            "{role} missing:\n{banner}"
+        );
+    }
+    let config_line = banner
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("config:"))
+        .expect("config path printed")
+        .trim()
+        .to_owned();
+    let demo_dir = std::path::Path::new(&config_line)
+        .parent()
+        .expect("dir")
+        .to_owned();
+
+    // Every device up and frames flowing from every simulator.
+    let status = wait_for(Duration::from_secs(20), || {
+        let (_, body) = http_get(http_port, "/status")?;
+        let json: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let all_reading = ["wheel", "shoe", "rfid", "pedal"].iter().all(|d| {
+            json["components"][d]["state"] == "up"
+                && json["components"][d]["counters"]["frames"]
+                    .as_u64()
+                    .unwrap_or(0)
+                    > 0
+        });
+        (all_reading && json["components"]["uplink"]["state"] == "up").then_some(json)
+    })
+    .expect("the demo table never had every device reading and the uplink connected");
+    assert_eq!(status["ready"], true);
+    assert!(status["components"]["wheel"]["facts"]["last_frame"]
+        .as_str()
+        .is_some_and(|f| f.starts_with("*X;")));
+
+    demo.signal(Signal::SIGINT);
+    let mut demo = demo;
+    let exit = demo
+        .wait_timeout(Duration::from_secs(10))
+        .expect("demo stops on Ctrl-C");
+    assert!(exit.success(), "{exit:?}");
+    assert!(rest
+        .join()
+        .expect("stdout")
+        .iter()
+        .any(|l| l == "demo stopped"));
+    assert!(
+        !demo_dir.exists(),
+        "demo left {} behind",
+        demo_dir.display()
+    );
+    assert!(std::net::TcpListener::bind(("127.0.0.1", http_port)).is_ok());
+}
