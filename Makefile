@@ -14,6 +14,7 @@ BIN           := target/release/croupier
 BINDIR        := $(DESTDIR)$(PREFIX)/bin
 UNITDIR       := $(DESTDIR)$(PREFIX)/lib/systemd/system
 SYSUSERSDIR   := $(DESTDIR)$(PREFIX)/lib/sysusers.d
+MODULESDIR    := $(DESTDIR)$(PREFIX)/lib/modules-load.d
 UDEVDIR       := $(DESTDIR)$(SYSCONFDIR)/udev/rules.d
 CONFDIR       := $(DESTDIR)$(SYSCONFDIR)/croupier
 DOCDIR        := $(DESTDIR)$(PREFIX)/share/doc/croupier
@@ -45,10 +46,10 @@ install: $(BIN)
 	install -Dm755 $(BIN) $(BINDIR)/croupier
 	install -Dm644 systemd/croupier.service $(UNITDIR)/croupier.service
 	install -Dm644 systemd/croupier.sysusers $(SYSUSERSDIR)/croupier.conf
+	install -Dm644 systemd/croupier-modules.conf $(MODULESDIR)/croupier.conf
 	install -Dm644 examples/table.toml $(DOCDIR)/examples/table.toml
 	install -Dm644 README.md $(DOCDIR)/README.md
-	install -d $(DOCDIR)/docs
-	install -m644 docs/*.md $(DOCDIR)/docs/
+	install -m644 docs/*.md $(DOCDIR)/
 	@# Site files are the technician's: never overwrite an edited one.
 	@if [ -e $(UDEVDIR)/99-croupier.rules ]; then \
 	  echo "keeping existing $(UDEVDIR)/99-croupier.rules (new version in $(DOCDIR)/99-croupier.rules)"; \
@@ -63,10 +64,11 @@ install: $(BIN)
 	  chgrp croupier $(CONFDIR)/table.toml 2>/dev/null || true; \
 	  systemctl daemon-reload 2>/dev/null || true; \
 	  udevadm control --reload 2>/dev/null || true; \
+	  systemctl restart systemd-modules-load 2>/dev/null || true; \
 	fi
 
 uninstall:
-	rm -f $(BINDIR)/croupier $(UNITDIR)/croupier.service $(SYSUSERSDIR)/croupier.conf
+	rm -f $(BINDIR)/croupier $(UNITDIR)/croupier.service $(SYSUSERSDIR)/croupier.conf $(MODULESDIR)/croupier.conf
 	rm -rf $(DOCDIR)
 	@echo "left in place: $(CONFDIR)/ and $(UDEVDIR)/99-croupier.rules (site files), /var/lib/croupier (state)"
 

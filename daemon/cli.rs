@@ -77,7 +77,7 @@ can name a stable path. Point a `[[device]] port` at it.",
     )]
     Simulate(SimulateArgs),
 
-    /// Print the SMPTE timecode for an instant, a frame count or a timecode at a frame rate.
+    // No doc comment here: it would replace the about/long_about written on TimecodeArgs.
     Timecode(TimecodeArgs),
 }
 
