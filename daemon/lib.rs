@@ -13,6 +13,8 @@
 //! - [`timecode`], [`clock`]: the time model.
 //! - [`demo`]: a whole simulated table on one machine.
 
+#![forbid(unsafe_code)]
+
 pub mod app;
 pub mod cli;
 pub mod clock;

@@ -1,5 +1,7 @@
 //! The `croupier` binary. Everything lives in the library; see `croupier --help`.
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use clap::Parser;

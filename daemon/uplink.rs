@@ -20,9 +20,6 @@ use crate::config::{Config, MqttConfig, TableConfig};
 use crate::health::{Health, State};
 use crate::supervisor::{Backoff, ComponentCtx, ComponentResult, ComponentSpec};
 
-/// How often health goes out on `…/telemetry`.
-const TELEMETRY_EVERY: Duration = Duration::from_secs(10);
-
 /// Errors of the uplink that stop it (connection failures are not among them: those buffer).
 #[derive(Debug, thiserror::Error)]
 pub enum UplinkError {
@@ -130,7 +127,7 @@ async fn run(s: UplinkSettings, health: Health, ctx: ComponentCtx) -> ComponentR
     };
     let mut failures: u32 = 0;
     let mut connected = false;
-    let mut telemetry = tokio::time::interval(TELEMETRY_EVERY);
+    let mut telemetry = tokio::time::interval(s.mqtt.telemetry_interval);
     telemetry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ctx.health.set(
         State::Degraded,

@@ -60,8 +60,8 @@ fn notify_env<'a>(socket: &'a Path, watchdog_usec: &'a str) -> Vec<(&'a str, &'a
 fn notify_protocol_ready_watchdog_and_stopping() {
     let t = table();
     let mut notify = NotifySocket::bind(t.dir.path());
-    // 400 ms watchdog: the daemon must ping every 200 ms.
-    let mut daemon = Daemon::start(&t.config, &notify_env(&notify.path, "400000"));
+    // A 1 s watchdog: the daemon must ping every 500 ms (half of WATCHDOG_USEC).
+    let mut daemon = Daemon::start(&t.config, &notify_env(&notify.path, "1000000"));
 
     let ready = notify
         .read_until(Duration::from_secs(20), |m| m.contains("READY=1"))
@@ -73,9 +73,9 @@ fn notify_protocol_ready_watchdog_and_stopping() {
     let (status, _) = http_get(t.http_port, "/readyz").expect("readyz");
     assert_eq!(status, 200);
 
-    // Watch the watchdog for two seconds.
+    // Watch the watchdog for three seconds.
     let start = Instant::now();
-    notify.read_until(Duration::from_secs(2), |_| false);
+    notify.read_until(Duration::from_secs(3), |_| false);
     let pings: Vec<Instant> = notify
         .received
         .iter()
@@ -83,19 +83,20 @@ fn notify_protocol_ready_watchdog_and_stopping() {
         .map(|(at, _)| *at)
         .collect();
     assert!(
-        (7..=13).contains(&pings.len()),
-        "expected ~10 pings in 2 s at 200 ms, got {}",
+        (4..=8).contains(&pings.len()),
+        "expected ~6 pings in 3 s at 500 ms, got {}",
         pings.len()
     );
     let mut gaps: Vec<Duration> = pings.windows(2).map(|w| w[1] - w[0]).collect();
     gaps.sort();
     let median = gaps[gaps.len() / 2];
     assert!(
-        median >= Duration::from_millis(150) && median <= Duration::from_millis(260),
-        "median watchdog gap {median:?}, expected ~200 ms"
+        median >= Duration::from_millis(400) && median <= Duration::from_millis(650),
+        "median watchdog gap {median:?}, expected ~500 ms"
     );
+    // systemd would kill the service at a gap of WATCHDOG_USEC.
     assert!(
-        *gaps.last().expect("gaps") < Duration::from_millis(400),
+        *gaps.last().expect("gaps") < Duration::from_secs(1),
         "a gap reached WATCHDOG_USEC: {gaps:?}"
     );
 
@@ -123,6 +124,14 @@ fn sigterm_stops_cleanly_within_the_deadline_and_says_offline() {
         .retained("croupier/v1/test/t-01/status")
         .expect("retained status");
     assert!(online.contains("\"state\":\"online\""), "{online}");
+
+    let telemetry = t
+        .broker
+        .next_message("croupier/v1/test/t-01/telemetry", 5)
+        .expect("telemetry within 5 s at a 1 s interval");
+    let telemetry: serde_json::Value = serde_json::from_str(&telemetry).expect("telemetry is JSON");
+    assert_eq!(telemetry["wheel"]["kind"], "device", "{telemetry}");
+    assert_eq!(telemetry["uplink"]["state"], "up", "{telemetry}");
 
     let sent = Instant::now();
     daemon.proc.signal(Signal::SIGTERM);
@@ -292,4 +301,54 @@ fn runs_unchanged_outside_systemd() {
         .proc
         .wait_timeout(Duration::from_secs(5))
         .is_some_and(|s| s.success()));
+}
+
+/// `[log] filter` and `format` apply, and `CROUPIER_LOG` in the environment wins over them.
+#[test]
+fn log_filter_comes_from_config_and_the_environment_wins() {
+    let t = table();
+    let base = std::fs::read_to_string(&t.config).expect("read config");
+    std::fs::write(
+        &t.config,
+        format!("{base}\n[log]\nfilter = \"warn,croupier::devices=info\"\nformat = \"json\"\n"),
+    )
+    .expect("write config");
+
+    let run = |env: &[(&str, &str)]| {
+        let mut daemon = Daemon::start(&t.config, env);
+        wait_for(Duration::from_secs(20), || {
+            http_get(t.http_port, "/readyz").filter(|(code, _)| *code == 200)
+        })
+        .unwrap_or_else(|| panic!("never ready; log:\n{}", daemon.log_text()));
+        std::thread::sleep(Duration::from_millis(300));
+        daemon.proc.signal(Signal::SIGTERM);
+        daemon
+            .proc
+            .wait_timeout(Duration::from_secs(5))
+            .expect("exit");
+        daemon.log_text()
+    };
+
+    // The config's filter: device info lines, no other info lines, every line JSON.
+    let from_config = run(&[("CROUPIER_LOG", "")]);
+    let lines: Vec<serde_json::Value> = from_config
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["fields"]["message"] == "device up"),
+        "{from_config}"
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "croupier starting"),
+        "{from_config}"
+    );
+    assert!(!from_config.contains("\"DEBUG\""), "{from_config}");
+
+    // The environment's filter wins: debug lines (every frame) appear.
+    let from_env = run(&[("CROUPIER_LOG", "debug")]);
+    assert!(from_env.contains("croupier starting"), "{from_env}");
+    assert!(from_env.contains("\"level\":\"DEBUG\""), "{from_env}");
 }

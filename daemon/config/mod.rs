@@ -93,6 +93,8 @@ pub struct MqttConfig {
     pub cert: Option<PathBuf>,
     pub key: Option<PathBuf>,
     pub keep_alive: Duration,
+    /// How often component health goes out on `…/telemetry`.
+    pub telemetry_interval: Duration,
 }
 
 impl MqttConfig {

@@ -43,7 +43,7 @@ pub(super) fn check(text: &str, base_dir: &Path) -> (Option<Config>, Vec<ConfigI
         }) => entries,
         _ => Vec::new(),
     };
-    let mut top = Section::new("", &root);
+    let mut top = Section::new("", &root, None);
     let table = table_section(&mut c, &mut top);
     let timing = timing_section(&mut c, &mut top);
     let mqtt = mqtt_section(&mut c, &mut top, base_dir, table.as_ref());
@@ -78,11 +78,11 @@ fn sub_table<'a>(
     name: &'static str,
 ) -> Option<Section<'a>> {
     match top.get(name) {
-        None => Some(Section::new(name, &[])),
+        None => Some(Section::new(name, &[], None)),
         Some(Node {
             kind: Kind::Table(entries),
-            ..
-        }) => Some(Section::new(name, entries)),
+            span,
+        }) => Some(Section::new(name, entries, span.clone())),
         Some(other) => {
             c.error(
                 name,
@@ -124,9 +124,10 @@ fn required_str(
     match read_str(c, s, key)? {
         Some(v) => Some(v),
         None => {
+            let span = s.span.clone();
             c.error(
                 &s.key_path(key),
-                None,
+                span.as_ref(),
                 "this key is required and missing",
                 format!("add `{key} = \"{example}\"` to [{}]", s.path),
             );
@@ -263,9 +264,10 @@ fn read_choice<T: Copy>(
     match value {
         None => {
             if default.is_none() {
+                let span = s.span.clone();
                 c.error(
                     &path,
-                    None,
+                    span.as_ref(),
                     "this key is required and missing",
                     format!("add `{key} = \"…\"` with one of: {}", names.join(", ")),
                 );
@@ -464,6 +466,13 @@ fn mqtt_section(
         Duration::from_secs(15),
         (Duration::from_secs(2), Duration::from_secs(300)),
     );
+    let telemetry_interval = read_duration(
+        c,
+        &mut s,
+        "telemetry_interval",
+        Duration::from_secs(10),
+        (Duration::from_secs(1), Duration::from_secs(3600)),
+    );
     if s.get("password").is_some() {
         // Read so `finish` does not call it unknown; refused with a specific reason instead.
         let span = s.get("password").and_then(|n| n.span.clone());
@@ -530,6 +539,7 @@ fn mqtt_section(
         cert: cert?.map(|(p, _)| p),
         key: key?.map(|(p, _)| p),
         keep_alive: keep_alive?,
+        telemetry_interval: telemetry_interval?,
     })
 }
 
@@ -653,12 +663,15 @@ fn daemon_section(c: &mut Checker<'_>, top: &mut Section<'_>) -> Option<DaemonCo
     })
 }
 
+/// One `[[name]]` table: its key path (`device[2]`), its entries and where it was written.
+type TableAt<'a> = (String, &'a [Entry], Option<std::ops::Range<usize>>);
+
 /// The entries of an array of tables like `[[device]]`, each with its index path `device[N]`.
 fn array_of_tables<'a>(
     c: &mut Checker<'_>,
     top: &mut Section<'a>,
     name: &'static str,
-) -> Option<Vec<(String, &'a [Entry])>> {
+) -> Option<Vec<TableAt<'a>>> {
     match top.get(name) {
         None => Some(Vec::new()),
         Some(Node {
@@ -669,7 +682,11 @@ fn array_of_tables<'a>(
             let mut ok = true;
             for (i, item) in items.iter().enumerate() {
                 match &item.kind {
-                    Kind::Table(entries) => out.push((format!("{name}[{i}]"), entries.as_slice())),
+                    Kind::Table(entries) => out.push((
+                        format!("{name}[{i}]"),
+                        entries.as_slice(),
+                        item.span.clone(),
+                    )),
                     other => {
                         ok = false;
                         c.error(
@@ -706,8 +723,8 @@ fn device_sections(
     let tables = array_of_tables(c, top, "device")?;
     let mut devices = Vec::new();
     let mut all_ok = true;
-    for (index, (path, entries)) in tables.into_iter().enumerate() {
-        let mut s = Section::new(path.clone(), entries);
+    for (index, (path, entries, span)) in tables.into_iter().enumerate() {
+        let mut s = Section::new(path.clone(), entries, span);
         match one_device(c, &mut s, base_dir) {
             Some(d) => devices.push((index, d)),
             None => all_ok = false,
@@ -737,6 +754,7 @@ fn device_sections(
 
 fn one_device(c: &mut Checker<'_>, s: &mut Section<'_>, base_dir: &Path) -> Option<DeviceConfig> {
     let path = s.path.clone();
+    let section_span = s.span.clone();
     let role_span = s.get("role").and_then(|n| n.span.clone());
     let role = read_choice(
         c,
@@ -798,7 +816,7 @@ fn one_device(c: &mut Checker<'_>, s: &mut Section<'_>, base_dir: &Path) -> Opti
             };
             c.error(
                 &format!("{path}.port"),
-                None,
+                section_span.as_ref(),
                 format!("driver `{}` needs the device's port", driver.as_str()),
                 format!("add `port = \"{example}\"` (a udev symlink, see docs/udev.md)"),
             );
@@ -867,7 +885,7 @@ fn one_device(c: &mut Checker<'_>, s: &mut Section<'_>, base_dir: &Path) -> Opti
                 ok = false;
                 c.error(
                     &format!("{path}.line"),
-                    None,
+                    section_span.as_ref(),
                     "a GPIO pedal needs its line",
                     "add `line = 17` (the offset on the chip; `gpioinfo` lists them)",
                 );
@@ -905,8 +923,8 @@ fn camera_sections(c: &mut Checker<'_>, top: &mut Section<'_>) -> Option<Vec<Cam
     let tables = array_of_tables(c, top, "camera")?;
     let mut cameras = Vec::new();
     let mut all_ok = true;
-    for (path, entries) in tables {
-        let mut s = Section::new(path.clone(), entries);
+    for (path, entries, span) in tables {
+        let mut s = Section::new(path.clone(), entries, span);
         let name_span = s.get("name").and_then(|n| n.span.clone());
         let name = required_str(c, &mut s, "name", "overhead");
         let source_span = s.get("source").and_then(|n| n.span.clone());

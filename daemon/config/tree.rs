@@ -165,14 +165,17 @@ impl<'s> Checker<'s> {
 #[derive(Debug)]
 pub(crate) struct Section<'a> {
     pub path: String,
+    /// Where the table was written (its `[header]`), so a missing key can point at it.
+    pub span: Option<Range<usize>>,
     entries: &'a [Entry],
     known: Vec<&'static str>,
 }
 
 impl<'a> Section<'a> {
-    pub fn new(path: impl Into<String>, entries: &'a [Entry]) -> Self {
+    pub fn new(path: impl Into<String>, entries: &'a [Entry], span: Option<Range<usize>>) -> Self {
         Self {
             path: path.into(),
+            span,
             entries,
             known: Vec::new(),
         }

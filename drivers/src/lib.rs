@@ -24,6 +24,8 @@
 //! The byte sequences the simulators send are produced by a pure [`simulator::Script`] (no I/O),
 //! so they are unit-tested without any terminal; the async part only sleeps and writes.
 
+#![forbid(unsafe_code)]
+
 pub mod pty;
 pub mod simulator;
 

@@ -5,6 +5,8 @@
 //! For now this crate knows how a camera source is written in the config (`[[camera]] source`),
 //! so that `croupier validate` can refuse a bad one before anything starts.
 
+#![forbid(unsafe_code)]
+
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;

@@ -127,6 +127,27 @@ impl Broker {
         broker
     }
 
+    /// Waits for the next message on `topic` with mosquitto_sub.
+    pub fn next_message(&self, topic: &str, timeout_s: u32) -> Option<String> {
+        let out = Command::new("mosquitto_sub")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-t",
+                topic,
+                "-C",
+                "1",
+                "-W",
+                &timeout_s.to_string(),
+            ])
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        (!text.is_empty()).then_some(text)
+    }
+
     /// Reads the retained message of `topic` with mosquitto_sub.
     pub fn retained(&self, topic: &str) -> Option<String> {
         let out = Command::new("mosquitto_sub")
@@ -185,6 +206,7 @@ impl Daemon {
         let mut cmd = Command::new(croupier());
         cmd.args(["run", "--config"])
             .arg(config)
+            // A test may override it; an empty value leaves the config's [log] filter in force.
             .env("CROUPIER_LOG", "info")
             .env_remove("NOTIFY_SOCKET")
             .env_remove("WATCHDOG_USEC")
@@ -221,6 +243,7 @@ game = "roulette"
 [mqtt]
 url = "mqtt://127.0.0.1:{broker_port}"
 keep_alive = "5s"
+telemetry_interval = "1s"
 
 [storage]
 dir = "state"
