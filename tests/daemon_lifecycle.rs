@@ -352,3 +352,51 @@ fn log_filter_comes_from_config_and_the_environment_wins() {
     assert!(from_env.contains("croupier starting"), "{from_env}");
     assert!(from_env.contains("\"level\":\"DEBUG\""), "{from_env}");
 }
+
+/// Under systemd, stderr is the journal stream named by JOURNAL_STREAM (`dev:inode`), and the
+/// daemon switches to journald's native protocol; a JOURNAL_STREAM that names something else
+/// (inherited from a parent) must not.
+#[test]
+fn journald_is_used_only_when_stderr_is_the_journal_stream() {
+    use std::os::unix::fs::MetadataExt;
+    let t = table();
+    let journald_here = Path::new("/run/systemd/journal/socket").exists();
+
+    let run = |stream: Option<&str>| {
+        let log = t.config.with_extension("log");
+        // Daemon::start creates the log file; make it first so its inode is known.
+        std::fs::write(&log, "").expect("log file");
+        let meta = std::fs::metadata(&log).expect("stat");
+        let matching = format!("{}:{}", meta.dev(), meta.ino());
+        let value = stream.unwrap_or(&matching).to_owned();
+        let mut daemon = Daemon::start(&t.config, &[("JOURNAL_STREAM", value.as_str())]);
+        wait_for(Duration::from_secs(20), || {
+            http_get(t.http_port, "/readyz").filter(|(code, _)| *code == 200)
+        })
+        .unwrap_or_else(|| panic!("never ready; log:\n{}", daemon.log_text()));
+        daemon.proc.signal(Signal::SIGTERM);
+        daemon
+            .proc
+            .wait_timeout(Duration::from_secs(5))
+            .expect("exit");
+        daemon.log_text()
+    };
+
+    let as_journal = run(None);
+    if journald_here {
+        assert!(
+            !as_journal.contains("croupier starting"),
+            "logs went to stderr, not journald:\n{as_journal}"
+        );
+    } else {
+        assert!(
+            as_journal.contains("journald is not reachable; logging to stderr instead"),
+            "{as_journal}"
+        );
+        assert!(as_journal.contains("croupier starting"), "{as_journal}");
+    }
+
+    let not_journal = run(Some("1:1"));
+    assert!(!not_journal.contains("journald"), "{not_journal}");
+    assert!(not_journal.contains("croupier starting"), "{not_journal}");
+}

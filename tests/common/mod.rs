@@ -129,43 +129,33 @@ impl Broker {
 
     /// Waits for the next message on `topic` with mosquitto_sub.
     pub fn next_message(&self, topic: &str, timeout_s: u32) -> Option<String> {
-        let out = Command::new("mosquitto_sub")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-t",
-                topic,
-                "-C",
-                "1",
-                "-W",
-                &timeout_s.to_string(),
-            ])
-            .output()
-            .ok()?;
-        let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        (!text.is_empty()).then_some(text)
+        self.subscribe_once(topic, timeout_s, false)
     }
 
     /// Reads the retained message of `topic` with mosquitto_sub.
     pub fn retained(&self, topic: &str) -> Option<String> {
-        let out = Command::new("mosquitto_sub")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-t",
-                topic,
-                "-C",
-                "1",
-                "-W",
-                "3",
-                "--retained-only",
-            ])
-            .output()
-            .ok()?;
+        self.subscribe_once(topic, 3, true)
+    }
+
+    fn subscribe_once(&self, topic: &str, timeout_s: u32, retained_only: bool) -> Option<String> {
+        let port = self.port.to_string();
+        let timeout = timeout_s.to_string();
+        let mut args = vec![
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-t",
+            topic,
+            "-C",
+            "1",
+            "-W",
+            &timeout,
+        ];
+        if retained_only {
+            args.push("--retained-only");
+        }
+        let out = Command::new("mosquitto_sub").args(&args).output().ok()?;
         let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
         (!text.is_empty()).then_some(text)
     }
