@@ -26,8 +26,16 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cards;
+pub mod evdev;
+pub mod feig;
+pub mod model;
+pub mod pedal;
 pub mod pty;
+pub mod rfid;
+pub mod runner;
 pub mod simulator;
+pub mod wheel;
 
 use std::fmt;
 use std::str::FromStr;
