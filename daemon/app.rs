@@ -2,7 +2,8 @@
 
 use std::process::ExitCode;
 
-use croupier_drivers::simulator::{Simulator, SimulatorOptions};
+use croupier_drivers::scenario::{parse_interactive, parse_script, FaultPlan};
+use croupier_drivers::simulator::{Simulator, SimulatorOptions, Source};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
@@ -128,16 +129,69 @@ fn run_daemon(args: &RunArgs) -> ExitCode {
     })
 }
 
+/// Where the simulator's steps come from: a script, the terminal, or the built-in rounds with
+/// any faults asked for.
+fn simulator_source(args: &SimulateArgs) -> Result<Source, String> {
+    if let Some(path) = &args.script {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read script {}: {e}", path.display()))?;
+        return parse_script(&text, args.seed)
+            .map(Source::Script)
+            .map_err(|errors| {
+                let lines: Vec<String> = errors
+                    .iter()
+                    .map(|e| format!("  {}: {e}", path.display()))
+                    .collect();
+                format!("the script has errors:\n{}", lines.join("\n"))
+            });
+    }
+    if args.interactive {
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let seed = args.seed;
+        tokio::spawn(async move {
+            use tokio::io::AsyncBufReadExt;
+            let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+            let mut n = 0u64;
+            while let Ok(Some(line)) = lines.next_line().await {
+                n += 1;
+                match parse_interactive(&line, seed.wrapping_add(n)) {
+                    Ok(Some(step)) => {
+                        if tx.send(step).await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(message) => eprintln!("{message}"),
+                }
+            }
+        });
+        return Ok(Source::Live(rx));
+    }
+    let faults = (!args.faults.is_empty()).then(|| FaultPlan {
+        faults: args.faults.clone(),
+        every: args.fault_every,
+        disconnect_for: args.disconnect_for,
+    });
+    Ok(Source::Builtin { faults })
+}
+
 async fn simulate(args: SimulateArgs) -> ExitCode {
     let _ = logging::init_simple("info");
     let opts = SimulatorOptions {
-        link: args.link,
+        link: args.link.clone(),
         pace: args.pace,
         rounds: args.rounds,
         seed: args.seed,
         ..SimulatorOptions::default()
     };
-    let sim = match Simulator::start(args.device, opts) {
+    let source = match simulator_source(&args) {
+        Ok(source) => source,
+        Err(message) => {
+            eprintln!("croupier simulate {}: {message}", args.device);
+            return ExitCode::from(2);
+        }
+    };
+    let sim = match Simulator::start_with(args.device, opts, source) {
         Ok(sim) => sim,
         Err(err) => {
             eprintln!("croupier simulate {}: {err}", args.device);

@@ -73,7 +73,7 @@ framing: the wheel (Cammegh-style ASCII status frames), the shoe (one card per l
 reader (one tag UID per line) or the pedal (one byte per press).\n\n\
 It prints the pseudo-terminal's path; with --link it also makes a symlink there, so a config \
 can name a stable path. Point a `[[device]] port` at it.",
-        after_help = "Example: croupier simulate wheel --link /tmp/table/wheel --pace 4"
+        after_help = "Examples:\n  croupier simulate wheel --link /tmp/table/wheel --pace 4\n  croupier simulate shoe --link /tmp/table/shoe --fault garbage --fault disconnect --fault-every 5\n  croupier simulate wheel --link /tmp/table/wheel --script spin.txt\n  croupier simulate shoe --link /tmp/table/shoe --interactive"
     )]
     Simulate(SimulateArgs),
 
@@ -141,9 +141,39 @@ pub struct SimulateArgs {
     #[arg(long)]
     pub rounds: Option<u32>,
 
-    /// Seed of the pseudo-random sequence (cards, numbers), for repeatable runs.
+    /// Seed of the pseudo-random sequence (cards, numbers, faults), for repeatable runs.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+
+    /// Play the steps of a script file instead of the built-in rounds (format: docs/devices.md).
+    #[arg(long, value_name = "FILE", conflicts_with = "interactive")]
+    pub script: Option<PathBuf>,
+
+    /// Read steps typed on the terminal (`card KH`, `wheel 5 042 17`, `garbage 8`,
+    /// `disconnect 2s`, …), one per line, until end of input.
+    #[arg(long)]
+    pub interactive: bool,
+
+    /// Inject a fault into the built-in rounds: garbage, split, badcrc or disconnect
+    /// (repeat the flag for several; they take turns).
+    #[arg(long = "fault", value_name = "FAULT", value_parser = parse_fault)]
+    pub faults: Vec<croupier_drivers::scenario::Fault>,
+
+    /// Inject the next fault every N steps.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub fault_every: u32,
+
+    /// How long an injected disconnect keeps the device away.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration_arg)]
+    pub disconnect_for: std::time::Duration,
+}
+
+fn parse_fault(s: &str) -> Result<croupier_drivers::scenario::Fault, String> {
+    s.parse()
+}
+
+fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
+    crate::config::parse_duration(s)
 }
 
 fn parse_role(s: &str) -> Result<DeviceRole, String> {

@@ -29,11 +29,13 @@
 pub mod cards;
 pub mod evdev;
 pub mod feig;
+pub mod gpio;
 pub mod model;
 pub mod pedal;
 pub mod pty;
 pub mod rfid;
 pub mod runner;
+pub mod scenario;
 pub mod simulator;
 pub mod wheel;
 

@@ -285,13 +285,22 @@ mod tests {
     #[test]
     fn transmission_time_at_9600_8n1() {
         // 10 bits per byte: a 22-byte wheel frame takes 22.9 ms at 9600 baud.
-        assert_eq!(transmission_time(22, 9600), Duration::from_nanos(22_916_666));
+        assert_eq!(
+            transmission_time(22, 9600),
+            Duration::from_nanos(22_916_666)
+        );
         assert_eq!(transmission_time(1, 0), Duration::ZERO);
     }
 
     #[test]
     fn cards_read_and_write() {
-        for (text, shown) in [("KH", "KH"), ("td", "TD"), ("10D", "TD"), ("AS", "AS"), ("9c", "9C")] {
+        for (text, shown) in [
+            ("KH", "KH"),
+            ("td", "TD"),
+            ("10D", "TD"),
+            ("AS", "AS"),
+            ("9c", "9C"),
+        ] {
             let card: Card = text.parse().expect(text);
             assert_eq!(card.to_string(), shown);
         }

@@ -16,6 +16,10 @@
 //! result until state 5 announces the new one, the spin count goes up by one at each game start
 //! (wrapping after 999), the rotor turns at 25–30 rpm and changes direction every spin.
 //!
+//! Wheel and shoe frames are written with the drivers' own encoders ([`WheelEvent::encode`] and
+//! [`card_line`]), the same ones the decoders are tested against, so a simulator and the daemon
+//! reading it cannot disagree about the framing.
+//!
 //! # Use from the daemon
 //!
 //! ```no_run
@@ -46,7 +50,13 @@ use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::cards::card_line;
+use crate::model::{Card, Rank, Suit};
+use std::collections::VecDeque;
+
 use crate::pty::{PtyError, PtyMaster, PtyPair};
+use crate::scenario::{Action, FaultPlan, Injector, Timed};
+use crate::wheel::{Direction, WarningFlags, WheelEvent, WheelState};
 use crate::DeviceRole;
 
 /// Why a simulator could not start or had to stop.
@@ -140,33 +150,83 @@ pub async fn run(
     simulator.run(shutdown).await
 }
 
+/// Where a simulator's steps come from.
+#[derive(Debug)]
+pub enum Source {
+    /// The built-in seeded rounds, with faults injected if a plan is given.
+    Builtin { faults: Option<FaultPlan> },
+    /// A script's steps, played `opts.rounds` times (once by default).
+    Script(Vec<Timed>),
+    /// Steps as they arrive (typed interactively); ends when the sender is dropped.
+    Live(tokio::sync::mpsc::Receiver<Timed>),
+}
+
 /// A device simulator whose terminal is open and ready for a reader.
 #[derive(Debug)]
 pub struct Simulator {
     role: DeviceRole,
     opts: SimulatorOptions,
-    master: PtyMaster,
-    script: Script,
+    /// `None` while a scripted disconnect has the device "unplugged".
+    master: Option<PtyMaster>,
+    slave_path: PathBuf,
+    source: SourceState,
+}
+
+#[derive(Debug)]
+enum SourceState {
+    Builtin {
+        script: Script,
+        injector: Option<Injector>,
+        queue: VecDeque<Timed>,
+    },
+    Script {
+        steps: Vec<Timed>,
+        next: usize,
+    },
+    Live(tokio::sync::mpsc::Receiver<Timed>),
+}
+
+/// What the source says next.
+enum Next {
+    Step(Timed),
+    /// A round (or one pass of a script) ended.
+    RoundEnd,
+    /// Nothing more will come.
+    End,
 }
 
 impl Simulator {
     /// Validates `opts`, opens a pseudo-terminal in raw mode and links it if asked. Nothing is
     /// written yet. Must be called inside a Tokio runtime (with I/O and time enabled).
     pub fn start(role: DeviceRole, opts: SimulatorOptions) -> Result<Self, SimulatorError> {
+        Self::start_with(role, opts, Source::Builtin { faults: None })
+    }
+
+    /// Like [`Simulator::start`], with the steps taken from `source`.
+    pub fn start_with(
+        role: DeviceRole,
+        opts: SimulatorOptions,
+        source: Source,
+    ) -> Result<Self, SimulatorError> {
         if !(opts.pace.is_finite() && opts.pace >= MIN_PACE) {
             return Err(SimulatorError::InvalidPace { pace: opts.pace });
         }
-        let mut pair = PtyPair::open()?;
-        if let Some(link) = &opts.link {
-            pair.link(link)?;
-        }
-        let master = pair.into_master()?;
-        let script = Script::new(role, opts.seed);
+        let master = open_master(opts.link.as_deref())?;
+        let source = match source {
+            Source::Builtin { faults } => SourceState::Builtin {
+                script: Script::new(role, opts.seed),
+                injector: faults.map(|plan| Injector::new(plan, opts.seed)),
+                queue: VecDeque::new(),
+            },
+            Source::Script(steps) => SourceState::Script { steps, next: 0 },
+            Source::Live(rx) => SourceState::Live(rx),
+        };
         Ok(Self {
             role,
+            slave_path: master.slave_path().to_owned(),
             opts,
-            master,
-            script,
+            master: Some(master),
+            source,
         })
     }
 
@@ -175,14 +235,15 @@ impl Simulator {
         self.role
     }
 
-    /// The terminal to open as the device's serial port, such as `/dev/pts/7`.
+    /// The terminal to open as the device's serial port, such as `/dev/pts/7`. After a
+    /// scripted disconnect it is a new terminal.
     pub fn slave_path(&self) -> &Path {
-        self.master.slave_path()
+        &self.slave_path
     }
 
     /// The symbolic link to the terminal, if one was asked for.
     pub fn link_path(&self) -> Option<&Path> {
-        self.master.link_path()
+        self.opts.link.as_deref()
     }
 
     /// The path a config should name: the link if there is one, else the terminal itself.
@@ -190,73 +251,186 @@ impl Simulator {
         self.link_path().unwrap_or_else(|| self.slave_path())
     }
 
-    /// Plays rounds until `shutdown` is cancelled or `opts.rounds` are done, then closes the
-    /// terminal and removes the link. A reader that stalls never blocks this for longer than
-    /// `opts.write_timeout`: its unread bytes are discarded and the simulator carries on.
-    pub async fn run(mut self, shutdown: CancellationToken) -> Result<RunSummary, SimulatorError> {
-        let role = self.role;
-        let slave = self.master.slave_path().display().to_string();
-
-        let mut summary = RunSummary::default();
-        let mut due = Instant::now();
-        'rounds: while self.opts.rounds.is_none_or(|n| summary.rounds < n) {
-            for step in self.script.next_round() {
-                due = add_or_far(due, paced(step.delay, self.opts.pace));
-                tokio::select! {
-                    biased;
-                    () = shutdown.cancelled() => break 'rounds,
-                    () = tokio::time::sleep_until(due) => {}
-                }
-                let write = tokio::time::timeout(
-                    self.opts.write_timeout,
-                    self.master.write_all(&step.bytes),
-                );
-                let outcome = tokio::select! {
-                    biased;
-                    () = shutdown.cancelled() => break 'rounds,
-                    outcome = write => outcome,
-                };
-                match outcome {
-                    Ok(Ok(())) => summary.frames += 1,
-                    Ok(Err(cause)) => {
-                        return Err(SimulatorError::Write {
-                            role,
-                            path: self.master.slave_path().to_owned(),
-                            cause,
-                        })
+    async fn next(&mut self, rounds_done: u32) -> Next {
+        match &mut self.source {
+            SourceState::Builtin {
+                script,
+                injector,
+                queue,
+            } => {
+                if queue.is_empty() {
+                    if script.rounds() > rounds_done {
+                        return Next::RoundEnd;
                     }
-                    Err(_elapsed) => {
-                        // Nobody is reading and the kernel queue is full: drop what is queued,
-                        // as a serial line with nobody listening would, and carry on.
-                        self.master.discard_unread()?;
-                        summary.dropped += 1;
-                        // Keep the spacing of the next steps instead of bursting to catch up.
-                        due = Instant::now();
-                        if summary.dropped == 1 {
-                            tracing::warn!(
-                                role = %role,
-                                slave = %slave,
-                                "nobody is reading the simulator's terminal, so its queue is full; \
-                                 discarding unread bytes (logged once, later drops at debug level)"
-                            );
-                        } else {
-                            tracing::debug!(role = %role, slave = %slave, dropped = summary.dropped, "discarded unread bytes");
+                    for step in script.next_round() {
+                        match injector {
+                            Some(inj) => queue.extend(inj.step(step.delay, step.bytes)),
+                            None => queue.push_back(Timed {
+                                delay: step.delay,
+                                action: Action::Write(step.bytes),
+                            }),
                         }
                     }
                 }
+                queue.pop_front().map_or(Next::End, Next::Step)
             }
-            summary.rounds += 1;
-            tracing::debug!(role = %role, slave = %slave, round = summary.rounds, "round played");
-            if self.opts.rounds.is_some_and(|n| summary.rounds >= n) {
-                tokio::select! {
-                    () = shutdown.cancelled() => {}
-                    () = tokio::time::sleep(self.opts.linger) => {}
+            SourceState::Script { steps, next } => {
+                if steps.is_empty() {
+                    return Next::End;
                 }
+                if *next == steps.len() {
+                    *next = 0;
+                    return Next::RoundEnd;
+                }
+                let step = steps[*next].clone();
+                *next += 1;
+                Next::Step(step)
+            }
+            SourceState::Live(rx) => rx.recv().await.map_or(Next::End, Next::Step),
+        }
+    }
+
+    /// Plays its steps until `shutdown` is cancelled, `opts.rounds` are done or the source
+    /// ends, then closes the terminal and removes the link. A reader that stalls never blocks
+    /// this for longer than `opts.write_timeout`: its unread bytes are discarded and the
+    /// simulator carries on.
+    pub async fn run(mut self, shutdown: CancellationToken) -> Result<RunSummary, SimulatorError> {
+        let role = self.role;
+        let mut summary = RunSummary::default();
+        let mut due = Instant::now();
+        // A script is played once unless told otherwise; built-in rounds run until stopped.
+        let rounds_limit = match (&self.source, self.opts.rounds) {
+            (SourceState::Script { .. }, None) => Some(1),
+            (_, limit) => limit,
+        };
+        loop {
+            let step = match self.next(summary.rounds).await {
+                Next::End => break,
+                Next::RoundEnd => {
+                    summary.rounds += 1;
+                    tracing::debug!(role = %role, round = summary.rounds, "round played");
+                    if rounds_limit.is_some_and(|n| summary.rounds >= n) {
+                        tokio::select! {
+                            () = shutdown.cancelled() => {}
+                            () = tokio::time::sleep(self.opts.linger) => {}
+                        }
+                        break;
+                    }
+                    continue;
+                }
+                Next::Step(step) => step,
+            };
+            if matches!(self.source, SourceState::Live(_)) {
+                // Typed steps run when they arrive, not on a schedule set before the wait.
+                due = Instant::now();
+            }
+            due = add_or_far(due, paced(step.delay, self.opts.pace));
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep_until(due) => {}
+            }
+            let keep_going = match step.action {
+                Action::Write(bytes) => self.write(&bytes, &mut summary, &shutdown).await?,
+                Action::Split { bytes, piece, gap } => {
+                    let mut go = true;
+                    for (i, chunk) in bytes.chunks(piece.max(1)).enumerate() {
+                        if i > 0 {
+                            tokio::select! {
+                                () = shutdown.cancelled() => { go = false; }
+                                () = tokio::time::sleep(gap) => {}
+                            }
+                        }
+                        if !go || !self.write(chunk, &mut summary, &shutdown).await? {
+                            go = false;
+                            break;
+                        }
+                    }
+                    go
+                }
+                Action::Disconnect(pause) => {
+                    // Unplug: closing both ends makes a reader's next read fail, as when a
+                    // USB adapter is pulled. Then "plug in" a new terminal at the same link.
+                    self.master = None;
+                    tracing::info!(role = %role, pause_ms = pause.as_millis() as u64, "simulated disconnect");
+                    let back = tokio::select! {
+                        () = shutdown.cancelled() => false,
+                        () = tokio::time::sleep(paced(pause, self.opts.pace)) => true,
+                    };
+                    if back {
+                        let master = open_master(self.opts.link.as_deref())?;
+                        self.slave_path = master.slave_path().to_owned();
+                        tracing::info!(role = %role, slave = %self.slave_path.display(), "simulated reconnect");
+                        self.master = Some(master);
+                        due = Instant::now();
+                    }
+                    back
+                }
+                // Byte-stream devices carry no checksum; the FEIG responder honours this.
+                Action::BadChecksum => true,
+            };
+            if !keep_going {
+                break;
             }
         }
+        let slave = self.slave_path.display().to_string();
         tracing::info!(role = %role, slave = %slave, rounds = summary.rounds, frames = summary.frames, dropped = summary.dropped, "simulator stopped");
         Ok(summary)
     }
+
+    /// Writes `bytes`; returns `false` when shutdown interrupted it.
+    async fn write(
+        &mut self,
+        bytes: &[u8],
+        summary: &mut RunSummary,
+        shutdown: &CancellationToken,
+    ) -> Result<bool, SimulatorError> {
+        let role = self.role;
+        let Some(master) = self.master.as_mut() else {
+            return Ok(true);
+        };
+        let write = tokio::time::timeout(self.opts.write_timeout, master.write_all(bytes));
+        let outcome = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return Ok(false),
+            outcome = write => outcome,
+        };
+        match outcome {
+            Ok(Ok(())) => summary.frames += 1,
+            Ok(Err(cause)) => {
+                return Err(SimulatorError::Write {
+                    role,
+                    path: master.slave_path().to_owned(),
+                    cause,
+                })
+            }
+            Err(_elapsed) => {
+                // Nobody is reading and the kernel queue is full: drop what is queued, as a
+                // serial line with nobody listening would, and carry on.
+                master.discard_unread()?;
+                summary.dropped += 1;
+                if summary.dropped == 1 {
+                    tracing::warn!(
+                        role = %role,
+                        slave = %master.slave_path().display(),
+                        "nobody is reading the simulator's terminal, so its queue is full; \
+                         discarding unread bytes (logged once, later drops at debug level)"
+                    );
+                } else {
+                    tracing::debug!(role = %role, dropped = summary.dropped, "discarded unread bytes");
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
+fn open_master(link: Option<&Path>) -> Result<PtyMaster, SimulatorError> {
+    let mut pair = PtyPair::open()?;
+    if let Some(link) = link {
+        pair.link(link)?;
+    }
+    Ok(pair.into_master()?)
 }
 
 impl fmt::Display for Simulator {
@@ -401,36 +575,41 @@ impl Script {
                 *ccw = !*ccw;
                 let number = rng.below(37) as u8;
                 let rotor_speed = 25 + rng.below(6) as u16;
-                let status = |state, number| WheelStatus {
+                let direction = if *ccw {
+                    Direction::CounterClockwise
+                } else {
+                    Direction::Clockwise
+                };
+                let status = |state, number| WheelEvent::Status {
                     state,
                     spin_count: *spin_count,
                     number,
-                    warnings: 0,
+                    warnings: WarningFlags::default(),
                     rotor_speed,
-                    ccw: *ccw,
+                    direction,
                 };
                 let mut steps = vec![Step::after(
                     gap(Duration::from_secs(4)),
-                    status(WheelState::GameStart, *last_number).frame(),
+                    status(WheelState::GameStart, *last_number).encode(),
                 )];
                 let second = Duration::from_secs(1);
                 for _ in 0..BET_WINDOW.as_secs() {
                     steps.push(Step::after(
                         second,
-                        status(WheelState::BetsOpen, *last_number).frame(),
+                        status(WheelState::PlaceBets, *last_number).encode(),
                     ));
                 }
                 steps.push(Step::after(
                     second,
-                    status(WheelState::BallInRim, *last_number).frame(),
+                    status(WheelState::BallInRim, *last_number).encode(),
                 ));
                 steps.push(Step::after(
                     Duration::from_secs(4),
-                    status(WheelState::NoMoreBets, *last_number).frame(),
+                    status(WheelState::NoMoreBets, *last_number).encode(),
                 ));
                 steps.push(Step::after(
                     Duration::from_secs(6),
-                    status(WheelState::WinningNumber, number).frame(),
+                    status(WheelState::WinningNumber, number).encode(),
                 ));
                 *last_number = number;
                 steps
@@ -450,7 +629,7 @@ impl Script {
                         } else {
                             Duration::from_secs(1)
                         };
-                        Step::after(delay, card.frame())
+                        Step::after(delay, card_line(*card))
                     })
                     .collect()
             }
@@ -499,106 +678,11 @@ impl Iterator for Script {
 // ---------------------------------------------------------------------------------------------
 // Frames.
 
-/// The state field of a wheel status frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum WheelState {
-    /// 1: a new game starts.
-    GameStart = 1,
-    /// 2: place your bets; the rotor is turning.
-    BetsOpen = 2,
-    /// 3: the ball is launched and runs in the rim.
-    BallInRim = 3,
-    /// 4: no more bets.
-    NoMoreBets = 4,
-    /// 5: the ball has dropped; the frame carries the winning number.
-    WinningNumber = 5,
-    /// 6: idle, table closed.
-    Idle = 6,
-}
-
-/// The fields of one wheel status frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WheelStatus {
-    /// Game state.
-    pub state: WheelState,
-    /// Spins since the controller started, written modulo 1000 as 3 digits.
-    pub spin_count: u16,
-    /// Winning number (0–36); before state 5 the previous spin's result.
-    pub number: u8,
-    /// Warning flags, one hex digit (only the low 4 bits are written).
-    pub warnings: u8,
-    /// Rotor speed in rpm, 3 digits.
-    pub rotor_speed: u16,
-    /// Rotor direction: `false` clockwise (`0`), `true` counter-clockwise (`1`).
-    pub ccw: bool,
-}
-
-impl WheelStatus {
-    /// The frame on the wire, e.g. `*X;5;042;17;0;027;1\r\n`.
-    pub fn frame(&self) -> Vec<u8> {
-        format!(
-            "*X;{};{:03};{:02};{:X};{:03};{}\r\n",
-            self.state as u8,
-            self.spin_count % 1000,
-            self.number,
-            self.warnings & 0x0F,
-            self.rotor_speed % 1000,
-            u8::from(self.ccw)
-        )
-        .into_bytes()
-    }
-}
-
-/// A playing card as the shoe reads it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Card {
-    rank: u8,
-    suit: u8,
-}
-
-const RANKS: &[u8; 13] = b"A23456789TJQK";
-const SUITS: &[u8; 4] = b"SHDC";
-
-impl Card {
-    /// A card from its rank (1 = ace … 13 = king) and suit index (0 spades, 1 hearts,
-    /// 2 diamonds, 3 clubs); `None` if either is out of range.
-    pub fn new(rank: u8, suit: u8) -> Option<Self> {
-        ((1..=13).contains(&rank) && suit < 4).then_some(Self { rank, suit })
-    }
-
-    /// The rank character: `A`, `2`–`9`, `T`, `J`, `Q` or `K`.
-    pub fn rank_char(self) -> char {
-        char::from(RANKS[usize::from(self.rank - 1)])
-    }
-
-    /// The suit character: `S`, `H`, `D` or `C`.
-    pub fn suit_char(self) -> char {
-        char::from(SUITS[usize::from(self.suit)])
-    }
-
-    /// Baccarat points: ace 1, two to nine at face value, ten and faces 0.
-    pub fn baccarat_value(self) -> u8 {
-        if self.rank >= 10 {
-            0
-        } else {
-            self.rank
-        }
-    }
-
-    /// The line the shoe sends, e.g. `KH\r\n`.
-    pub fn frame(self) -> Vec<u8> {
-        vec![
-            RANKS[usize::from(self.rank - 1)],
-            SUITS[usize::from(self.suit)],
-            b'\r',
-            b'\n',
-        ]
-    }
-}
-
-impl fmt::Display for Card {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}", self.rank_char(), self.suit_char())
+/// Baccarat points: ace 1, two to nine at face value, ten and faces 0.
+fn baccarat_value(card: Card) -> u8 {
+    match card.rank.number() {
+        n @ 1..=9 => n,
+        _ => 0,
     }
 }
 
@@ -612,7 +696,11 @@ pub const PEDAL_PRESS: &[u8] = b"P";
 
 fn shuffled_shoe(rng: &mut XorShift) -> Vec<Card> {
     let mut cards: Vec<Card> = (0..DECKS)
-        .flat_map(|_| (0..4u8).flat_map(|suit| (1..=13u8).map(move |rank| Card { rank, suit })))
+        .flat_map(|_| {
+            Suit::ALL
+                .into_iter()
+                .flat_map(|suit| Rank::ALL.into_iter().map(move |rank| Card { rank, suit }))
+        })
         .collect();
     // Fisher–Yates.
     for i in (1..cards.len()).rev() {
@@ -626,7 +714,7 @@ fn shuffled_shoe(rng: &mut XorShift) -> Vec<Card> {
 /// banker, player, banker, then the player's and the banker's third cards as the tableau says.
 /// `shoe` must hold at least 6 cards.
 fn baccarat_coup(shoe: &[Card]) -> Vec<Card> {
-    let total = |cards: &[Card]| cards.iter().map(|c| c.baccarat_value()).sum::<u8>() % 10;
+    let total = |cards: &[Card]| cards.iter().map(|&c| baccarat_value(c)).sum::<u8>() % 10;
     let mut dealt: Vec<Card> = shoe.iter().take(4).copied().collect();
     let player = total(&[dealt[0], dealt[2]]);
     let banker = total(&[dealt[1], dealt[3]]);
@@ -638,7 +726,7 @@ fn baccarat_coup(shoe: &[Card]) -> Vec<Card> {
     if let Some(card) = player_third {
         dealt.push(card);
     }
-    if banker_draws(banker, player_third.map(Card::baccarat_value)) {
+    if banker_draws(banker, player_third.map(baccarat_value)) {
         dealt.extend(next.next());
     }
     dealt
@@ -715,29 +803,24 @@ mod tests {
     fn parse_card(frame: &[u8]) -> Card {
         assert_eq!(frame.len(), 4, "{frame:?}");
         assert_eq!(&frame[2..], b"\r\n");
-        let rank = RANKS.iter().position(|&r| r == frame[0]).expect("rank") as u8 + 1;
-        let suit = SUITS.iter().position(|&s| s == frame[1]).expect("suit") as u8;
-        Card::new(rank, suit).expect("card")
+        std::str::from_utf8(&frame[..2])
+            .expect("ASCII")
+            .parse()
+            .expect("card")
     }
 
     #[test]
     fn wheel_frame_matches_the_example() {
-        let status = WheelStatus {
+        let status = |spin_count, number, warnings| WheelEvent::Status {
             state: WheelState::WinningNumber,
-            spin_count: 42,
-            number: 17,
-            warnings: 0,
+            spin_count,
+            number,
+            warnings: WarningFlags(warnings),
             rotor_speed: 27,
-            ccw: true,
+            direction: Direction::CounterClockwise,
         };
-        assert_eq!(status.frame(), b"*X;5;042;17;0;027;1\r\n");
-        let wrapped = WheelStatus {
-            spin_count: 1042,
-            number: 3,
-            warnings: 0xA,
-            ..status
-        };
-        assert_eq!(wrapped.frame(), b"*X;5;042;03;A;027;1\r\n");
+        assert_eq!(status(42, 17, 0).encode(), b"*X;5;042;17;0;027;1\r\n");
+        assert_eq!(status(1042, 3, 0xA).encode(), b"*X;5;042;03;A;027;1\r\n");
     }
 
     #[test]
@@ -815,7 +898,7 @@ mod tests {
                 assert_eq!(step.delay, Duration::from_secs(1), "card {i}");
             }
             // Re-check the tableau from the cards alone.
-            let v = |i: usize| cards[i].baccarat_value();
+            let v = |i: usize| baccarat_value(cards[i]);
             let player = (v(0) + v(2)) % 10;
             let banker = (v(1) + v(3)) % 10;
             if player >= 8 || banker >= 8 {
@@ -856,13 +939,53 @@ mod tests {
 
     #[test]
     fn card_text() {
-        let king = Card::new(13, 1).expect("KH");
-        assert_eq!(king.frame(), b"KH\r\n");
+        let card = |rank, suit| Card { rank, suit };
+        let king = card(Rank::King, Suit::Hearts);
+        assert_eq!(card_line(king), b"KH\r\n");
         assert_eq!(king.to_string(), "KH");
-        assert_eq!(Card::new(10, 2).expect("TD").frame(), b"TD\r\n");
-        assert_eq!(Card::new(1, 0).expect("AS").baccarat_value(), 1);
-        assert_eq!(Card::new(0, 0), None);
-        assert_eq!(Card::new(1, 4), None);
+        assert_eq!(card_line(card(Rank::Ten, Suit::Diamonds)), b"TD\r\n");
+        assert_eq!(baccarat_value(card(Rank::Ace, Suit::Spades)), 1);
+        assert_eq!(baccarat_value(card(Rank::Nine, Suit::Clubs)), 9);
+        for rank in [Rank::Ten, Rank::Jack, Rank::Queen, Rank::King] {
+            assert_eq!(baccarat_value(card(rank, Suit::Hearts)), 0);
+        }
+    }
+
+    /// The simulator writes with the codecs' own encoders; this proves the decoders read every
+    /// frame it writes back as exactly what it meant.
+    #[test]
+    fn the_drivers_decode_every_wheel_and_shoe_frame() {
+        use crate::model::{CardEvent, Decoded};
+        use tokio_util::codec::Decoder;
+
+        let mut wheel = crate::wheel::WheelCodec::default();
+        let mut buf = bytes::BytesMut::new();
+        for step in Script::new(DeviceRole::Wheel, 21).take(500) {
+            buf.extend_from_slice(&step.bytes);
+            match wheel.decode(&mut buf).expect("never errs") {
+                Some(Decoded::Frame { frame, wire_len }) => {
+                    assert_eq!(wire_len, step.bytes.len());
+                    assert_eq!(frame.encode(), step.bytes);
+                }
+                other => panic!("{other:?} for {:?}", step.bytes),
+            }
+        }
+
+        let mut shoe = crate::cards::CardLineCodec::new(crate::cards::CardFormat::Default, None);
+        for (i, step) in Script::new(DeviceRole::Shoe, 21).take(500).enumerate() {
+            buf.extend_from_slice(&step.bytes);
+            match shoe.decode(&mut buf).expect("never errs") {
+                Some(Decoded::Frame {
+                    frame: CardEvent::Drawn { card, index },
+                    wire_len: 4,
+                }) => {
+                    assert_eq!(card, parse_card(&step.bytes));
+                    assert_eq!(index, i as u64 + 1);
+                }
+                other => panic!("{other:?} for {:?}", step.bytes),
+            }
+        }
+        assert!(buf.is_empty());
     }
 
     #[test]
