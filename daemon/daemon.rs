@@ -10,12 +10,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::config::{self, Config, ConfigError};
+use crate::devices::{self, ObservationBus};
 use crate::health::{ComponentHealth, Health, State};
 use crate::http::{self, HttpState};
 use crate::logging::LogHandle;
 use crate::sdnotify::Notifier;
 use crate::supervisor::{Backoff, ComponentSpec, Supervisor};
-use crate::{devices, uplink};
+use crate::uplink;
 
 /// Failures that stop the daemon from starting or running.
 #[derive(Debug, thiserror::Error)]
@@ -62,13 +63,15 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<(), DaemonError> {
 
     let health = Health::new();
     let ready = Arc::new(AtomicBool::new(false));
+    // Observations from every device; the table engine subscribes to it.
+    let bus = devices::observation_bus();
     let mut supervisor = Supervisor::new(
         health.clone(),
         backoff_of(&config),
         config.daemon.shutdown_timeout,
     );
     supervisor
-        .reconcile(component_specs(&config, boot_count, &health, &ready))
+        .reconcile(component_specs(&config, boot_count, &health, &ready, &bus))
         .await;
 
     let mut health_rx = health.subscribe();
@@ -98,7 +101,7 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<(), DaemonError> {
                         }
                         supervisor.set_backoff(backoff_of(&new), new.daemon.shutdown_timeout);
                         let restarted = supervisor
-                            .reconcile(component_specs(&new, boot_count, &health, &ready))
+                            .reconcile(component_specs(&new, boot_count, &health, &ready, &bus))
                             .await;
                         info!(restarted = ?restarted, "config reloaded");
                         config = new;
@@ -210,12 +213,13 @@ fn component_specs(
     boot_count: u64,
     health: &Health,
     ready: &Arc<AtomicBool>,
+    bus: &ObservationBus,
 ) -> Vec<ComponentSpec> {
     let mut specs: Vec<ComponentSpec> = config
         .devices
         .iter()
         .filter(|d| d.enabled)
-        .map(devices::component)
+        .map(|d| devices::component(d, bus.clone()))
         .collect();
     specs.push(uplink::component(config, boot_count, health.clone()));
     specs.push(http::component(

@@ -1,22 +1,52 @@
-//! One supervised component per `[[device]]`: opens the port, reads it, and reports health.
+//! One supervised component per `[[device]]`: opens the device, runs its protocol driver, and
+//! turns what it reads into stamped observations for the table engine.
 //!
 //! A read error or end-of-file (the reader was unplugged, the pseudo-terminal closed) ends the
 //! component with an error; the supervisor marks the device down and reopens it with backoff,
 //! and marks it up again once it opens. A port missing at start is retried the same way.
-//! Frame counting here is deliberately protocol-light; the protocol decoders in `drivers/`
-//! turn these bytes into observations.
+//! Garbled input is counted (`errors` on `/status` and in metrics), logged and skipped; the
+//! reader keeps going. A frame cut by a disconnect never becomes an observation.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use tokio::io::AsyncReadExt;
-use tokio_serial::SerialPortBuilderExt;
-use tracing::{debug, info};
+use croupier_drivers::cards::{CardFormat, CardLineCodec, Shoe};
+use croupier_drivers::evdev::{EvdevLineReader, EvdevPedal, KeyLine, KeyPedal};
+use croupier_drivers::feig::ResponseCodec;
+use croupier_drivers::gpio::{CdevPedal, RpiPedal, RpiPedalConfig};
+use croupier_drivers::model::{monotonic_ns, Observation, RfidEvent, Stamp};
+use croupier_drivers::pedal::{self, EdgeSource, ModemLineSource, PedalTiming, SerialByteSource};
+use croupier_drivers::rfid::{AsciiUidCodec, InventoryPoller, PresenceTracker, TagRegistry};
+use croupier_drivers::runner::{read_frames, Output, Stamper};
+use croupier_drivers::wheel::{mode_command, WheelCodec, WheelMode};
+use croupier_drivers::DeviceRole;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::broadcast;
+use tokio_serial::{SerialPortBuilderExt, SerialStream};
+use tracing::{debug, info, warn};
 
 use crate::clock::format_utc;
-use crate::config::{DeviceConfig, Driver};
-use crate::health::State;
+use crate::config::{CardSettings, DeviceConfig, DriverSettings, Parity};
+use crate::health::{HealthHandle, State};
 use crate::supervisor::{ComponentCtx, ComponentResult, ComponentSpec};
+
+/// An observation with where and when it happened: what the table engine consumes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    pub device: String,
+    pub role: DeviceRole,
+    pub stamp: Stamp,
+    pub observation: Observation,
+}
+
+/// Where observations go. Receivers subscribe; with none, observations are only logged.
+pub type ObservationBus = broadcast::Sender<Observed>;
+
+/// A bus with room for a burst of observations.
+pub fn observation_bus() -> ObservationBus {
+    broadcast::channel(1024).0
+}
 
 /// Errors of one device component; each says what the technician can check.
 #[derive(Debug, thiserror::Error)]
@@ -27,63 +57,285 @@ pub enum DeviceError {
         #[source]
         source: std::io::Error,
     },
-    #[error("read from {port} failed: {source} (device unplugged or reset?)")]
+    #[error("{port}: {source}")]
     Read {
+        port: String,
+        #[source]
+        source: croupier_drivers::runner::ReadError,
+    },
+    #[error("write to {port} failed: {source} (device unplugged?)")]
+    Write {
         port: String,
         #[source]
         source: std::io::Error,
     },
     #[error("{port} closed (device unplugged?)")]
     Closed { port: String },
-    #[error("driver `{driver}` is not available in this build; the device stays down")]
-    Unsupported { driver: &'static str },
+    #[error("{0}")]
+    Driver(String),
+}
+
+/// State that must survive a reconnect: which RFID tags are present (so a replug does not
+/// report every tag as newly arrived).
+#[derive(Debug, Default)]
+struct Kept {
+    presence: Option<PresenceTracker>,
+    poller: Option<InventoryPoller>,
 }
 
 /// The supervised component for one device.
-pub fn component(device: &DeviceConfig) -> ComponentSpec {
+pub fn component(device: &DeviceConfig, bus: ObservationBus) -> ComponentSpec {
     let cfg = device.clone();
+    let kept = Arc::new(Mutex::new(Kept::default()));
     ComponentSpec::new(
         device.name.clone(),
         "device",
         format!("{device:?}"),
-        move |ctx| run(cfg.clone(), ctx),
+        move |ctx| run(cfg.clone(), ctx, bus.clone(), kept.clone()),
     )
 }
 
-async fn run(cfg: DeviceConfig, ctx: ComponentCtx) -> ComponentResult {
+/// Reports observations: health, log, bus.
+#[derive(Clone)]
+struct Reporter {
+    device: String,
+    role: DeviceRole,
+    health: HealthHandle,
+    bus: ObservationBus,
+    registry: Option<Arc<TagRegistry>>,
+}
+
+impl Reporter {
+    fn observe(&self, stamp: Stamp, observation: Observation) {
+        let mut text = observation.to_string();
+        if let (
+            Some(registry),
+            Observation::Rfid(RfidEvent::Arrived { uid, .. } | RfidEvent::Departed { uid, .. }),
+        ) = (&self.registry, &observation)
+        {
+            match registry.get(uid) {
+                Some(meaning) => text.push_str(&format!(" ({meaning:?})")),
+                None => text.push_str(" (not in the tag registry)"),
+            }
+        }
+        self.health.add("observations", 1);
+        self.health.fact("last_observation", text.clone());
+        self.health
+            .fact("last_observation_at", format_utc(stamp.utc));
+        info!(device = %self.device, role = self.role.as_str(), observation = %text, mono_ns = stamp.mono_ns, "observation");
+        let _ = self.bus.send(Observed {
+            device: self.device.clone(),
+            role: self.role,
+            stamp,
+            observation,
+        });
+    }
+
+    fn garbage(&self, skipped: usize, reason: impl std::fmt::Display) {
+        self.health.add("errors", 1);
+        self.health.add("garbage_bytes", skipped as u64);
+        warn!(device = %self.device, skipped, reason = %reason, "garbled input skipped");
+    }
+
+    fn frame(&self) {
+        self.health.add("frames", 1);
+        self.health
+            .fact("last_frame_at", format_utc(SystemTime::now()));
+    }
+}
+
+async fn run(
+    cfg: DeviceConfig,
+    ctx: ComponentCtx,
+    bus: ObservationBus,
+    kept: Arc<Mutex<Kept>>,
+) -> ComponentResult {
     ctx.health.fact("role", cfg.role.as_str());
     ctx.health.fact("driver", cfg.driver.as_str());
-    match cfg.driver {
-        Driver::Gpio => {
-            let err = DeviceError::Unsupported { driver: "gpio" };
-            ctx.health.set(State::Down, err.to_string());
-            // Nothing to retry until a build with the driver is installed: wait for shutdown.
-            ctx.cancel.cancelled().await;
-            Ok(())
+    let port = port_of(&cfg);
+    let registry = match &cfg.settings {
+        DriverSettings::RfidAscii {
+            registry: Some(path),
+            ..
         }
-        Driver::Evdev => {
-            let port = port_of(&cfg);
-            let file = tokio::fs::File::open(&port)
-                .await
-                .map_err(|source| DeviceError::Open {
-                    port: port.clone(),
-                    source,
-                })?;
-            read_loop(file, &cfg, &port, &ctx).await
+        | DriverSettings::RfidFeig {
+            registry: Some(path),
+            ..
+        } => Some(Arc::new(
+            TagRegistry::load(path).map_err(|e| DeviceError::Driver(e.to_string()))?,
+        )),
+        _ => None,
+    };
+    let reporter = Reporter {
+        device: cfg.name.clone(),
+        role: cfg.role,
+        health: ctx.health.clone(),
+        bus,
+        registry,
+    };
+    match &cfg.settings {
+        DriverSettings::Wheel { layout, mode } => {
+            let mut serial = open_serial(&cfg, &port)?;
+            if let Some(mode) = mode {
+                serial
+                    .write_all(&mode_command(WheelMode(*mode)))
+                    .await
+                    .map_err(|source| DeviceError::Write {
+                        port: port.clone(),
+                        source,
+                    })?;
+            }
+            up(&ctx, &cfg, &port);
+            read_serial(
+                serial,
+                WheelCodec::new(*layout),
+                &cfg,
+                &port,
+                &ctx,
+                Observation::Wheel,
+                &reporter,
+            )
+            .await
         }
-        _ => {
-            let port = port_of(&cfg);
-            let stream = tokio_serial::new(&port, cfg.baud)
-                .timeout(Duration::from_secs(1))
-                .open_native_async()
-                .map_err(|e| DeviceError::Open {
-                    port: port.clone(),
-                    source: e.into(),
-                })?;
-            // Bytes queued while nobody read are stale: a frame from before a replug must not
-            // be taken for a new one.
-            let _ = tokio_serial::SerialPort::clear(&stream, tokio_serial::ClearBuffer::Input);
-            read_loop(stream, &cfg, &port, &ctx).await
+        DriverSettings::CardLines { cards } => {
+            let codec = card_codec(cards)?;
+            let serial = open_serial(&cfg, &port)?;
+            up(&ctx, &cfg, &port);
+            read_serial(
+                serial,
+                codec,
+                &cfg,
+                &port,
+                &ctx,
+                Observation::Card,
+                &reporter,
+            )
+            .await
+        }
+        DriverSettings::CardKeys { cards, keys } => {
+            let format = CardFormat::from_config(
+                &cards.format,
+                cards.pattern.as_deref(),
+                cards.barcodes.as_deref(),
+            )
+            .map_err(|e| DeviceError::Driver(e.to_string()))?;
+            let mut shoe = Shoe::new(format, cards.burn.as_deref());
+            let mut reader = EvdevLineReader::open(&port, *keys)
+                .map_err(|e| DeviceError::Driver(e.to_string()))?;
+            up(&ctx, &cfg, &port);
+            loop {
+                let line = tokio::select! {
+                    line = reader.next_line() => line.map_err(|e| DeviceError::Driver(e.to_string()))?,
+                    () = ctx.cancel.cancelled() => return Ok(()),
+                };
+                match line {
+                    KeyLine::Line(scan) => {
+                        reporter.frame();
+                        if let Some(event) = shoe.read_line(&scan.text) {
+                            reporter.observe(
+                                pedal::stamp_of_monotonic(scan.first_key_ns),
+                                Observation::Card(event),
+                            );
+                        }
+                    }
+                    KeyLine::Dropped { reason, .. } => reporter.garbage(0, format!("{reason:?}")),
+                }
+            }
+        }
+        DriverSettings::RfidAscii {
+            order,
+            absent_timeout,
+            ..
+        } => {
+            let serial = open_serial(&cfg, &port)?;
+            up(&ctx, &cfg, &port);
+            let mut keep = KeepGuard::take(&kept);
+            let tracker = keep
+                .presence
+                .get_or_insert_with(|| PresenceTracker::new(*absent_timeout).with_antenna(1));
+            // Tags seen before the reader went away are given a fresh absence window.
+            tracker.hold(monotonic_ns());
+            read_ascii_rfid(
+                serial,
+                AsciiUidCodec::new(*order),
+                tracker,
+                &cfg,
+                &port,
+                &ctx,
+                &reporter,
+            )
+            .await
+        }
+        DriverSettings::RfidFeig { poller, .. } => {
+            let serial = open_serial(&cfg, &port)?;
+            up(&ctx, &cfg, &port);
+            let mut keep = KeepGuard::take(&kept);
+            if keep.poller.is_none() {
+                keep.poller = Some(
+                    InventoryPoller::new(poller.clone())
+                        .map_err(|e| DeviceError::Driver(e.to_string()))?,
+                );
+            }
+            let Some(poller) = keep.poller.as_mut() else {
+                return Ok(());
+            };
+            poller.on_disconnect();
+            run_feig(serial, poller, &cfg, &port, &ctx, &reporter).await
+        }
+        DriverSettings::PedalSerial {
+            timing,
+            modem_line: None,
+            ..
+        } => {
+            let serial = open_serial(&cfg, &port)?;
+            up(&ctx, &cfg, &port);
+            let mut source = SerialByteSource::new(serial, timing, cfg.baud);
+            drive_pedal(&mut source, *timing, &ctx, &reporter).await
+        }
+        DriverSettings::PedalSerial {
+            timing,
+            modem_line: Some(line),
+            active_low,
+        } => {
+            let serial = open_serial(&cfg, &port)?;
+            let mut source =
+                ModemLineSource::new(serial, *line, *active_low, pedal::DEFAULT_MODEM_POLL)
+                    .map_err(|e| DeviceError::Driver(e.to_string()))?;
+            up(&ctx, &cfg, &port);
+            drive_pedal(&mut source, *timing, &ctx, &reporter).await
+        }
+        DriverSettings::PedalKeys { timing, keys } => {
+            let keys =
+                KeyPedal::from_names(keys).map_err(|e| DeviceError::Driver(e.to_string()))?;
+            let mut source =
+                EvdevPedal::open(&port, keys).map_err(|e| DeviceError::Driver(e.to_string()))?;
+            up(&ctx, &cfg, &port);
+            drive_pedal(&mut source, *timing, &ctx, &reporter).await
+        }
+        DriverSettings::PedalGpio { timing, gpio } => {
+            let mut source =
+                CdevPedal::open(gpio).map_err(|e| DeviceError::Driver(e.to_string()))?;
+            let at = format!("{} line {:?}", gpio.chip.display(), gpio.line);
+            up(&ctx, &cfg, &at);
+            drive_pedal(&mut source, *timing, &ctx, &reporter).await
+        }
+        DriverSettings::PedalRpi {
+            timing,
+            pin,
+            active_low,
+            bias,
+            kernel_debounce,
+        } => {
+            let config = RpiPedalConfig {
+                pin: *pin,
+                active_low: *active_low,
+                bias: *bias,
+                kernel_debounce: *kernel_debounce,
+            };
+            let mut source =
+                RpiPedal::open(&config).map_err(|e| DeviceError::Driver(e.to_string()))?;
+            up(&ctx, &cfg, &format!("BCM GPIO {pin}"));
+            drive_pedal(&mut source, *timing, &ctx, &reporter).await
         }
     }
 }
@@ -96,165 +348,285 @@ fn port_of(cfg: &DeviceConfig) -> String {
         .to_string()
 }
 
-async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
-    mut reader: R,
+fn up(ctx: &ComponentCtx, cfg: &DeviceConfig, port: &str) {
+    ctx.health.fact("port", port);
+    let how = if cfg.driver.is_serial() {
+        format!("reading {port} at {} baud", cfg.baud)
+    } else {
+        format!("reading {port}")
+    };
+    ctx.health.set(State::Up, how);
+    info!(device = %cfg.name, role = cfg.role.as_str(), driver = cfg.driver.as_str(), %port, "device up");
+}
+
+fn open_serial(cfg: &DeviceConfig, port: &str) -> Result<SerialStream, DeviceError> {
+    let parity = match cfg.parity {
+        Parity::None => tokio_serial::Parity::None,
+        Parity::Even => tokio_serial::Parity::Even,
+        Parity::Odd => tokio_serial::Parity::Odd,
+    };
+    let stream = tokio_serial::new(port, cfg.baud)
+        .parity(parity)
+        .data_bits(tokio_serial::DataBits::Eight)
+        .stop_bits(tokio_serial::StopBits::One)
+        .flow_control(tokio_serial::FlowControl::None)
+        .timeout(Duration::from_secs(1))
+        .open_native_async()
+        .map_err(|e| DeviceError::Open {
+            port: port.to_owned(),
+            source: e.into(),
+        })?;
+    // Bytes queued while nobody read are stale: a frame from before a replug must not be
+    // taken for a new one.
+    let _ = tokio_serial::SerialPort::clear(&stream, tokio_serial::ClearBuffer::Input);
+    Ok(stream)
+}
+
+fn bits_per_byte(cfg: &DeviceConfig) -> u32 {
+    match cfg.parity {
+        Parity::None => 10,
+        Parity::Even | Parity::Odd => 11,
+    }
+}
+
+fn card_codec(cards: &CardSettings) -> Result<CardLineCodec, DeviceError> {
+    CardLineCodec::from_config(
+        &cards.format,
+        cards.pattern.as_deref(),
+        cards.barcodes.as_deref(),
+        cards.burn.as_deref(),
+    )
+    .map_err(|e| DeviceError::Driver(e.to_string()))
+}
+
+/// A byte-stream protocol: decode, stamp, report.
+async fn read_serial<D, T>(
+    serial: SerialStream,
+    decoder: D,
     cfg: &DeviceConfig,
     port: &str,
     ctx: &ComponentCtx,
+    to_observation: impl Fn(T) -> Observation,
+    reporter: &Reporter,
+) -> ComponentResult
+where
+    D: tokio_util::codec::Decoder<
+        Item = croupier_drivers::model::Decoded<T>,
+        Error = std::io::Error,
+    >,
+{
+    let mut stamper = Stamper::with_bits_per_byte(decoder, cfg.baud, bits_per_byte(cfg));
+    let mut last_bytes = 0;
+    let result = read_frames(serial, &mut stamper, &ctx.cancel, |out, stats| {
+        ctx.health.add("bytes", stats.bytes - last_bytes);
+        last_bytes = stats.bytes;
+        match out {
+            Output::Frame { frame, stamp } => {
+                reporter.frame();
+                reporter.observe(stamp, to_observation(frame));
+            }
+            Output::Garbage { skipped, reason } => reporter.garbage(skipped, reason),
+        }
+    })
+    .await;
+    result.map_err(|source| {
+        DeviceError::Read {
+            port: port.to_owned(),
+            source,
+        }
+        .into()
+    })
+}
+
+async fn read_ascii_rfid(
+    mut serial: SerialStream,
+    codec: AsciiUidCodec,
+    tracker: &mut PresenceTracker,
+    cfg: &DeviceConfig,
+    port: &str,
+    ctx: &ComponentCtx,
+    reporter: &Reporter,
 ) -> ComponentResult {
-    ctx.health.fact("port", port);
-    ctx.health
-        .set(State::Up, format!("reading {port} at {} baud", cfg.baud));
-    info!(device = %cfg.name, role = cfg.role.as_str(), %port, "device up");
-    let mut frames = FrameCounter::for_driver(cfg.driver);
-    let mut buf = [0u8; 1024];
+    let mut stamper = Stamper::with_bits_per_byte(codec, cfg.baud, bits_per_byte(cfg));
+    let mut buf = vec![0u8; 1024];
     loop {
-        let n = tokio::select! {
-            read = reader.read(&mut buf) => read.map_err(|source| DeviceError::Read { port: port.to_owned(), source })?,
+        let deadline = tracker.next_deadline();
+        let read = tokio::select! {
+            read = serial.read(&mut buf) => Some(read),
+            () = sleep_until_mono(deadline) => None,
             () = ctx.cancel.cancelled() => return Ok(()),
         };
-        if n == 0 {
-            return Err(DeviceError::Closed {
-                port: port.to_owned(),
+        let now = monotonic_ns();
+        for event in tracker.expire(now) {
+            reporter.observe(Stamp::now(), Observation::Rfid(event));
+        }
+        let Some(read) = read else { continue };
+        let n = match read {
+            Ok(0) => {
+                for out in stamper.finish(Stamp::now()) {
+                    if let Output::Garbage { skipped, reason } = out {
+                        reporter.garbage(skipped, reason);
+                    }
+                }
+                return Err(DeviceError::Closed {
+                    port: port.to_owned(),
+                }
+                .into());
             }
-            .into());
-        }
-        ctx.health.add("bytes", n as u64);
-        let chunk = buf.get(..n).unwrap_or_default();
-        for frame in frames.push(chunk) {
-            ctx.health.add("frames", 1);
-            ctx.health.fact("last_frame", frame.clone());
-            ctx.health
-                .fact("last_frame_at", format_utc(SystemTime::now()));
-            debug!(device = %cfg.name, frame = %frame, "frame");
-        }
-        let dropped = frames.take_dropped();
-        if dropped > 0 {
-            ctx.health.add("errors", dropped);
-        }
-    }
-}
-
-/// Splits a byte stream into frames well enough to count them and show the last one.
-#[derive(Debug)]
-struct FrameCounter {
-    mode: FrameMode,
-    pending: Vec<u8>,
-    dropped: u64,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum FrameMode {
-    /// CR/LF terminated text (wheel, line card readers, ASCII RFID).
-    Lines,
-    /// Fixed-size records: Linux `struct input_event` is 24 bytes on 64-bit.
-    Records(usize),
-    /// Every byte is an event (serial foot switches).
-    Bytes,
-    /// Binary frames with a length byte first (FEIG ISO-Host standard frame).
-    LengthPrefixed,
-}
-
-/// A line longer than this is garbage, not a frame.
-const MAX_FRAME: usize = 256;
-
-impl FrameCounter {
-    fn for_driver(driver: Driver) -> Self {
-        let mode = match driver {
-            Driver::Cammegh | Driver::Line | Driver::Ascii => FrameMode::Lines,
-            Driver::Evdev => FrameMode::Records(24),
-            Driver::Serial | Driver::Gpio => FrameMode::Bytes,
-            Driver::Feig => FrameMode::LengthPrefixed,
+            Ok(n) => n,
+            Err(source) => {
+                return Err(DeviceError::Read {
+                    port: port.to_owned(),
+                    source: source.into(),
+                }
+                .into())
+            }
         };
-        Self {
-            mode,
-            pending: Vec::new(),
-            dropped: 0,
-        }
-    }
-
-    fn take_dropped(&mut self) -> u64 {
-        std::mem::take(&mut self.dropped)
-    }
-
-    fn push(&mut self, bytes: &[u8]) -> Vec<String> {
-        let mut out = Vec::new();
-        match self.mode {
-            FrameMode::Bytes => {
-                out.extend(bytes.iter().map(|b| format!("{b:02X}")));
-            }
-            FrameMode::Lines => {
-                for &b in bytes {
-                    if b == b'\n' || b == b'\r' {
-                        if !self.pending.is_empty() {
-                            out.push(String::from_utf8_lossy(&self.pending).into_owned());
-                            self.pending.clear();
-                        }
-                    } else if self.pending.len() >= MAX_FRAME {
-                        self.pending.clear();
-                        self.dropped += 1;
-                    } else {
-                        self.pending.push(b);
+        ctx.health.add("bytes", n as u64);
+        for out in stamper.push(buf.get(..n).unwrap_or_default(), Stamp::now()) {
+            match out {
+                Output::Frame { frame: uid, stamp } => {
+                    reporter.frame();
+                    if let Some(event) = tracker.seen(uid, stamp.mono_ns) {
+                        reporter.observe(stamp, Observation::Rfid(event));
                     }
                 }
-            }
-            FrameMode::Records(size) => {
-                self.pending.extend_from_slice(bytes);
-                while self.pending.len() >= size {
-                    let record: Vec<u8> = self.pending.drain(..size).collect();
-                    out.push(hex(&record));
-                }
-            }
-            FrameMode::LengthPrefixed => {
-                self.pending.extend_from_slice(bytes);
-                while let Some(&len) = self.pending.first() {
-                    let len = usize::from(len);
-                    if len < 4 {
-                        self.pending.remove(0);
-                        self.dropped += 1;
-                        continue;
-                    }
-                    if self.pending.len() < len {
-                        break;
-                    }
-                    let frame: Vec<u8> = self.pending.drain(..len).collect();
-                    out.push(hex(&frame));
-                }
+                Output::Garbage { skipped, reason } => reporter.garbage(skipped, reason),
             }
         }
-        out
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
+async fn run_feig(
+    serial: SerialStream,
+    poller: &mut InventoryPoller,
+    cfg: &DeviceConfig,
+    port: &str,
+    ctx: &ComponentCtx,
+    reporter: &Reporter,
+) -> ComponentResult {
+    let mut stamper =
+        Stamper::with_bits_per_byte(ResponseCodec::new(), cfg.baud, bits_per_byte(cfg));
+    let (mut rd, mut wr) = tokio::io::split(serial);
+    let mut buf = vec![0u8; 1024];
+    let mut timeouts = poller.stats().timeouts;
+    loop {
+        let now = monotonic_ns();
+        if let Some(request) = poller.poll_due(now) {
+            if poller.stats().timeouts > timeouts {
+                timeouts = poller.stats().timeouts;
+                ctx.health.add("timeouts", 1);
+                let dropped = stamper.discard_buffered();
+                debug!(device = %cfg.name, dropped, "inventory answer timed out");
+            }
+            wr.write_all(&request)
+                .await
+                .map_err(|source| DeviceError::Write {
+                    port: port.to_owned(),
+                    source,
+                })?;
+        }
+        let wake = poller.next_wakeup();
+        let read = tokio::select! {
+            read = rd.read(&mut buf) => read,
+            () = sleep_until_mono(Some(wake)) => continue,
+            () = ctx.cancel.cancelled() => return Ok(()),
+        };
+        let n = match read {
+            Ok(0) => {
+                return Err(DeviceError::Closed {
+                    port: port.to_owned(),
+                }
+                .into())
+            }
+            Ok(n) => n,
+            Err(source) => {
+                return Err(DeviceError::Read {
+                    port: port.to_owned(),
+                    source: source.into(),
+                }
+                .into())
+            }
+        };
+        ctx.health.add("bytes", n as u64);
+        for out in stamper.push(buf.get(..n).unwrap_or_default(), Stamp::now()) {
+            match out {
+                Output::Frame { frame, stamp } => {
+                    reporter.frame();
+                    for event in poller.on_response(&frame) {
+                        reporter.observe(stamp, Observation::Rfid(event));
+                    }
+                }
+                Output::Garbage { skipped, reason } => reporter.garbage(skipped, reason),
+            }
+        }
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lines_survive_any_split_and_drop_overlong_garbage() {
-        let mut f = FrameCounter::for_driver(Driver::Cammegh);
-        assert!(f.push(b"*X;5;04").is_empty());
-        assert_eq!(f.push(b"2;17;0;027;1\r\n*X;6"), vec!["*X;5;042;17;0;027;1"]);
-        assert_eq!(f.push(b";042;17;0;000;0\r\n"), vec!["*X;6;042;17;0;000;0"]);
-        f.push(&[b'x'; MAX_FRAME + 10]);
-        assert_eq!(f.take_dropped(), 1);
+async fn drive_pedal<S>(
+    source: &mut S,
+    timing: PedalTiming,
+    ctx: &ComponentCtx,
+    reporter: &Reporter,
+) -> ComponentResult
+where
+    S: EdgeSource,
+    S::Error: std::error::Error + Send + Sync + 'static,
+{
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let forward = async {
+        while let Some((stamp, event)) = rx.recv().await {
+            reporter.frame();
+            reporter.observe(stamp, Observation::Pedal(event));
+        }
+    };
+    tokio::select! {
+        result = pedal::drive(source, timing, &tx) => result.map_err(|e| e.into()),
+        () = forward => Ok(()),
+        () = ctx.cancel.cancelled() => Ok(()),
     }
+}
 
-    #[test]
-    fn evdev_records_are_counted_whole() {
-        let mut f = FrameCounter::for_driver(Driver::Evdev);
-        assert!(f.push(&[0u8; 20]).is_empty());
-        assert_eq!(f.push(&[0u8; 28]).len(), 2);
+/// Sleeps until CLOCK_MONOTONIC reaches `deadline_ns`, or forever without one.
+async fn sleep_until_mono(deadline_ns: Option<u64>) {
+    match deadline_ns {
+        Some(at) => {
+            let wait = at.saturating_sub(monotonic_ns());
+            tokio::time::sleep(Duration::from_nanos(wait)).await;
+        }
+        None => std::future::pending().await,
     }
+}
 
-    #[test]
-    fn feig_frames_follow_their_length_byte() {
-        let mut f = FrameCounter::for_driver(Driver::Feig);
-        assert_eq!(f.push(&[0x02, 0x06, 0xFF, 0xB0, 0x01, 0x00, 0xAA]).len(), 1);
-        assert_eq!(f.take_dropped(), 1);
+/// Takes the kept state out of its mutex for one run and puts it back on every exit path,
+/// so no lock is held across an await.
+struct KeepGuard<'a> {
+    home: &'a Mutex<Kept>,
+    kept: Kept,
+}
+
+impl<'a> KeepGuard<'a> {
+    fn take(home: &'a Mutex<Kept>) -> Self {
+        let kept = std::mem::take(&mut *home.lock().unwrap_or_else(PoisonError::into_inner));
+        Self { home, kept }
+    }
+}
+
+impl std::ops::Deref for KeepGuard<'_> {
+    type Target = Kept;
+    fn deref(&self) -> &Kept {
+        &self.kept
+    }
+}
+
+impl std::ops::DerefMut for KeepGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Kept {
+        &mut self.kept
+    }
+}
+
+impl Drop for KeepGuard<'_> {
+    fn drop(&mut self) {
+        *self.home.lock().unwrap_or_else(PoisonError::into_inner) = std::mem::take(&mut self.kept);
     }
 }

@@ -77,7 +77,7 @@ fn demo_runs_a_whole_simulated_table_and_cleans_up() {
         let json: serde_json::Value = serde_json::from_str(&body).ok()?;
         let all_reading = ["wheel", "shoe", "rfid", "pedal"].iter().all(|d| {
             json["components"][d]["state"] == "up"
-                && json["components"][d]["counters"]["frames"]
+                && json["components"][d]["counters"]["observations"]
                     .as_u64()
                     .unwrap_or(0)
                     > 0
@@ -86,9 +86,18 @@ fn demo_runs_a_whole_simulated_table_and_cleans_up() {
     })
     .expect("the demo table never had every device reading and the uplink connected");
     assert_eq!(status["ready"], true);
-    assert!(status["components"]["wheel"]["facts"]["last_frame"]
-        .as_str()
-        .is_some_and(|f| f.starts_with("*X;")));
+    // Each simulator's real framing was decoded into observations.
+    for (device, prefix) in [
+        ("wheel", "wheel state "),
+        ("shoe", "card "),
+        ("rfid", "tag "),
+        ("pedal", "pedal "),
+    ] {
+        let last = status["components"][device]["facts"]["last_observation"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(last.starts_with(prefix), "{device}: {last:?}");
+    }
 
     demo.signal(Signal::SIGINT);
     let mut demo = demo;

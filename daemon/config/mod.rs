@@ -149,11 +149,83 @@ pub struct DeviceConfig {
     pub name: String,
     pub role: DeviceRole,
     pub driver: Driver,
+    /// The device node (serial drivers and evdev).
     pub port: Option<PathBuf>,
     pub baud: u32,
-    pub gpio_chip: Option<PathBuf>,
-    pub gpio_line: Option<u32>,
+    pub parity: Parity,
     pub enabled: bool,
+    /// What the driver needs beyond the port.
+    pub settings: DriverSettings,
+}
+
+/// Serial parity. Data bits are 8 and stop bits 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parity {
+    None,
+    Even,
+    Odd,
+}
+
+/// How a card reader's lines become cards (see `docs/devices.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardSettings {
+    /// `default`, `regex` or `barcode`.
+    pub format: String,
+    pub pattern: Option<String>,
+    pub barcodes: Option<PathBuf>,
+    pub burn: Option<String>,
+}
+
+/// The driver-specific settings of a device, checked at load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DriverSettings {
+    Wheel {
+        layout: croupier_drivers::wheel::WheelLayout,
+        /// `*o <mode>` sent on connect, when set.
+        mode: Option<u16>,
+    },
+    /// A serial card reader, one card per line.
+    CardLines { cards: CardSettings },
+    /// A USB HID (keyboard-wedge) card reader.
+    CardKeys {
+        cards: CardSettings,
+        keys: croupier_drivers::evdev::KeyLineConfig,
+    },
+    /// A simple RFID reader sending one UID per line.
+    RfidAscii {
+        order: croupier_drivers::rfid::UidOrder,
+        absent_timeout: Duration,
+        registry: Option<PathBuf>,
+    },
+    /// A FEIG ISO-Host reader, polled for inventories.
+    RfidFeig {
+        poller: croupier_drivers::rfid::PollerConfig,
+        registry: Option<PathBuf>,
+    },
+    /// A USB-serial pedal: one byte per press, or a contact on a modem-status line.
+    PedalSerial {
+        timing: croupier_drivers::pedal::PedalTiming,
+        modem_line: Option<croupier_drivers::pedal::ModemLine>,
+        active_low: bool,
+    },
+    /// A USB HID pedal.
+    PedalKeys {
+        timing: croupier_drivers::pedal::PedalTiming,
+        keys: Vec<String>,
+    },
+    /// A pedal on a GPIO line (character device).
+    PedalGpio {
+        timing: croupier_drivers::pedal::PedalTiming,
+        gpio: croupier_drivers::gpio::GpioPedalConfig,
+    },
+    /// A pedal on a Raspberry Pi header pin (rppal).
+    PedalRpi {
+        timing: croupier_drivers::pedal::PedalTiming,
+        pin: u8,
+        active_low: bool,
+        bias: croupier_drivers::gpio::Bias,
+        kernel_debounce: Option<Duration>,
+    },
 }
 
 /// The protocol a device speaks. Which drivers fit which role is in `docs/config.md`.
@@ -171,13 +243,15 @@ pub enum Driver {
     Evdev,
     /// A contact on a GPIO line (Linux GPIO character device).
     Gpio,
-    /// One byte per event from a USB-serial foot switch.
+    /// A contact on a Raspberry Pi header pin (rppal).
+    Rpi,
+    /// A USB-serial foot switch: one byte per press, or a modem-status line.
     Serial,
 }
 
 impl Driver {
     pub const NAMES: &'static [&'static str] = &[
-        "cammegh", "line", "feig", "ascii", "evdev", "gpio", "serial",
+        "cammegh", "line", "feig", "ascii", "evdev", "gpio", "rpi", "serial",
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -188,24 +262,23 @@ impl Driver {
             Driver::Ascii => "ascii",
             Driver::Evdev => "evdev",
             Driver::Gpio => "gpio",
+            Driver::Rpi => "rpi",
             Driver::Serial => "serial",
         }
     }
 
     fn from_name(name: &str) -> Option<Self> {
-        Self::NAMES
-            .iter()
-            .zip([
-                Driver::Cammegh,
-                Driver::Line,
-                Driver::Feig,
-                Driver::Ascii,
-                Driver::Evdev,
-                Driver::Gpio,
-                Driver::Serial,
-            ])
-            .find(|(n, _)| **n == name)
-            .map(|(_, d)| d)
+        Some(match name {
+            "cammegh" => Driver::Cammegh,
+            "line" => Driver::Line,
+            "feig" => Driver::Feig,
+            "ascii" => Driver::Ascii,
+            "evdev" => Driver::Evdev,
+            "gpio" => Driver::Gpio,
+            "rpi" => Driver::Rpi,
+            "serial" => Driver::Serial,
+            _ => return None,
+        })
     }
 
     /// Whether the device is a serial port (and so has a baud rate).
@@ -222,7 +295,7 @@ impl Driver {
             DeviceRole::Wheel => &[Driver::Cammegh],
             DeviceRole::Shoe => &[Driver::Line, Driver::Evdev],
             DeviceRole::Rfid => &[Driver::Feig, Driver::Ascii],
-            DeviceRole::Pedal => &[Driver::Gpio, Driver::Evdev, Driver::Serial],
+            DeviceRole::Pedal => &[Driver::Serial, Driver::Evdev, Driver::Gpio, Driver::Rpi],
         }
     }
 }

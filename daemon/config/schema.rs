@@ -756,14 +756,12 @@ fn one_device(c: &mut Checker<'_>, s: &mut Section<'_>, base_dir: &Path) -> Opti
     let path = s.path.clone();
     let section_span = s.span.clone();
     let role_span = s.get("role").and_then(|n| n.span.clone());
+    let role_names: Vec<&str> = DeviceRole::ALL.iter().map(|r| r.as_str()).collect();
     let role = read_choice(
         c,
         s,
         "role",
-        &DeviceRole::ALL
-            .iter()
-            .map(|r| r.as_str())
-            .collect::<Vec<_>>(),
+        &role_names,
         |n| n.parse::<DeviceRole>().ok(),
         None,
     );
@@ -771,15 +769,23 @@ fn one_device(c: &mut Checker<'_>, s: &mut Section<'_>, base_dir: &Path) -> Opti
     let driver = read_choice(c, s, "driver", Driver::NAMES, Driver::from_name, None);
     let name_span = s.get("name").and_then(|n| n.span.clone());
     let name = read_str(c, s, "name");
+    let enabled_span = s.get("enabled").and_then(|n| n.span.clone());
     let enabled = read_bool(c, s, "enabled", true);
+    if enabled == Some(false) {
+        c.warning(
+            &format!("{path}.enabled"),
+            enabled_span.as_ref(),
+            "this device is disabled and will not be opened",
+            "set `enabled = true` (or remove the line) when the device is back",
+        );
+    }
     let port = read_path(c, s, "port", base_dir);
     let baud = read_int(c, s, "baud");
-    let chip = read_path(c, s, "chip", base_dir);
-    let line = read_int(c, s, "line");
 
     let (role, driver) = (role?, driver?);
     let mut ok = true;
-    if !Driver::for_role(role).contains(&driver) {
+    let fits = Driver::for_role(role).contains(&driver);
+    if !fits {
         ok = false;
         let fits: Vec<_> = Driver::for_role(role).iter().map(|d| d.as_str()).collect();
         c.error(
@@ -792,6 +798,10 @@ fn one_device(c: &mut Checker<'_>, s: &mut Section<'_>, base_dir: &Path) -> Opti
             ),
             format!("for a {} use driver {}", role.as_str(), fits.join(" or ")),
         );
+        // Without a fitting driver the driver keys cannot be checked; mark them read.
+        for key in ALL_DRIVER_KEYS {
+            s.get(key);
+        }
     }
     let name = match name? {
         Some(n) => {
@@ -802,8 +812,6 @@ fn one_device(c: &mut Checker<'_>, s: &mut Section<'_>, base_dir: &Path) -> Opti
     };
     let port = port?;
     let baud = baud?;
-    let chip = chip?;
-    let line = line?;
 
     let mut baud_value = 9600;
     if driver.is_serial() || driver == Driver::Evdev {
@@ -827,16 +835,16 @@ fn one_device(c: &mut Checker<'_>, s: &mut Section<'_>, base_dir: &Path) -> Opti
             &format!("{path}.port"),
             node.span.as_ref(),
             format!("driver `{}` has no port", driver.as_str()),
-            "remove `port`; a GPIO pedal is set with `chip` and `line`",
+            "remove `port`; a GPIO pedal is set with `chip` and `line` (gpio) or `pin` (rpi)",
         );
     }
     match (&baud, driver.is_serial()) {
         (Some((b, node)), true) => {
-            if u32::try_from(*b)
+            if let Some(b) = u32::try_from(*b)
                 .ok()
-                .is_some_and(|b| STANDARD_BAUDS.contains(&b))
+                .filter(|b| STANDARD_BAUDS.contains(b))
             {
-                baud_value = u32::try_from(*b).unwrap_or(9600);
+                baud_value = b;
             } else {
                 ok = false;
                 c.error(
@@ -865,58 +873,620 @@ fn one_device(c: &mut Checker<'_>, s: &mut Section<'_>, base_dir: &Path) -> Opti
         }
         (None, _) => {}
     }
-    let mut gpio_chip = None;
-    let mut gpio_line = None;
-    if driver == Driver::Gpio {
-        c.warning(&format!("{path}.driver"), driver_span.as_ref(), "this build of Croupier does not read GPIO pedals yet; the device will be reported down", "use a USB pedal (driver \"evdev\" or \"serial\") until GPIO support lands");
-        gpio_chip = Some(
-            chip.map(|(p, _)| p)
-                .unwrap_or_else(|| PathBuf::from("/dev/gpiochip0")),
+    let parity_span = s.get("parity").and_then(|n| n.span.clone());
+    let parity = read_choice(
+        c,
+        s,
+        "parity",
+        &["none", "even", "odd"],
+        |p| match p {
+            "none" => Some(Parity::None),
+            "even" => Some(Parity::Even),
+            "odd" => Some(Parity::Odd),
+            _ => None,
+        },
+        Some(Parity::None),
+    );
+    if parity_span.is_some() && !driver.is_serial() {
+        ok = false;
+        c.error(
+            &format!("{path}.parity"),
+            parity_span.as_ref(),
+            format!("driver `{}` is not a serial port", driver.as_str()),
+            "remove `parity`",
         );
-        match line {
-            Some((l, node)) => match u32::try_from(l) {
-                Ok(l) => gpio_line = Some(l),
-                Err(_) => {
-                    ok = false;
-                    c.error(&format!("{path}.line"), node.span.as_ref(), format!("{l} is not a GPIO line offset"), "use the line's offset on its chip (`gpioinfo` lists them), like `line = 17`");
-                }
-            },
-            None => {
-                ok = false;
-                c.error(
-                    &format!("{path}.line"),
-                    section_span.as_ref(),
-                    "a GPIO pedal needs its line",
-                    "add `line = 17` (the offset on the chip; `gpioinfo` lists them)",
-                );
-            }
-        }
-    } else {
-        for (key, present) in [
-            ("chip", chip.as_ref().map(|(_, n)| n.clone())),
-            ("line", line.as_ref().map(|(_, n)| n.clone())),
-        ] {
-            if let Some(node) = present {
-                ok = false;
-                c.error(
-                    &format!("{path}.{key}"),
-                    node.span.as_ref(),
-                    format!("`{key}` only applies to the gpio driver"),
-                    format!("remove `{key}`"),
-                );
-            }
-        }
     }
-    ok.then(|| DeviceConfig {
+
+    let settings = if fits {
+        driver_settings(c, s, &path, role, driver, base_dir, section_span.as_ref())
+    } else {
+        None
+    };
+    let (Some(settings), Some(parity), true) = (settings, parity, ok) else {
+        return None;
+    };
+    Some(DeviceConfig {
         name,
         role,
         driver,
         port: port.map(|(p, _)| p),
         baud: baud_value,
-        gpio_chip,
-        gpio_line,
+        parity,
         enabled: enabled.unwrap_or(true),
+        settings,
     })
+}
+
+/// Every driver-specific key, and the drivers it applies to (for "does not apply" errors).
+const ALL_DRIVER_KEYS: &[&str] = &[
+    "layout",
+    "mode",
+    "format",
+    "pattern",
+    "barcodes",
+    "burn",
+    "max_len",
+    "max_key_gap",
+    "end_on_tab",
+    "uid_order",
+    "absent_timeout",
+    "registry",
+    "com_adr",
+    "antennas",
+    "antenna_mode",
+    "poll_interval",
+    "response_timeout",
+    "absent_after",
+    "frame",
+    "debounce",
+    "long_press",
+    "double_press",
+    "modem_line",
+    "active_low",
+    "keys",
+    "chip",
+    "line",
+    "bias",
+    "kernel_debounce",
+    "pin",
+];
+
+fn keys_for(role: DeviceRole, driver: Driver) -> &'static [&'static str] {
+    const PEDAL_TIMING: [&str; 3] = ["debounce", "long_press", "double_press"];
+    match (role, driver) {
+        (_, Driver::Cammegh) => &["layout", "mode"],
+        (_, Driver::Line) => &["format", "pattern", "barcodes", "burn"],
+        (DeviceRole::Shoe, Driver::Evdev) => &[
+            "format",
+            "pattern",
+            "barcodes",
+            "burn",
+            "max_len",
+            "max_key_gap",
+            "end_on_tab",
+        ],
+        (_, Driver::Ascii) => &["uid_order", "absent_timeout", "registry"],
+        (_, Driver::Feig) => &[
+            "com_adr",
+            "antennas",
+            "antenna_mode",
+            "poll_interval",
+            "response_timeout",
+            "absent_after",
+            "frame",
+            "registry",
+        ],
+        (_, Driver::Serial) => &[
+            PEDAL_TIMING[0],
+            PEDAL_TIMING[1],
+            PEDAL_TIMING[2],
+            "modem_line",
+            "active_low",
+        ],
+        (_, Driver::Evdev) => &[PEDAL_TIMING[0], PEDAL_TIMING[1], PEDAL_TIMING[2], "keys"],
+        (_, Driver::Gpio) => &[
+            PEDAL_TIMING[0],
+            PEDAL_TIMING[1],
+            PEDAL_TIMING[2],
+            "chip",
+            "line",
+            "active_low",
+            "bias",
+            "kernel_debounce",
+        ],
+        (_, Driver::Rpi) => &[
+            PEDAL_TIMING[0],
+            PEDAL_TIMING[1],
+            PEDAL_TIMING[2],
+            "pin",
+            "active_low",
+            "bias",
+            "kernel_debounce",
+        ],
+    }
+}
+
+fn read_string_list(
+    c: &mut Checker<'_>,
+    s: &mut Section<'_>,
+    key: &'static str,
+) -> Option<Option<Vec<String>>> {
+    let path = s.key_path(key);
+    match s.get(key) {
+        None => Some(None),
+        Some(Node {
+            kind: Kind::Array(items),
+            span,
+        }) => {
+            let mut out = Vec::new();
+            for item in items {
+                match &item.kind {
+                    Kind::Str(v) => out.push(v.clone()),
+                    other => {
+                        c.error(
+                            &path,
+                            item.span.as_ref().or(span.as_ref()),
+                            format!("expected strings, found {}", other.type_name()),
+                            format!("write it like `{key} = [\"KEY_B\"]`"),
+                        );
+                        return None;
+                    }
+                }
+            }
+            Some(Some(out))
+        }
+        Some(n) => {
+            c.error(
+                &path,
+                n.span.as_ref(),
+                format!("expected a list, found {}", n.kind.type_name()),
+                format!("write it like `{key} = [\"KEY_B\"]`"),
+            );
+            None
+        }
+    }
+}
+
+fn read_u_ranged(
+    c: &mut Checker<'_>,
+    s: &mut Section<'_>,
+    key: &'static str,
+    range: std::ops::RangeInclusive<i64>,
+    default: i64,
+    hint: &str,
+) -> Option<i64> {
+    match read_int(c, s, key)? {
+        None => Some(default),
+        Some((v, node)) if range.contains(&v) => {
+            let _ = node;
+            Some(v)
+        }
+        Some((v, node)) => {
+            c.error(
+                &s.key_path(key),
+                node.span.as_ref(),
+                format!("{v} is out of range"),
+                format!("use {} to {} ({hint})", range.start(), range.end()),
+            );
+            None
+        }
+    }
+}
+
+fn driver_settings(
+    c: &mut Checker<'_>,
+    s: &mut Section<'_>,
+    path: &str,
+    role: DeviceRole,
+    driver: Driver,
+    base_dir: &Path,
+    section_span: Option<&std::ops::Range<usize>>,
+) -> Option<DriverSettings> {
+    use croupier_drivers::{evdev, gpio, pedal, rfid, wheel};
+    let allowed = keys_for(role, driver);
+    let mut ok = true;
+    for key in ALL_DRIVER_KEYS {
+        if allowed.contains(key) {
+            continue;
+        }
+        if let Some(node) = s.get(key) {
+            ok = false;
+            let owners: Vec<&str> = Driver::NAMES
+                .iter()
+                .filter(|d| {
+                    Driver::from_name(d).is_some_and(|d| {
+                        DeviceRole::ALL.iter().any(|r| {
+                            Driver::for_role(*r).contains(&d) && keys_for(*r, d).contains(key)
+                        })
+                    })
+                })
+                .copied()
+                .collect();
+            let span = node.span.clone();
+            c.error(
+                &s.key_path(key),
+                span.as_ref(),
+                format!(
+                    "`{key}` does not apply to a {} with driver `{}`",
+                    role.as_str(),
+                    driver.as_str()
+                ),
+                format!(
+                    "remove it (it is a setting of driver {})",
+                    owners.join(", ")
+                ),
+            );
+        }
+    }
+    let ms = Duration::from_millis;
+    let secs = Duration::from_secs;
+    let pedal_timing = |c: &mut Checker<'_>, s: &mut Section<'_>| -> Option<pedal::PedalTiming> {
+        let d = pedal::PedalTiming::default();
+        let debounce = read_duration(c, s, "debounce", d.debounce, (Duration::ZERO, ms(500)));
+        let long_press =
+            read_duration(c, s, "long_press", d.long_press, (Duration::ZERO, secs(10)));
+        let double_press = read_duration(
+            c,
+            s,
+            "double_press",
+            d.double_press,
+            (Duration::ZERO, secs(2)),
+        );
+        let timing = pedal::PedalTiming {
+            debounce: debounce?,
+            long_press: long_press?,
+            double_press: double_press?,
+        };
+        if let Err(err) = timing.validate() {
+            let span = s.get("debounce").and_then(|n| n.span.clone());
+            c.error(
+                &s.key_path("debounce"),
+                span.as_ref().or(s.span.as_ref()),
+                err.to_string(),
+                "make long_press and double_press longer than debounce (or 0s to turn them off)",
+            );
+            return None;
+        }
+        Some(timing)
+    };
+    let cards = |c: &mut Checker<'_>, s: &mut Section<'_>| -> Option<CardSettings> {
+        let format_span = s.get("format").and_then(|n| n.span.clone());
+        let format = read_str(c, s, "format")?.unwrap_or_else(|| "default".to_owned());
+        let pattern = read_str(c, s, "pattern")?;
+        let barcodes = read_path(c, s, "barcodes", base_dir)?.map(|(p, _)| p);
+        let burn = read_str(c, s, "burn")?;
+        // Build the real format now, so a bad regex or barcode table is refused at validate.
+        if let Err(err) = croupier_drivers::cards::CardFormat::from_config(
+            &format,
+            pattern.as_deref(),
+            barcodes.as_deref(),
+        ) {
+            c.error(&s.key_path("format"), format_span.as_ref().or(s.span.as_ref()), err.to_string(), "see docs/devices.md: format = \"default\", or \"regex\" with `pattern`, or \"barcode\" with `barcodes`");
+            return None;
+        }
+        Some(CardSettings {
+            format,
+            pattern,
+            barcodes,
+            burn,
+        })
+    };
+    let registry = |c: &mut Checker<'_>, s: &mut Section<'_>| -> Option<Option<PathBuf>> {
+        let span = s.get("registry").and_then(|n| n.span.clone());
+        let registry = read_path(c, s, "registry", base_dir)?.map(|(p, _)| p);
+        if let Some(path) = &registry {
+            if let Err(err) = rfid::TagRegistry::load(path) {
+                c.error(
+                    &s.key_path("registry"),
+                    span.as_ref(),
+                    err.to_string(),
+                    "fix the tag registry file (format: calibration/tags.example.toml)",
+                );
+                return None;
+            }
+        }
+        Some(registry)
+    };
+    let choice_of = |c: &mut Checker<'_>,
+                     s: &mut Section<'_>,
+                     key: &'static str,
+                     names: &[&str]|
+     -> Option<Option<String>> {
+        let span = s.get(key).and_then(|n| n.span.clone());
+        let v = read_str(c, s, key)?;
+        if let Some(v) = &v {
+            if !names.contains(&v.as_str()) {
+                c.error(
+                    &s.key_path(key),
+                    span.as_ref(),
+                    format!("`{v}` is not one of the accepted values"),
+                    format!("use one of: {}", names.join(", ")),
+                );
+                return None;
+            }
+        }
+        Some(v)
+    };
+    let bias_of = |c: &mut Checker<'_>, s: &mut Section<'_>| -> Option<gpio::Bias> {
+        let v = choice_of(c, s, "bias", &["pull-up", "pull-down", "none"])?;
+        Some(v.and_then(|v| v.parse().ok()).unwrap_or(gpio::Bias::PullUp))
+    };
+    let settings = match (role, driver) {
+        (_, Driver::Cammegh) => {
+            let layout = choice_of(c, s, "layout", &["single-zero", "double-zero"])?;
+            let layout = layout
+                .and_then(|l| l.parse::<wheel::WheelLayout>().ok())
+                .unwrap_or_default();
+            let mode = read_u_ranged(
+                c,
+                s,
+                "mode",
+                0..=999,
+                -1,
+                "the mode value from the wheel's handbook",
+            )?;
+            DriverSettings::Wheel {
+                layout,
+                mode: u16::try_from(mode).ok(),
+            }
+        }
+        (_, Driver::Line) => DriverSettings::CardLines {
+            cards: cards(c, s)?,
+        },
+        (DeviceRole::Shoe, Driver::Evdev) => {
+            let d = evdev::KeyLineConfig::default();
+            let cards = cards(c, s);
+            let max_len = read_u_ranged(c, s, "max_len", 1..=1024, d.max_len as i64, "characters");
+            let max_key_gap = read_duration(c, s, "max_key_gap", d.max_key_gap, (ms(10), secs(10)));
+            let end_on_tab = read_bool(c, s, "end_on_tab", d.end_on_tab);
+            DriverSettings::CardKeys {
+                cards: cards?,
+                keys: evdev::KeyLineConfig {
+                    max_len: usize::try_from(max_len?).unwrap_or(d.max_len),
+                    max_key_gap: max_key_gap?,
+                    end_on_tab: end_on_tab?,
+                },
+            }
+        }
+        (_, Driver::Ascii) => {
+            let order = choice_of(c, s, "uid_order", &["msb-first", "lsb-first"])?;
+            let order = match order.as_deref() {
+                Some("lsb-first") => rfid::UidOrder::LsbFirst,
+                _ => rfid::UidOrder::MsbFirst,
+            };
+            let absent_timeout =
+                read_duration(c, s, "absent_timeout", ms(1500), (ms(100), secs(60)));
+            let registry = registry(c, s);
+            DriverSettings::RfidAscii {
+                order,
+                absent_timeout: absent_timeout?,
+                registry: registry?,
+            }
+        }
+        (_, Driver::Feig) => {
+            let d = rfid::PollerConfig::default();
+            let com_adr = read_u_ranged(
+                c,
+                s,
+                "com_adr",
+                0..=255,
+                i64::from(d.com_adr),
+                "the reader's bus address; 255 reaches any reader",
+            );
+            let antennas_span = s.get("antennas").and_then(|n| n.span.clone());
+            let antennas = match s.get("antennas") {
+                None => Some(vec![1u8]),
+                Some(Node {
+                    kind: Kind::Array(items),
+                    ..
+                }) => {
+                    let list: Option<Vec<u8>> = items
+                        .iter()
+                        .map(|i| match i.kind {
+                            Kind::Int(v) => u8::try_from(v).ok().filter(|v| (1..=8).contains(v)),
+                            _ => None,
+                        })
+                        .collect();
+                    if list.as_ref().is_none_or(|l| l.is_empty()) {
+                        c.error(
+                            &s.key_path("antennas"),
+                            antennas_span.as_ref(),
+                            "antennas must be a list of antenna numbers 1 to 8",
+                            "write it like `antennas = [1, 2, 3]`",
+                        );
+                    }
+                    list.filter(|l| !l.is_empty())
+                }
+                Some(n) => {
+                    c.error(
+                        &s.key_path("antennas"),
+                        n.span.as_ref(),
+                        format!("expected a list, found {}", n.kind.type_name()),
+                        "write it like `antennas = [1, 2]`",
+                    );
+                    None
+                }
+            };
+            let mode = choice_of(c, s, "antenna_mode", &["default", "together", "in-turn"]);
+            let poll_interval =
+                read_duration(c, s, "poll_interval", d.poll_interval, (ms(20), secs(10)));
+            let response_timeout = read_duration(
+                c,
+                s,
+                "response_timeout",
+                d.response_timeout,
+                (ms(20), secs(10)),
+            );
+            let absent_after = read_u_ranged(
+                c,
+                s,
+                "absent_after",
+                1..=100,
+                i64::from(d.absent_after),
+                "inventories a tag must be missing from before it departs",
+            );
+            let frame = choice_of(c, s, "frame", &["standard", "advanced"]);
+            let registry = registry(c, s);
+            let antennas = antennas?;
+            let antennas = match mode?.as_deref() {
+                Some("together") => rfid::Antennas::Together(antennas),
+                Some("in-turn") => rfid::Antennas::InTurn(antennas),
+                _ => rfid::Antennas::Default(antennas.first().copied().unwrap_or(1)),
+            };
+            let poller = rfid::PollerConfig {
+                com_adr: u8::try_from(com_adr?).unwrap_or(d.com_adr),
+                antennas,
+                poll_interval: poll_interval?,
+                response_timeout: response_timeout?,
+                absent_after: u32::try_from(absent_after?).unwrap_or(d.absent_after),
+                frame: if frame?.as_deref() == Some("advanced") {
+                    croupier_drivers::feig::FrameKind::Advanced
+                } else {
+                    croupier_drivers::feig::FrameKind::Standard
+                },
+            };
+            if let Err(err) = rfid::InventoryPoller::new(poller.clone()) {
+                c.error(
+                    path,
+                    section_span,
+                    err.to_string(),
+                    "check antennas, poll_interval and response_timeout",
+                );
+                return None;
+            }
+            DriverSettings::RfidFeig {
+                poller,
+                registry: registry?,
+            }
+        }
+        (_, Driver::Serial) => {
+            let timing = pedal_timing(c, s);
+            let line = choice_of(c, s, "modem_line", &["cts", "dsr", "dcd", "ri"])?;
+            let active_low = read_bool(c, s, "active_low", false);
+            DriverSettings::PedalSerial {
+                timing: timing?,
+                modem_line: line.and_then(|l| l.parse::<pedal::ModemLine>().ok()),
+                active_low: active_low?,
+            }
+        }
+        (_, Driver::Evdev) => {
+            let timing = pedal_timing(c, s);
+            let keys_span = s.get("keys").and_then(|n| n.span.clone());
+            let keys = read_string_list(c, s, "keys")?
+                .unwrap_or_else(|| vec!["KEY_B".into(), "KEY_PAGEDOWN".into()]);
+            let unknown: Vec<&String> = keys
+                .iter()
+                .filter(|k| evdev::key_code(k).is_none())
+                .collect();
+            if !unknown.is_empty() || keys.is_empty() {
+                c.error(&s.key_path("keys"), keys_span.as_ref(), format!("not key names: {unknown:?}"), "use Linux key names as `evtest` prints them, like \"KEY_B\" or \"KEY_PAGEDOWN\", or key numbers");
+                return None;
+            }
+            DriverSettings::PedalKeys {
+                timing: timing?,
+                keys,
+            }
+        }
+        (_, Driver::Gpio) => {
+            let timing = pedal_timing(c, s);
+            let chip = read_path(c, s, "chip", base_dir)?
+                .map(|(p, _)| p)
+                .unwrap_or_else(|| PathBuf::from("/dev/gpiochip0"));
+            let line = match s.get("line") {
+                None => {
+                    c.error(&format!("{path}.line"), section_span, "a GPIO pedal needs its line", "add `line = 17` (the offset on the chip; `gpioinfo` lists them) or `line = \"GPIO17\"`");
+                    None
+                }
+                Some(Node {
+                    kind: Kind::Int(v),
+                    span,
+                }) => match u32::try_from(*v) {
+                    Ok(v) => Some(gpio::LineId::Offset(v)),
+                    Err(_) => {
+                        c.error(&format!("{path}.line"), span.as_ref(), format!("{v} is not a GPIO line offset"), "use the line's offset on its chip (`gpioinfo` lists them), like `line = 17`");
+                        None
+                    }
+                },
+                Some(Node {
+                    kind: Kind::Str(v), ..
+                }) => Some(gpio::LineId::Name(v.clone())),
+                Some(n) => {
+                    c.error(
+                        &format!("{path}.line"),
+                        n.span.as_ref(),
+                        format!("expected a number or a name, found {}", n.kind.type_name()),
+                        "write `line = 17` or `line = \"GPIO17\"`",
+                    );
+                    None
+                }
+            };
+            let active_low = read_bool(c, s, "active_low", true);
+            let bias = bias_of(c, s);
+            let kernel_debounce = read_duration(
+                c,
+                s,
+                "kernel_debounce",
+                Duration::ZERO,
+                (Duration::ZERO, ms(100)),
+            );
+            DriverSettings::PedalGpio {
+                timing: timing?,
+                gpio: gpio::GpioPedalConfig {
+                    chip,
+                    line: line?,
+                    active_low: active_low?,
+                    bias: bias?,
+                    kernel_debounce: kernel_debounce?
+                        .gt(&Duration::ZERO)
+                        .then_some(kernel_debounce?),
+                },
+            }
+        }
+        (_, Driver::Rpi) => {
+            let timing = pedal_timing(c, s);
+            let pin = match read_int(c, s, "pin")? {
+                Some((v, node)) => match u8::try_from(v).ok().filter(|p| *p <= 53) {
+                    Some(p) => Some(p),
+                    None => {
+                        c.error(
+                            &format!("{path}.pin"),
+                            node.span.as_ref(),
+                            format!("{v} is not a BCM GPIO number"),
+                            "use the BCM number of the pin, 0 to 53 (GPIO17 is header pin 11)",
+                        );
+                        None
+                    }
+                },
+                None => {
+                    c.error(
+                        &format!("{path}.pin"),
+                        section_span,
+                        "a Raspberry Pi pedal needs its pin",
+                        "add `pin = 17` (the BCM GPIO number)",
+                    );
+                    None
+                }
+            };
+            let active_low = read_bool(c, s, "active_low", true);
+            let bias = bias_of(c, s);
+            let kernel_debounce = read_duration(
+                c,
+                s,
+                "kernel_debounce",
+                Duration::ZERO,
+                (Duration::ZERO, ms(100)),
+            );
+            let kernel_debounce = kernel_debounce?;
+            DriverSettings::PedalRpi {
+                timing: timing?,
+                pin: pin?,
+                active_low: active_low?,
+                bias: bias?,
+                kernel_debounce: (kernel_debounce > Duration::ZERO).then_some(kernel_debounce),
+            }
+        }
+    };
+    ok.then_some(settings)
 }
 
 fn camera_sections(c: &mut Checker<'_>, top: &mut Section<'_>) -> Option<Vec<CameraConfig>> {

@@ -227,6 +227,56 @@ pub enum Observation {
     Pedal(crate::pedal::PedalEvent),
 }
 
+impl fmt::Display for Observation {
+    /// One line for logs and the status page: `wheel state 5 spin 042 number 17 …`,
+    /// `card KH #3`, `tag E004… arrived at antenna 1`, `pedal press`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::wheel::{Direction, WheelEvent};
+        match self {
+            Observation::Wheel(WheelEvent::Status {
+                state,
+                spin_count,
+                number,
+                warnings,
+                rotor_speed,
+                direction,
+            }) => write!(
+                f,
+                "wheel state {} ({state}) spin {spin_count:03} number {number} flags {:X} rotor {rotor_speed} {}",
+                state.code(),
+                warnings.0,
+                match direction {
+                    Direction::Clockwise => "cw",
+                    Direction::CounterClockwise => "ccw",
+                }
+            ),
+            Observation::Wheel(WheelEvent::WinningNumber { number }) => {
+                write!(f, "wheel winning number {number}")
+            }
+            Observation::Wheel(WheelEvent::Power { text }) => write!(f, "wheel power {text:?}"),
+            Observation::Wheel(WheelEvent::Error { text }) => write!(f, "wheel error {text:?}"),
+            Observation::Wheel(WheelEvent::Warning { text }) => {
+                write!(f, "wheel warning {text:?}")
+            }
+            Observation::Wheel(WheelEvent::Other { code, text }) => {
+                write!(f, "wheel *{code} {text:?}")
+            }
+            Observation::Card(CardEvent::Drawn { card, index }) => write!(f, "card {card} #{index}"),
+            Observation::Card(CardEvent::Burn { index }) => write!(f, "burn card #{index}"),
+            Observation::Card(CardEvent::Unreadable { text }) => {
+                write!(f, "unreadable card line {text:?}")
+            }
+            Observation::Rfid(RfidEvent::Arrived { antenna, uid }) => {
+                write!(f, "tag {uid} arrived at antenna {antenna}")
+            }
+            Observation::Rfid(RfidEvent::Departed { antenna, uid }) => {
+                write!(f, "tag {uid} left antenna {antenna}")
+            }
+            Observation::Pedal(event) => write!(f, "pedal {event}"),
+        }
+    }
+}
+
 /// A card reader or shoe event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CardEvent {

@@ -54,6 +54,8 @@ pub struct Stamper<D> {
     decoder: D,
     buffer: BytesMut,
     baud: u32,
+    /// 10 for 8N1, 11 with a parity bit.
+    bits_per_byte: u32,
     stats: ReadStats,
 }
 
@@ -63,12 +65,31 @@ where
 {
     /// `baud` 0 means "not a serial line" (evdev, in-memory): frames get the read time as is.
     pub fn new(decoder: D, baud: u32) -> Self {
+        Self::with_bits_per_byte(decoder, baud, 10)
+    }
+
+    /// For lines other than 8N1: 11 bits a byte with a parity bit (FEIG's default 8E1).
+    pub fn with_bits_per_byte(decoder: D, baud: u32, bits_per_byte: u32) -> Self {
         Self {
             decoder,
             buffer: BytesMut::with_capacity(READ_CHUNK),
             baud,
+            bits_per_byte,
             stats: ReadStats::default(),
         }
+    }
+
+    /// Drops bytes buffered for a frame that will not be completed (a request/response
+    /// protocol whose answer timed out): the next answer must not be glued onto them.
+    /// Returns how many bytes were dropped; they count as garbage.
+    pub fn discard_buffered(&mut self) -> usize {
+        let n = self.buffer.len();
+        if n > 0 {
+            self.buffer.clear();
+            self.stats.garbage_events += 1;
+            self.stats.garbage_bytes += n as u64;
+        }
+        n
     }
 
     pub fn stats(&self) -> ReadStats {
@@ -135,7 +156,8 @@ where
             Decoded::Frame { frame, wire_len } => {
                 self.stats.frames += 1;
                 // Everything still buffered arrived after this frame, within the same read.
-                let on_wire = transmission_time(wire_len + self.buffer.len(), self.baud);
+                let on_wire = transmission_time(wire_len + self.buffer.len(), self.baud)
+                    .mul_f64(f64::from(self.bits_per_byte) / 10.0);
                 Output::Frame {
                     frame,
                     stamp: read_at.earlier(on_wire),
