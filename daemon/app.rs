@@ -179,11 +179,19 @@ async fn simulate(args: SimulateArgs) -> ExitCode {
     let _ = logging::init_simple("info");
     let opts = SimulatorOptions {
         link: args.link.clone(),
+        feig_antennas: args.feig.then_some(args.antennas),
         pace: args.pace,
         rounds: args.rounds,
         seed: args.seed,
         ..SimulatorOptions::default()
     };
+    if args.feig && args.device != croupier_drivers::DeviceRole::Rfid {
+        eprintln!(
+            "croupier simulate {}: --feig only applies to the rfid simulator",
+            args.device
+        );
+        return ExitCode::from(2);
+    }
     let source = match simulator_source(&args) {
         Ok(source) => source,
         Err(message) => {

@@ -154,6 +154,15 @@ pub struct SimulateArgs {
     #[arg(long)]
     pub interactive: bool,
 
+    /// RFID only: play a FEIG ISO-Host reader that answers inventory requests, instead of a
+    /// simple reader printing one UID per line.
+    #[arg(long)]
+    pub feig: bool,
+
+    /// With --feig: how many antennas (zones) the reader has; tags are placed on them in turn.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=8))]
+    pub antennas: u8,
+
     /// Inject a fault into the built-in rounds: garbage, split, badcrc or disconnect
     /// (repeat the flag for several; they take turns).
     #[arg(long = "fault", value_name = "FAULT", value_parser = parse_fault)]

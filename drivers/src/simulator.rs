@@ -106,6 +106,9 @@ pub struct SimulatorOptions {
     /// After the last of `rounds`, keep the terminal open this long (real time) so a reader
     /// can take the final bytes before the terminal closes.
     pub linger: Duration,
+    /// For the RFID simulator: answer FEIG ISO-Host inventory requests with this many
+    /// antennas instead of printing one UID per line. `None`: ASCII mode.
+    pub feig_antennas: Option<u8>,
 }
 
 impl Default for SimulatorOptions {
@@ -117,6 +120,7 @@ impl Default for SimulatorOptions {
             seed: 1,
             write_timeout: Duration::from_secs(2),
             linger: Duration::from_secs(1),
+            feig_antennas: None,
         }
     }
 }
@@ -170,6 +174,21 @@ pub struct Simulator {
     master: Option<PtyMaster>,
     slave_path: PathBuf,
     source: SourceState,
+    /// The FEIG reader being played, in FEIG mode.
+    feig: Option<FeigPlay>,
+}
+
+/// A FEIG reader on the terminal: it answers the host's inventory requests; the steps place
+/// tags on its antennas (in turn) and each round clears them.
+#[derive(Debug)]
+struct FeigPlay {
+    reader: crate::feig::SimulatedReader,
+    codec: crate::feig::RequestCodec,
+    pending: bytes::BytesMut,
+    antennas: u8,
+    placed: u64,
+    corrupt_next: bool,
+    split_next: bool,
 }
 
 #[derive(Debug)]
@@ -221,12 +240,25 @@ impl Simulator {
             Source::Script(steps) => SourceState::Script { steps, next: 0 },
             Source::Live(rx) => SourceState::Live(rx),
         };
+        let feig = match (role, opts.feig_antennas) {
+            (DeviceRole::Rfid, Some(antennas)) => Some(FeigPlay {
+                reader: crate::feig::SimulatedReader::new(0),
+                codec: crate::feig::RequestCodec::new(),
+                pending: bytes::BytesMut::new(),
+                antennas: antennas.clamp(1, 8),
+                placed: 0,
+                corrupt_next: false,
+                split_next: false,
+            }),
+            _ => None,
+        };
         Ok(Self {
             role,
             slave_path: master.slave_path().to_owned(),
             opts,
             master: Some(master),
             source,
+            feig,
         })
     }
 
@@ -308,12 +340,17 @@ impl Simulator {
                 Next::End => break,
                 Next::RoundEnd => {
                     summary.rounds += 1;
+                    if let Some(feig) = &mut self.feig {
+                        // The dealer clears the table between rounds.
+                        for antenna in 1..=feig.antennas {
+                            feig.reader.set_tags(antenna, []);
+                        }
+                    }
                     tracing::debug!(role = %role, round = summary.rounds, "round played");
                     if rounds_limit.is_some_and(|n| summary.rounds >= n) {
-                        tokio::select! {
-                            () = shutdown.cancelled() => {}
-                            () = tokio::time::sleep(self.opts.linger) => {}
-                        }
+                        // Linger (a FEIG reader keeps answering) so the reader sees the end.
+                        let until = Instant::now() + self.opts.linger;
+                        self.wait_answering(until, &shutdown, &mut summary).await?;
                         break;
                     }
                     continue;
@@ -325,12 +362,17 @@ impl Simulator {
                 due = Instant::now();
             }
             due = add_or_far(due, paced(step.delay, self.opts.pace));
-            tokio::select! {
-                biased;
-                () = shutdown.cancelled() => break,
-                () = tokio::time::sleep_until(due) => {}
+            if !self.wait_answering(due, &shutdown, &mut summary).await? {
+                break;
             }
-            let keep_going = match step.action {
+            let action = match self.feig.as_mut() {
+                Some(feig) => match feig.take(step.action) {
+                    Some(action) => action,
+                    None => continue,
+                },
+                None => step.action,
+            };
+            let keep_going = match action {
                 Action::Write(bytes) => self.write(&bytes, &mut summary, &shutdown).await?,
                 Action::Split { bytes, piece, gap } => {
                     let mut go = true;
@@ -378,6 +420,62 @@ impl Simulator {
         Ok(summary)
     }
 
+    /// Waits until `due`; a FEIG reader answers requests meanwhile. Returns `false` on
+    /// shutdown.
+    async fn wait_answering(
+        &mut self,
+        due: Instant,
+        shutdown: &CancellationToken,
+        summary: &mut RunSummary,
+    ) -> Result<bool, SimulatorError> {
+        let mut buf = [0u8; 512];
+        loop {
+            let listening = self.feig.is_some() && self.master.is_some();
+            let read = async {
+                match self.master.as_mut() {
+                    Some(master) if listening => {
+                        use tokio::io::AsyncReadExt;
+                        master.read(&mut buf).await
+                    }
+                    _ => std::future::pending().await,
+                }
+            };
+            let n = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return Ok(false),
+                () = tokio::time::sleep_until(due) => return Ok(true),
+                n = read => n,
+            };
+            let Ok(n) = n else {
+                // The host side closed; keep the schedule, answer again once it reopens.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                continue;
+            };
+            let answers = match self.feig.as_mut() {
+                Some(feig) => feig.answer(buf.get(..n).unwrap_or_default()),
+                None => Vec::new(),
+            };
+            for (answer, split) in answers {
+                let written = if split {
+                    let half = answer.len() / 2;
+                    let first = self
+                        .write(answer.get(..half).unwrap_or_default(), summary, shutdown)
+                        .await?;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    first
+                        && self
+                            .write(answer.get(half..).unwrap_or_default(), summary, shutdown)
+                            .await?
+                } else {
+                    self.write(&answer, summary, shutdown).await?
+                };
+                if !written {
+                    return Ok(false);
+                }
+            }
+        }
+    }
+
     /// Writes `bytes`; returns `false` when shutdown interrupted it.
     async fn write(
         &mut self,
@@ -422,6 +520,69 @@ impl Simulator {
             }
         }
         Ok(true)
+    }
+}
+
+impl FeigPlay {
+    /// Turns a step into what the FEIG reader does: a UID line places that tag on the next
+    /// antenna; a bad checksum or a split applies to the next answer; other bytes go out raw
+    /// (line noise). Returns the action still to perform on the line, if any.
+    fn take(&mut self, action: Action) -> Option<Action> {
+        let uid_of = |bytes: &[u8]| {
+            std::str::from_utf8(bytes)
+                .ok()
+                .and_then(|t| t.trim().parse::<crate::model::TagUid>().ok())
+        };
+        match action {
+            Action::Write(bytes) => match uid_of(&bytes) {
+                Some(uid) => {
+                    self.place(uid);
+                    None
+                }
+                None => Some(Action::Write(bytes)),
+            },
+            Action::Split { bytes, piece, gap } => match uid_of(&bytes) {
+                Some(uid) => {
+                    self.place(uid);
+                    self.split_next = true;
+                    None
+                }
+                None => Some(Action::Split { bytes, piece, gap }),
+            },
+            Action::BadChecksum => {
+                self.corrupt_next = true;
+                None
+            }
+            Action::Disconnect(pause) => Some(Action::Disconnect(pause)),
+        }
+    }
+
+    fn place(&mut self, uid: crate::model::TagUid) {
+        let antenna = (self.placed % u64::from(self.antennas)) as u8 + 1;
+        self.placed += 1;
+        self.reader.place(antenna, uid);
+    }
+
+    /// The answers to whatever whole requests `bytes` complete: (frame, write it split).
+    fn answer(&mut self, bytes: &[u8]) -> Vec<(Vec<u8>, bool)> {
+        use tokio_util::codec::Decoder;
+        self.pending.extend_from_slice(bytes);
+        let mut out = Vec::new();
+        while let Ok(Some(decoded)) = self.codec.decode(&mut self.pending) {
+            if let crate::model::Decoded::Frame { frame, .. } = decoded {
+                let mut answer = self.reader.respond_to(&frame);
+                if answer.is_empty() {
+                    continue;
+                }
+                if std::mem::take(&mut self.corrupt_next) {
+                    if let Some(last) = answer.last_mut() {
+                        *last ^= 0x5A;
+                    }
+                }
+                out.push((answer, std::mem::take(&mut self.split_next)));
+            }
+        }
+        out
     }
 }
 

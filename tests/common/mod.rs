@@ -163,8 +163,15 @@ impl Broker {
 
 /// `croupier simulate <role> --link <path>` on a real pseudo-terminal.
 pub fn simulator(role: &str, link: &Path, pace: f64) -> Proc {
+    simulator_with(role, link, &["--pace", &pace.to_string()])
+}
+
+/// `croupier simulate <role> --link <path> <args…>`.
+pub fn simulator_with(role: &str, link: &Path, args: &[&str]) -> Proc {
     let child = Command::new(croupier())
-        .args(["simulate", role, "--pace", &pace.to_string(), "--link"])
+        .args(["simulate", role])
+        .args(args)
+        .arg("--link")
         .arg(link)
         .env("CROUPIER_LOG", "warn")
         .stdin(Stdio::null())
@@ -318,4 +325,53 @@ impl NotifySocket {
         }
         None
     }
+}
+
+/// The observations a daemon logged (with `[log] format = "json"`), as (device, text), in order.
+pub fn observations(log: &str) -> Vec<(String, String)> {
+    log.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["fields"]["message"] == "observation")
+        .map(|v| {
+            (
+                v["fields"]["device"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                v["fields"]["observation"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// A table config with raw `[[device]]` blocks, JSON logs and fast reconnects.
+pub fn config_with_devices(broker_port: u16, http_port: u16, devices: &str) -> String {
+    format!(
+        r#"[table]
+studio = "test"
+id = "t-01"
+game = "roulette"
+
+[mqtt]
+url = "mqtt://127.0.0.1:{broker_port}"
+
+[storage]
+dir = "state"
+
+[http]
+listen = "127.0.0.1:{http_port}"
+
+[log]
+format = "json"
+
+[daemon]
+shutdown_timeout = "3s"
+ready_timeout = "20s"
+restart_backoff_min = "50ms"
+restart_backoff_max = "300ms"
+{devices}"#
+    )
 }
