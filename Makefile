@@ -19,7 +19,7 @@ UDEVDIR       := $(DESTDIR)$(SYSCONFDIR)/udev/rules.d
 CONFDIR       := $(DESTDIR)$(SYSCONFDIR)/croupier
 DOCDIR        := $(DESTDIR)$(PREFIX)/share/doc/croupier
 
-.PHONY: all deps build demo test lint install uninstall clean
+.PHONY: all deps build demo test lint fuzz-build install uninstall clean
 
 all: build
 
@@ -41,6 +41,12 @@ test: deps
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+# Builds every fuzz target (fuzz/). cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP lets the
+# stable toolchain take them. Run one with: RUSTC_BOOTSTRAP=1 cargo fuzz run wheel_codec
+fuzz-build:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked --version 0.13.2
+	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz build
 
 install: $(BIN)
 	install -Dm755 $(BIN) $(BINDIR)/croupier
