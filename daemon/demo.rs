@@ -108,6 +108,8 @@ async fn run_inner(args: DemoArgs) -> Result<(), DemoError> {
             link: Some(dir_path.join("dev").join(role.as_str())),
             pace: args.pace,
             seed: 1 + i as u64,
+            // The RFID reader is a two-antenna FEIG reader, polled like the real one.
+            feig_antennas: (role == DeviceRole::Rfid).then_some(2),
             ..SimulatorOptions::default()
         };
         let sim =
@@ -271,11 +273,15 @@ baud = 9600
 role = "shoe"
 driver = "line"
 port = "dev/shoe"
+burn = "BURN"
 
 [[device]]
 role = "rfid"
-driver = "ascii"
+driver = "feig"
 port = "dev/rfid"
+baud = 38400
+antennas = [1, 2]
+antenna_mode = "together"
 
 [[device]]
 role = "pedal"

@@ -334,3 +334,210 @@ fn timecode_prints_a_drop_frame_label() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("01:04:00;02"));
 }
+
+/// Every driver with its own keys, as docs/devices.md documents them, is accepted.
+#[test]
+fn every_driver_with_its_keys_is_accepted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("barcodes.toml"),
+        "[barcodes]\n\"0123456789012\" = \"KH\"\n",
+    )
+    .expect("barcodes");
+    std::fs::copy(
+        "calibration/tags.example.toml",
+        dir.path().join("tags.toml"),
+    )
+    .expect("tags");
+    let path = dir.path().join("table.toml");
+    std::fs::write(
+        &path,
+        r#"[table]
+studio = "s"
+id = "t"
+game = "baccarat"
+
+[[device]]
+role = "wheel"
+driver = "cammegh"
+port = "/dev/croupier/wheel"
+layout = "single-zero"
+mode = 5
+
+[[device]]
+role = "shoe"
+driver = "line"
+port = "/dev/croupier/shoe"
+format = "regex"
+pattern = '(?P<suit>[SHDC])-(?P<rank>10|[2-9AJQKT])'
+burn = "BURN"
+
+[[device]]
+name = "shoe-barcode"
+role = "shoe"
+driver = "evdev"
+port = "/dev/croupier/shoe-barcode"
+format = "barcode"
+barcodes = "barcodes.toml"
+max_len = 32
+max_key_gap = "300ms"
+
+[[device]]
+role = "rfid"
+driver = "feig"
+port = "/dev/croupier/rfid"
+baud = 38400
+parity = "even"
+antennas = [1, 2, 3]
+antenna_mode = "together"
+poll_interval = "150ms"
+absent_after = 3
+registry = "tags.toml"
+
+[[device]]
+name = "rfid-simple"
+role = "rfid"
+driver = "ascii"
+port = "/dev/croupier/rfid-simple"
+absent_timeout = "2s"
+
+[[device]]
+role = "pedal"
+driver = "serial"
+port = "/dev/croupier/pedal"
+modem_line = "cts"
+debounce = "10ms"
+
+[[device]]
+name = "pedal-hid"
+role = "pedal"
+driver = "evdev"
+port = "/dev/croupier/pedal-hid"
+keys = ["KEY_B", "BTN_0"]
+
+[[device]]
+name = "pedal-gpio"
+role = "pedal"
+driver = "gpio"
+line = "GPIO17"
+bias = "pull-up"
+
+[[device]]
+name = "pedal-pi"
+role = "pedal"
+driver = "rpi"
+pin = 27
+kernel_debounce = "5ms"
+"#,
+    )
+    .expect("write");
+    let out = Command::new(croupier())
+        .args(["validate", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("9 device(s)"));
+}
+
+/// Driver keys are checked like every other key: misplaced, malformed and missing ones are
+/// all reported at once, and the card regex, barcode table and tag registry are loaded.
+#[test]
+fn driver_key_mistakes_are_all_reported() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("barcodes.toml"),
+        "[barcodes]\n\"1\" = \"KX\"\n",
+    )
+    .expect("barcodes");
+    std::fs::write(
+        dir.path().join("tags.toml"),
+        "[tags]\n\"E004\" = { card = \"KH\" }\n",
+    )
+    .expect("tags");
+    let (code, _, stderr) = validate(
+        r#"[table]
+studio = "s"
+id = "t"
+game = "roulette"
+
+[[device]]
+role = "wheel"
+driver = "cammegh"
+port = "/dev/croupier/wheel"
+debounce = "20ms"
+
+[[device]]
+role = "shoe"
+driver = "line"
+port = "/dev/croupier/shoe"
+format = "regex"
+pattern = "(?P<rank>[AKQJ])"
+
+[[device]]
+name = "shoe-b"
+role = "shoe"
+driver = "line"
+port = "/dev/croupier/shoe-b"
+format = "barcode"
+barcodes = "BARCODES"
+
+[[device]]
+role = "rfid"
+driver = "ascii"
+port = "/dev/croupier/rfid"
+registry = "TAGS"
+parity = "mark"
+
+[[device]]
+role = "pedal"
+driver = "evdev"
+port = "/dev/croupier/pedal"
+keys = ["KEY_FOOT"]
+
+[[device]]
+name = "pedal-pi"
+role = "pedal"
+driver = "rpi"
+pin = 99
+"#
+        .replace(
+            "BARCODES",
+            dir.path().join("barcodes.toml").to_str().expect("utf-8"),
+        )
+        .replace(
+            "TAGS",
+            dir.path().join("tags.toml").to_str().expect("utf-8"),
+        )
+        .as_str(),
+    );
+    assert_eq!(code, 78, "{stderr}");
+    for (path, words) in [
+        ("device[0].debounce", "does not apply to a wheel"),
+        ("device[1].format", "suit"),
+        ("device[2].format", "line"),
+        ("device[3].registry", "E004"),
+        ("device[3].parity", "`mark`"),
+        ("device[4].keys", "KEY_FOOT"),
+        ("device[5].pin", "99"),
+    ] {
+        let line = stderr
+            .lines()
+            .find(|l| l.contains(&format!("error: {path}")))
+            .unwrap_or_else(|| panic!("no error for {path} in:\n{stderr}"));
+        let next = stderr
+            .lines()
+            .skip_while(|l| *l != line)
+            .nth(1)
+            .unwrap_or_default();
+        assert!(
+            line.contains(words) || next.contains(words),
+            "{path} should mention {words:?}: {line}\n{next}"
+        );
+    }
+}
