@@ -399,9 +399,10 @@ fn card_codec(cards: &CardSettings) -> Result<CardLineCodec, DeviceError> {
     .map_err(|e| DeviceError::Driver(e.to_string()))
 }
 
-/// A byte-stream protocol: decode, stamp, report.
-async fn read_serial<D, T>(
-    serial: SerialStream,
+/// A byte-stream protocol: decode, stamp, report. Any `AsyncRead` drives it: a serial port,
+/// a pseudo-terminal, an in-memory duplex in tests.
+async fn read_serial<R, D, T>(
+    serial: R,
     decoder: D,
     cfg: &DeviceConfig,
     port: &str,
@@ -410,6 +411,7 @@ async fn read_serial<D, T>(
     reporter: &Reporter,
 ) -> ComponentResult
 where
+    R: tokio::io::AsyncRead + Unpin,
     D: tokio_util::codec::Decoder<
         Item = croupier_drivers::model::Decoded<T>,
         Error = std::io::Error,
@@ -438,8 +440,8 @@ where
     })
 }
 
-async fn read_ascii_rfid(
-    mut serial: SerialStream,
+async fn read_ascii_rfid<R: tokio::io::AsyncRead + Unpin>(
+    mut serial: R,
     codec: AsciiUidCodec,
     tracker: &mut PresenceTracker,
     cfg: &DeviceConfig,
@@ -497,8 +499,9 @@ async fn read_ascii_rfid(
     }
 }
 
-async fn run_feig(
-    serial: SerialStream,
+/// Polls a FEIG reader over any duplex byte stream (serial port, pseudo-terminal, in-memory).
+async fn run_feig<S: tokio::io::AsyncRead + tokio::io::AsyncWrite>(
+    serial: S,
     poller: &mut InventoryPoller,
     cfg: &DeviceConfig,
     port: &str,
@@ -628,5 +631,97 @@ impl std::ops::DerefMut for KeepGuard<'_> {
 impl Drop for KeepGuard<'_> {
     fn drop(&mut self) {
         *self.home.lock().unwrap_or_else(PoisonError::into_inner) = std::mem::take(&mut self.kept);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::Health;
+    use croupier_drivers::feig::{RequestCodec, SimulatedReader};
+    use croupier_drivers::model::{Decoded, TagUid};
+    use croupier_drivers::rfid::{Antennas, PollerConfig};
+    use tokio_util::codec::Decoder;
+    use tokio_util::sync::CancellationToken;
+
+    fn feig_device() -> DeviceConfig {
+        DeviceConfig {
+            name: "rfid".into(),
+            role: DeviceRole::Rfid,
+            driver: crate::config::Driver::Feig,
+            port: None,
+            baud: 38400,
+            parity: Parity::Even,
+            enabled: true,
+            settings: DriverSettings::RfidFeig {
+                poller: PollerConfig::default(),
+                registry: None,
+            },
+        }
+    }
+
+    /// The FEIG polling loop the daemon runs on a serial port, driven here by an in-memory
+    /// duplex with a simulated reader at the other end.
+    #[tokio::test]
+    async fn feig_loop_runs_over_an_in_memory_duplex() {
+        let (host, mut reader_end) = tokio::io::duplex(4096);
+        let cfg = feig_device();
+        let health = Health::new();
+        let handle = health.register("rfid", "device");
+        let cancel = CancellationToken::new();
+        let ctx = ComponentCtx {
+            health: handle.clone(),
+            cancel: cancel.clone(),
+        };
+        let bus = observation_bus();
+        let mut rx = bus.subscribe();
+        let reporter = Reporter {
+            device: "rfid".into(),
+            role: DeviceRole::Rfid,
+            health: handle,
+            bus,
+            registry: None,
+        };
+        let reader_task = tokio::spawn(async move {
+            let mut reader = SimulatedReader::new(0);
+            reader.place(1, TagUid([0xE0, 0x04, 0x01, 0x50, 0x12, 0x34, 0xAB, 0xCD]));
+            let mut codec = RequestCodec::new();
+            let mut buf = tokio_util::bytes::BytesMut::new();
+            let mut chunk = [0u8; 256];
+            loop {
+                let n = match reader_end.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => n,
+                };
+                buf.extend_from_slice(&chunk[..n]);
+                while let Ok(Some(Decoded::Frame { frame, .. })) = codec.decode(&mut buf) {
+                    let answer = reader.respond_to(&frame);
+                    if reader_end.write_all(&answer).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        let mut poller = InventoryPoller::new(PollerConfig {
+            antennas: Antennas::Default(1),
+            ..PollerConfig::default()
+        })
+        .expect("poller");
+        let run = run_feig(host, &mut poller, &cfg, "memory", &ctx, &reporter);
+        let observed = async {
+            let seen = rx.recv().await.expect("an observation");
+            cancel.cancel();
+            seen
+        };
+        let (result, seen) = tokio::join!(run, observed);
+        assert!(result.is_ok());
+        assert_eq!(
+            seen.observation,
+            Observation::Rfid(RfidEvent::Arrived {
+                antenna: 1,
+                uid: "E00401501234ABCD".parse().expect("uid"),
+            })
+        );
+        reader_task.abort();
     }
 }

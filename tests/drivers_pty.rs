@@ -305,3 +305,63 @@ fn serial_pedal_presses_releases_and_double_presses() {
     assert!(restarts(&run, "pedal") >= 1);
     stop(run);
 }
+
+/// `croupier simulate --interactive`: steps typed on its terminal go out on the device's line;
+/// a mistyped step is refused with a reason and the simulator keeps going.
+#[test]
+fn interactive_simulator_sends_typed_steps() {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let link = dir.path().join("shoe");
+    let mut child = Command::new(croupier())
+        .args(["simulate", "shoe", "--interactive", "--link"])
+        .arg(&link)
+        .env("CROUPIER_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let stderr = child.stderr.take().expect("stderr");
+    let sim = Proc {
+        child,
+        name: "simulator",
+    };
+    wait_for(Duration::from_secs(10), || {
+        std::fs::symlink_metadata(&link).ok()
+    })
+    .expect("link");
+    let mut port = std::fs::File::open(&link).expect("open the simulated shoe");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        while let Ok(n) = port.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    stdin
+        .write_all(b"card KH\ncard ZZ\nfly away\ncard QS\n")
+        .expect("type");
+    stdin.flush().expect("flush");
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while got.len() < 8 && std::time::Instant::now() < deadline {
+        if let Ok(bytes) = rx.recv_timeout(Duration::from_millis(100)) {
+            got.extend(bytes);
+        }
+    }
+    assert_eq!(got, b"KH\r\nQS\r\n", "{:?}", String::from_utf8_lossy(&got));
+    drop(stdin);
+    drop(sim);
+    let mut errors = String::new();
+    let mut stderr = stderr;
+    let _ = stderr.read_to_string(&mut errors);
+    assert!(
+        errors.contains("ZZ") && errors.contains("unknown step `fly`"),
+        "{errors}"
+    );
+}
