@@ -463,27 +463,7 @@ async fn read_ascii_rfid<R: tokio::io::AsyncRead + Unpin>(
             reporter.observe(Stamp::now(), Observation::Rfid(event));
         }
         let Some(read) = read else { continue };
-        let n = match read {
-            Ok(0) => {
-                for out in stamper.finish(Stamp::now()) {
-                    if let Output::Garbage { skipped, reason } = out {
-                        reporter.garbage(skipped, reason);
-                    }
-                }
-                return Err(DeviceError::Closed {
-                    port: port.to_owned(),
-                }
-                .into());
-            }
-            Ok(n) => n,
-            Err(source) => {
-                return Err(DeviceError::Read {
-                    port: port.to_owned(),
-                    source: source.into(),
-                }
-                .into())
-            }
-        };
+        let n = bytes_read(read, &mut stamper, reporter, port)?;
         ctx.health.add("bytes", n as u64);
         for out in stamper.push(buf.get(..n).unwrap_or_default(), Stamp::now()) {
             match out {
@@ -535,22 +515,7 @@ async fn run_feig<S: tokio::io::AsyncRead + tokio::io::AsyncWrite>(
             () = sleep_until_mono(Some(wake)) => continue,
             () = ctx.cancel.cancelled() => return Ok(()),
         };
-        let n = match read {
-            Ok(0) => {
-                return Err(DeviceError::Closed {
-                    port: port.to_owned(),
-                }
-                .into())
-            }
-            Ok(n) => n,
-            Err(source) => {
-                return Err(DeviceError::Read {
-                    port: port.to_owned(),
-                    source: source.into(),
-                }
-                .into())
-            }
-        };
+        let n = bytes_read(read, &mut stamper, reporter, port)?;
         ctx.health.add("bytes", n as u64);
         for out in stamper.push(buf.get(..n).unwrap_or_default(), Stamp::now()) {
             match out {
@@ -564,6 +529,38 @@ async fn run_feig<S: tokio::io::AsyncRead + tokio::io::AsyncWrite>(
             }
         }
     }
+}
+
+/// What one read returned: the number of bytes to decode, or why the device is gone. A frame
+/// cut off by the end is counted as garbage first.
+fn bytes_read<D, T>(
+    read: std::io::Result<usize>,
+    stamper: &mut Stamper<D>,
+    reporter: &Reporter,
+    port: &str,
+) -> Result<usize, DeviceError>
+where
+    D: tokio_util::codec::Decoder<
+        Item = croupier_drivers::model::Decoded<T>,
+        Error = std::io::Error,
+    >,
+{
+    let gone = match read {
+        Ok(0) => DeviceError::Closed {
+            port: port.to_owned(),
+        },
+        Ok(n) => return Ok(n),
+        Err(source) => DeviceError::Read {
+            port: port.to_owned(),
+            source: source.into(),
+        },
+    };
+    for out in stamper.finish(Stamp::now()) {
+        if let Output::Garbage { skipped, reason } = out {
+            reporter.garbage(skipped, reason);
+        }
+    }
+    Err(gone)
 }
 
 async fn drive_pedal<S>(
