@@ -72,8 +72,10 @@ fn demo_runs_a_whole_simulated_table_and_cleans_up() {
         .to_owned();
 
     // Every device up and frames flowing from every simulator.
+    let mut last = String::new();
     let status = wait_for(Duration::from_secs(20), || {
         let (_, body) = http_get(http_port, "/status")?;
+        last = body.clone();
         let json: serde_json::Value = serde_json::from_str(&body).ok()?;
         let all_reading = ["wheel", "shoe", "rfid", "pedal"].iter().all(|d| {
             json["components"][d]["state"] == "up"
@@ -84,7 +86,9 @@ fn demo_runs_a_whole_simulated_table_and_cleans_up() {
         });
         (all_reading && json["components"]["uplink"]["state"] == "up").then_some(json)
     })
-    .expect("the demo table never had every device reading and the uplink connected");
+    .unwrap_or_else(|| {
+        panic!("the demo table never had every device reading and the uplink connected:\n{last}")
+    });
     assert_eq!(status["ready"], true);
     // Each simulator's real framing was decoded into observations.
     for (device, prefix) in [

@@ -189,6 +189,8 @@ struct FeigPlay {
     placed: u64,
     corrupt_next: bool,
     split_next: bool,
+    /// The built-in rounds leave the chips on the table until the next round's first tag.
+    clear_before_next: bool,
 }
 
 #[derive(Debug)]
@@ -249,6 +251,7 @@ impl Simulator {
                 placed: 0,
                 corrupt_next: false,
                 split_next: false,
+                clear_before_next: false,
             }),
             _ => None,
         };
@@ -341,9 +344,13 @@ impl Simulator {
                 Next::RoundEnd => {
                     summary.rounds += 1;
                     if let Some(feig) = &mut self.feig {
-                        // The dealer clears the table between rounds.
-                        for antenna in 1..=feig.antennas {
-                            feig.reader.set_tags(antenna, []);
+                        // The dealer clears the table between rounds: at once when a script
+                        // ends, and for built-in rounds when the next round begins, so the
+                        // chips stay on the table (and in the inventories) in between.
+                        if matches!(self.source, SourceState::Builtin { .. }) {
+                            feig.clear_before_next = true;
+                        } else {
+                            feig.clear();
                         }
                     }
                     tracing::debug!(role = %role, round = summary.rounds, "round played");
@@ -557,7 +564,16 @@ impl FeigPlay {
         }
     }
 
+    fn clear(&mut self) {
+        for antenna in 1..=self.antennas {
+            self.reader.set_tags(antenna, []);
+        }
+    }
+
     fn place(&mut self, uid: crate::model::TagUid) {
+        if std::mem::take(&mut self.clear_before_next) {
+            self.clear();
+        }
         let antenna = (self.placed % u64::from(self.antennas)) as u8 + 1;
         self.placed += 1;
         self.reader.place(antenna, uid);

@@ -65,8 +65,15 @@ impl Proc {
 }
 
 impl Drop for Proc {
+    /// SIGTERM first, so a daemon or a demo can stop what it started (a demo's broker), then
+    /// SIGKILL if it is still there after a few seconds.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = kill(self.pid(), Signal::SIGTERM);
+            if self.wait_timeout(Duration::from_secs(3)).is_none() {
+                let _ = self.child.kill();
+            }
+        }
         let _ = self.child.wait();
     }
 }
