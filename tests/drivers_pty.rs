@@ -192,20 +192,23 @@ fn shoe_cards_survive_garbage_splits_and_an_unplug() {
 }
 
 #[test]
-fn ascii_rfid_reports_arrivals_and_departures() {
+fn ascii_rfid_reports_arrivals_and_departures_across_an_unplug() {
     let script = format!(
         "{SETTLE} tag E00401501234A001
 100ms tag E00401501234A001       # repeated while present: no second arrival
 100ms tag E00401501234A002
 50ms  frame E0040150ZZZZA003     # not a UID: garbage
-2s    hex 00                     # quiet long enough for both tags to depart
+100ms disconnect 300ms           # the reader is unplugged with both tags on it…
+800ms tag E00401501234A001       # …and plugged back in: the tags are still there, no new arrival
+0     tag E00401501234A002
+5s    hex 00                     # quiet long enough for both tags to depart
 "
     );
     let run = start(
         "rfid",
         &[],
         &script,
-        "[[device]]\nrole = \"rfid\"\ndriver = \"ascii\"\nport = \"PORT\"\nabsent_timeout = \"500ms\"\n",
+        "[[device]]\nrole = \"rfid\"\ndriver = \"ascii\"\nport = \"PORT\"\nabsent_timeout = \"2s\"\n",
     );
     let seen = wait_observations(&run, "rfid", 4);
     assert_eq!(
@@ -218,6 +221,14 @@ fn ascii_rfid_reports_arrivals_and_departures() {
         ]
     );
     assert!(counter(&run, "rfid", "errors") >= 1);
+    assert!(
+        restarts(&run, "rfid") >= 1,
+        "the unplug took the reader down"
+    );
+    assert!(
+        counter(&run, "rfid", "frames") >= 5,
+        "the UIDs after the replug were read (and did not arrive again)"
+    );
     stop(run);
 }
 
