@@ -16,6 +16,7 @@ use crate::http::{self, HttpState};
 use crate::logging::LogHandle;
 use crate::sdnotify::Notifier;
 use crate::supervisor::{Backoff, ComponentSpec, Supervisor};
+use crate::table::{self, TableHandle};
 use crate::uplink;
 
 /// Failures that stop the daemon from starting or running.
@@ -65,13 +66,14 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<(), DaemonError> {
     let ready = Arc::new(AtomicBool::new(false));
     // Observations from every device; the table engine subscribes to it.
     let bus = devices::observation_bus();
+    let table_handle = TableHandle::default();
     let mut supervisor = Supervisor::new(
         health.clone(),
         backoff_of(&config),
         config.daemon.shutdown_timeout,
     );
     supervisor
-        .reconcile(component_specs(&config, boot_count, &health, &ready, &bus))
+        .reconcile(component_specs(&config, boot_count, &health, &ready, &bus, &table_handle))
         .await;
 
     let mut health_rx = health.subscribe();
@@ -101,7 +103,7 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<(), DaemonError> {
                         }
                         supervisor.set_backoff(backoff_of(&new), new.daemon.shutdown_timeout);
                         let restarted = supervisor
-                            .reconcile(component_specs(&new, boot_count, &health, &ready, &bus))
+                            .reconcile(component_specs(&new, boot_count, &health, &ready, &bus, &table_handle))
                             .await;
                         info!(restarted = ?restarted, "config reloaded");
                         config = new;
@@ -214,6 +216,7 @@ fn component_specs(
     health: &Health,
     ready: &Arc<AtomicBool>,
     bus: &ObservationBus,
+    table: &TableHandle,
 ) -> Vec<ComponentSpec> {
     let mut specs: Vec<ComponentSpec> = config
         .devices
@@ -221,6 +224,7 @@ fn component_specs(
         .filter(|d| d.enabled)
         .map(|d| devices::component(d, bus.clone()))
         .collect();
+    specs.push(table::component(config, bus.clone(), health.clone(), table.clone()));
     specs.push(uplink::component(config, boot_count, health.clone()));
     specs.push(http::component(
         config.http.listen,
@@ -228,6 +232,7 @@ fn component_specs(
             health: health.clone(),
             ready: ready.clone(),
             table: config.table.clone(),
+            engine: table.clone(),
         },
     ));
     specs

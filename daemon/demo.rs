@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
-use croupier_drivers::simulator::{Simulator, SimulatorOptions};
+use croupier_drivers::scenario::{Action, Timed};
+use croupier_drivers::simulator::{Script, Simulator, SimulatorOptions, Source};
+use croupier_drivers::wheel::{Direction, WarningFlags, WheelEvent, WheelState};
 use croupier_drivers::DeviceRole;
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
@@ -112,8 +114,14 @@ async fn run_inner(args: DemoArgs) -> Result<(), DemoError> {
             feig_antennas: (role == DeviceRole::Rfid).then_some(2),
             ..SimulatorOptions::default()
         };
-        let sim =
-            Simulator::start(role, opts).map_err(|source| DemoError::Simulator { role, source })?;
+        let source = demo_source(&args.game, role, 1 + i as u64);
+        let opts = SimulatorOptions {
+            // A demo script loops for ever; the built-in rounds do anyway.
+            rounds: matches!(source, Source::Script(_)).then_some(u32::MAX),
+            ..opts
+        };
+        let sim = Simulator::start_with(role, opts, source)
+            .map_err(|source| DemoError::Simulator { role, source })?;
         links.push((
             role,
             sim.port_path().to_owned(),
@@ -161,6 +169,81 @@ async fn run_inner(args: DemoArgs) -> Result<(), DemoError> {
     // stdout may be a closed pipe by now (`croupier demo | head`); that is no failure.
     let _ = writeln!(std::io::stdout(), "demo stopped");
     result.map_err(DemoError::from)
+}
+
+/// Length of one demo round: the pedal opens betting at its start.
+const ROUND: Duration = Duration::from_secs(30);
+/// Demo rounds scripted ahead (they loop).
+const SCRIPTED_ROUNDS: u32 = 200;
+
+/// The simulators of the game being played follow one timeline, so the demo plays whole
+/// rounds: the pedal opens betting, the 15 s window closes on the daemon's clock, then the
+/// ball drops (roulette) or the coup is dealt (baccarat). The other devices play their
+/// built-in rounds.
+fn demo_source(game: &str, role: DeviceRole, seed: u64) -> Source {
+    let ms = Duration::from_millis;
+    let mut steps: Vec<Timed> = Vec::new();
+    // Each step's delay is from the previous step; `at` tracks the absolute time in a round.
+    let push = |steps: &mut Vec<Timed>, last: &mut Duration, at: Duration, bytes: Vec<u8>| {
+        steps.push(Timed {
+            delay: at.saturating_sub(*last),
+            action: Action::Write(bytes),
+        });
+        *last = at;
+    };
+    match (game, role) {
+        ("roulette" | "baccarat", DeviceRole::Pedal) => {
+            let mut last = Duration::ZERO;
+            for round in 0..SCRIPTED_ROUNDS {
+                let start = ROUND * round + ms(500);
+                push(&mut steps, &mut last, start, croupier_drivers::simulator::PEDAL_PRESS.to_vec());
+            }
+        }
+        ("roulette", DeviceRole::Wheel) => {
+            let mut last = Duration::ZERO;
+            let mut numbers = Script::new(DeviceRole::Wheel, seed);
+            for round in 0..SCRIPTED_ROUNDS {
+                let start = ROUND * round + ms(500);
+                // The built-in wheel script's own winning number for this spin.
+                let number = numbers
+                    .next_round()
+                    .last()
+                    .and_then(|s| std::str::from_utf8(&s.bytes).ok().and_then(|t| t.get(12..14)).and_then(|n| n.parse::<u8>().ok()))
+                    .unwrap_or(0);
+                let spin = u16::try_from(round % 1000).unwrap_or(0);
+                let frame = |state, number| {
+                    WheelEvent::Status {
+                        state,
+                        spin_count: spin,
+                        number,
+                        warnings: WarningFlags::default(),
+                        rotor_speed: 27,
+                        direction: if round % 2 == 0 { Direction::Clockwise } else { Direction::CounterClockwise },
+                    }
+                    .encode()
+                };
+                push(&mut steps, &mut last, start + ms(200), frame(WheelState::GameStart, 0));
+                for s in 1..=14u64 {
+                    push(&mut steps, &mut last, start + Duration::from_secs(s), frame(WheelState::PlaceBets, 0));
+                }
+                push(&mut steps, &mut last, start + ms(15_500), frame(WheelState::BallInRim, 0));
+                push(&mut steps, &mut last, start + ms(19_000), frame(WheelState::NoMoreBets, 0));
+                push(&mut steps, &mut last, start + ms(24_000), frame(WheelState::WinningNumber, number));
+            }
+        }
+        ("baccarat", DeviceRole::Shoe) => {
+            let mut last = Duration::ZERO;
+            let mut coups = Script::new(DeviceRole::Shoe, seed);
+            for round in 0..SCRIPTED_ROUNDS {
+                let start = ROUND * round + ms(500);
+                for (i, card) in coups.next_round().into_iter().enumerate() {
+                    push(&mut steps, &mut last, start + ms(17_000) + Duration::from_secs(i as u64), card.bytes);
+                }
+            }
+        }
+        _ => return Source::Builtin { faults: None },
+    }
+    Source::Script(steps)
 }
 
 /// Uses the asked-for address if it is free, else any free port on loopback, so a second demo

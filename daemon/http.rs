@@ -43,6 +43,8 @@ pub struct HttpState {
     pub health: Health,
     pub ready: Arc<AtomicBool>,
     pub table: TableConfig,
+    /// The engine's phase, round and last result.
+    pub engine: crate::table::TableHandle,
 }
 
 /// The supervised HTTP component.
@@ -109,6 +111,7 @@ async fn status(AxumState(state): AxumState<HttpState>) -> Response {
         "version": env!("CARGO_PKG_VERSION"),
         "commit": env!("CROUPIER_GIT_COMMIT"),
         "ready": state.ready.load(Ordering::Relaxed),
+        "round": state.engine.snapshot(),
         "components": state.health.snapshot(),
     }))
     .into_response()

@@ -9,6 +9,8 @@
 //! - [`config`]: the TOML config, checked completely before anything starts.
 //! - [`daemon`], [`supervisor`], [`health`]: the supervised main loop.
 //! - [`sdnotify`], [`logging`]: systemd integration and structured logs.
+//! - [`engine`]: the pure table engine (round phases, games, cross-check, recovery).
+//! - [`table`], [`events`]: the engine's component, the event envelope and the durable log.
 //! - [`devices`], [`uplink`], [`http`]: the components at the edges.
 //! - [`timecode`], [`clock`]: the time model.
 //! - [`demo`]: a whole simulated table on one machine.
@@ -22,10 +24,13 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod devices;
+pub mod engine;
+pub mod events;
 pub mod health;
 pub mod http;
 pub mod logging;
 pub mod sdnotify;
 pub mod supervisor;
+pub mod table;
 pub mod timecode;
 pub mod uplink;

@@ -9,8 +9,10 @@
 //! labels, generated from the time of day.
 //!
 //! Croupier stamps every event it emits (a card read by the shoe, a wheel
-//! result, the dealer's "no more bets") with the timecode of the video frame
-//! that was on screen at that instant. A dispute such as "the ball had
+//! result, the dealer's "no more bets") with the timecode of the video at
+//! that instant: the label the video pipeline gives a frame taken at that
+//! clock time (see [GStreamer's model](#labels-from-the-clock-gstreamers-model)
+//! below). A dispute such as "the ball had
 //! already dropped when bets closed" is then settled by jumping the
 //! recorder to that timecode and looking at the frame, instead of comparing
 //! log timestamps from machines whose clocks may disagree.
@@ -24,18 +26,74 @@
 //! *labels*, never pictures: at 29.97 the labels `;00` and `;01` are left out
 //! at the start of every minute except minutes 00, 10, 20, 30, 40 and 50, so
 //! `10:10:59;29` is followed by `10:11:00;02`. At 59.94 the four labels `;00`
-//! to `;03` are left out. Labels then stay within about 0.15 s of the clock
-//! all day. Drop-frame timecode is written with a `;` before the frames,
-//! non-drop-frame with `:`.
+//! to `;03` are left out. Drop-frame timecode is written with a `;` before
+//! the frames, non-drop-frame with `:`.
 //!
 //! 23.976 (24000/1001) has no drop-frame form in SMPTE 12M: it counts 24
-//! labels a second and drifts from the clock (see
-//! [`Timecode::from_time_of_day`]).
+//! labels a second.
+//!
+//! # Labels and frame counts
+//!
+//! A *frame count* is the position of a label in the day: `00:00:00:00` is
+//! frame 0 and each label is one more than the one before, skipped
+//! drop-frame labels not counted. [`Timecode::from_frame_count`],
+//! [`Timecode::frame_count`] and [`Timecode::add_frames`] are GStreamer's
+//! `gst_video_time_code_add_frames` and
+//! `gst_video_time_code_frames_since_daily_jam`: for example, at 29.97
+//! `01:04:00;02` is frame 115086 in both.
+//!
+//! # Labels from the clock: GStreamer's model
+//!
+//! The video pipeline stamps frames with GStreamer's `timecodestamper`,
+//! whose real-time-clock source labels a frame taken at clock time `t` with
+//! `gst_video_time_code_init_from_date_time_full (t)` (GStreamer 1.22,
+//! `gst-libs/gst/video/gstvideotimecode.c`). Croupier labels an instant the
+//! same way ([`Timecode::from_time_of_day`], [`Timecode::at_utc`]), and
+//! `tests/timecode_gstreamer.rs` checks it against GStreamer itself:
+//!
+//! 1. The time is taken in whole microseconds, as a `GDateTime` holds it.
+//! 2. Hours, minutes and seconds are the clock's.
+//! 3. The frames are the fraction of the second times the exact rate,
+//!    rounded to the nearest frame, halves up:
+//!    `(µs × 1000 × fps_num + d / 2) / d` with `d = fps_den × 10^9`.
+//! 4. A fraction that rounds to a whole second (the last half frame of the
+//!    second) gives the first label of the next second, so the day's last
+//!    half frame is already `00:00:00:00`.
+//! 5. At drop-frame rates, a fraction that lands on a skipped label (`;00`
+//!    or `;01` at the start of a dropping minute at 29.97) gives the first
+//!    label of that minute (`;02`).
+//!
+//! What follows from that:
+//!
+//! * The label's seconds are the clock's seconds, at every rate: labels
+//!   never drift from the clock, neither at drop-frame rates nor at 23.976
+//!   (a free-running 23.976 counter would be 86.4 s behind by midnight).
+//! * At 24, 25, 30, 50 and 60 the label is the clock rounded to the nearest
+//!   frame: at 25, `14:23:12:01` from 14:23:12.020 to 14:23:12.060.
+//! * At 23.976, 29.97 and 59.94 the frame field counts periods of the exact
+//!   rate within each clock second (1001/30000 s at 29.97), so the labels are
+//!   not evenly spaced: the first label of a second is a little shorter than
+//!   the others (32.4 ms instead of 33.4 ms at 29.97), and the first label of
+//!   a dropping minute lasts three frames at 29.97 (five at 59.94), standing
+//!   in for the skipped ones. A frame count is then the label's position in
+//!   the day, not the number of frames shown since midnight.
+//! * [`Timecode::clock_range_nanos`] gives the instants that get a label.
+//!
+//! GStreamer never refuses a time of day: every instant gets an existing
+//! label, and every label of the day is given to some instants.
+//!
+//! ## The pipeline side
+//!
+//! `timecodestamper` (tc-source `rtc`) computes this label for its first
+//! frame, then adds one frame per frame, and computes it again only when
+//! its count is more than `rtc-max-drift` (250 ms by default) away from the
+//! clock's label. Its frames carry exactly these labels only if it runs with
+//! `rtc-max-drift=0`. It reads the clock in the local time zone
+//! (`g_date_time_new_now_local`), so it must run with `TZ=UTC` for its labels
+//! to be the UTC labels computed here.
 //!
 //! # Conventions in this module
 //!
-//! * A *frame count* is the number of frames since midnight, which is also
-//!   the position of a label in the day: `00:00:00:00` is frame 0.
 //! * A *time of day* is nanoseconds since midnight UTC.
 //! * Everything here is pure arithmetic, except [`run`] reading the system
 //!   clock when the `croupier timecode` command is asked for "now".
@@ -47,6 +105,8 @@ use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
 const NANOS_PER_SECOND: u64 = 1_000_000_000;
+const NANOS_PER_MICRO: u64 = 1_000;
+const MICROS_PER_SECOND: u64 = 1_000_000;
 /// Nanoseconds in a day without a leap second.
 pub const NANOS_PER_DAY: u64 = 86_400 * NANOS_PER_SECOND;
 
@@ -151,8 +211,10 @@ impl TimecodeRate {
     /// The number of labels from `00:00:00:00` to the last label of the day
     /// (`23:59:59:FF`), i.e. one more than the largest valid frame count.
     ///
-    /// For drop-frame rates this is less than the number of frames that
-    /// really occur in 24 hours; see [`frame_at_time_of_day`].
+    /// This is not the number of frames that really occur in 24 hours at
+    /// 23.976 (more labels than frames) nor at 29.97 and 59.94 (slightly
+    /// fewer): the labels follow the clock, not the frames; see the
+    /// [module documentation](self#labels-from-the-clock-gstreamers-model).
     pub const fn frames_per_day(self) -> u64 {
         let nominal = self.nominal_fps() as u64;
         // 1440 minutes a day, of which 144 (every tenth) keep all labels.
@@ -511,24 +573,104 @@ impl Timecode {
         Timecode::from_frame_count(u64::try_from(count).unwrap_or(0), self.rate)
     }
 
-    /// The label of the frame on screen `nanos_since_midnight` after
-    /// midnight UTC, on a timecode generator jammed to 00:00:00:00 at
-    /// midnight; see [`frame_at_time_of_day`] for how the frame is chosen
-    /// and what happens at the very end of the day.
+    /// The label GStreamer gives the time of day `nanos_since_midnight`
+    /// (UTC): what `gst_video_time_code_init_from_date_time_full` returns for
+    /// it, and so what `timecodestamper` stamps on a frame taken at that
+    /// clock time. The [module documentation](self#labels-from-the-clock-gstreamers-model)
+    /// lists the steps and what follows from them.
+    ///
+    /// Only whole microseconds count, as in a `GDateTime`: the nanoseconds
+    /// are cut, not rounded. A time past the end of the day (a leap second,
+    /// or a caller passing something else) is read as the last microsecond
+    /// of the day, which GStreamer labels `00:00:00:00`, like the rest of the
+    /// day's last half frame.
     pub fn from_time_of_day(nanos_since_midnight: u64, rate: TimecodeRate) -> Self {
-        Timecode::from_frame_count(frame_at_time_of_day(nanos_since_midnight, rate), rate)
+        let micros = nanos_since_midnight.min(NANOS_PER_DAY - 1) / NANOS_PER_MICRO;
+        let second_of_day = micros / MICROS_PER_SECOND;
+        let nominal = rate.nominal_fps();
+        // The fraction of the second in frames, rounded to the nearest, halves
+        // up: GStreamer's gst_util_uint64_scale_round (µs × 1000, fps_n,
+        // fps_d × GST_SECOND). The result is at most `nominal`, as the
+        // fraction is below one second.
+        let (num, den) = rate.fraction();
+        let denom = u64::from(den) * NANOS_PER_SECOND;
+        let rounded =
+            (micros % MICROS_PER_SECOND * NANOS_PER_MICRO * u64::from(num) + denom / 2) / denom;
+        let rounded = u32::try_from(rounded).unwrap_or(nominal);
+        // A fraction that rounds to a whole second gives the next second's
+        // first label: GStreamer labels it with the second's last frame and
+        // then adds one frame, so it also moves to the next minute, hour or
+        // day, and skips the labels that drop-frame leaves out.
+        let carry = rounded >= nominal;
+        // Every quotient is below 60 (or 24), so the narrowing loses nothing.
+        let narrow = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+        let mut label = Timecode {
+            hours: narrow(second_of_day / 3600),
+            minutes: narrow(second_of_day / 60 % 60),
+            seconds: narrow(second_of_day % 60),
+            frames: if carry { nominal - 1 } else { rounded },
+            rate,
+        };
+        // At drop-frame rates the labels that do not exist (;00 and ;01 at
+        // the start of most minutes at 29.97) become the minute's first one.
+        let dropped = rate.dropped_labels_per_minute();
+        if label.seconds == 0 && label.minutes % 10 != 0 && label.frames < dropped {
+            label.frames = dropped;
+        }
+        if carry {
+            label = Timecode::from_frame_count(label.frame_count() + 1, rate);
+        }
+        label
     }
 
-    /// The label of the frame on screen at `instant`, taking its time of day
-    /// in UTC whatever offset it carries.
+    /// The label GStreamer gives `instant`, from its time of day in UTC
+    /// whatever offset it carries; see [`Timecode::from_time_of_day`].
+    ///
+    /// This is the timecode to stamp on an event that happened at `instant`.
     pub fn at_utc(instant: OffsetDateTime, rate: TimecodeRate) -> Self {
         Timecode::from_time_of_day(utc_nanos_since_midnight(instant), rate)
     }
 
-    /// When this frame starts, in nanoseconds since midnight UTC; see
-    /// [`instant_of_frame`].
+    /// The times of day, in nanoseconds from the midnight that starts this
+    /// label's day, to which GStreamer gives this label
+    /// ([`Timecode::from_time_of_day`]): a half-open range, ending where the
+    /// next label's begins.
+    ///
+    /// Only `00:00:00:00` starts before its midnight, so its start is
+    /// negative: GStreamer already gives it to the last half frame of the day
+    /// before. Both ends are whole microseconds.
+    pub fn clock_range_nanos(&self) -> std::ops::Range<i64> {
+        let next = self.add_frames(1);
+        let day = i64::try_from(NANOS_PER_DAY).unwrap_or(i64::MAX);
+        // The day's last label ends where the next day's first one begins.
+        let wrap = if next.frame_count() == 0 { day } else { 0 };
+        self.clock_start_nanos()..next.clock_start_nanos() + wrap
+    }
+
+    /// The start of [`Timecode::clock_range_nanos`].
+    fn clock_start_nanos(&self) -> i64 {
+        let second_of_day =
+            (i64::from(self.hours) * 60 + i64::from(self.minutes)) * 60 + i64::from(self.seconds);
+        let second = i64::try_from(NANOS_PER_SECOND).unwrap_or(i64::MAX);
+        // The first label of a second (which is ;02 or ;04 at the start of a
+        // drop-frame minute) starts in the second before, where the fraction
+        // rounds up to a whole second.
+        let dropped = self.rate.dropped_labels_per_minute();
+        let first_of_second = self.frames == 0
+            || (self.seconds == 0 && self.minutes % 10 != 0 && self.frames == dropped);
+        let (second_of_day, frames) = if first_of_second {
+            (second_of_day - 1, self.rate.nominal_fps())
+        } else {
+            (second_of_day, self.frames)
+        };
+        let micros = first_micro_rounding_to(frames, self.rate);
+        second_of_day * second + i64::try_from(micros * NANOS_PER_MICRO).unwrap_or(i64::MAX)
+    }
+
+    /// When GStreamer starts giving this label, in nanoseconds since midnight
+    /// UTC; see [`instant_of_frame`].
     pub fn start_nanos_since_midnight(&self) -> u64 {
-        instant_of_frame(self.frame_count(), self.rate)
+        u64::try_from(self.clock_start_nanos()).unwrap_or(0)
     }
 
     /// Hours, 0 to 23.
@@ -636,65 +778,38 @@ fn two_digits(tens: u8, units: u8) -> Option<u32> {
     }
 }
 
-/// The frame count since midnight of the frame on screen at
-/// `nanos_since_midnight`: the number of whole frame periods elapsed since
-/// midnight, `floor(nanos * fps_num / (fps_den * 1e9))`, with the frame
-/// period at the exact rate (1001/30000 s at 29.97).
+/// The frame count since midnight of the label GStreamer gives the time of
+/// day `nanos_since_midnight`: `Timecode::from_time_of_day(nanos,
+/// rate).frame_count()`.
 ///
-/// This models a generator jammed to `00:00:00:00` at midnight UTC and
-/// counting frames from there. Consequences worth knowing:
-///
-/// * At 24, 25, 30, 50 and 60 the label reads exactly the clock: the seconds
-///   are the clock's seconds and the frames are the elapsed part of the
-///   second, rounded down.
-/// * At 29.97 and 59.94 drop-frame the label runs between 60 ms behind and
-///   150 ms ahead of the clock (4.4 frames at 29.97). There are fewer labels in a day (2 589 408 at 29.97) than
-///   frames really shown (86 400 × 30000/1001 ≈ 2 589 410.6), so the labels
-///   run out 87 ms before midnight (2.6 frames at 29.97, 5.2 at 59.94). The
-///   last label, `23:59:59;29` or `23:59:59;59`, is held from its start
-///   until midnight rather than wrapping to `00:00:00;00` early: wrapping
-///   would show `00:00:00;00` twice within a tenth of a second, once on each
-///   side of midnight, and events around midnight would sort in the wrong
-///   order.
-/// * At 23.976 the labels fall behind the clock, by 3.6 s after an hour and
-///   86.4 s by midnight, where the count jumps from `23:58:33:16` back
-///   to `00:00:00:00`. That is inherent to a 24-label count at 24000/1001
-///   without drop-frame.
-/// * A time past the end of the day (a leap second, or a caller passing
-///   something else) is treated as the last nanosecond of the day, for the
-///   same reason the drop-frame tail is held rather than wrapped.
-///
-/// GStreamer's `gst_video_time_code_init_from_date_time_full` (used by
-/// `timecodestamper` for its RTC timecode) works differently: it copies
-/// HH:MM:SS from the clock and rounds the fraction of the second to the
-/// *nearest* frame. At integer rates it can therefore read one frame later
-/// than this; at 29.97 and 59.94 the two differ by up to about 150 ms, and at
-/// 23.976 by up to 86 s.
+/// This is the label's position in the day, which is not the number of
+/// frames shown since midnight at 23.976, 29.97 and 59.94 (see the
+/// [module documentation](self#labels-from-the-clock-gstreamers-model)). It
+/// grows with the time of day, except in the last half frame of the day,
+/// which gets `00:00:00:00`, frame 0.
 pub fn frame_at_time_of_day(nanos_since_midnight: u64, rate: TimecodeRate) -> u64 {
-    let (num, den) = rate.fraction();
-    let nanos = nanos_since_midnight.min(NANOS_PER_DAY - 1);
-    let frames =
-        u128::from(nanos) * u128::from(num) / (u128::from(den) * u128::from(NANOS_PER_SECOND));
-    let last = rate.frames_per_day() - 1;
-    u64::try_from(frames).map_or(last, |f| f.min(last))
+    Timecode::from_time_of_day(nanos_since_midnight, rate).frame_count()
 }
 
-/// When the frame `frame_count` frames after midnight starts, in nanoseconds
-/// since midnight: the earliest nanosecond at which [`frame_at_time_of_day`]
-/// gives that frame (so the division rounds up).
+/// When GStreamer starts giving the label `frame_count` frames after
+/// midnight, in nanoseconds since midnight: the earliest time of day at which
+/// [`frame_at_time_of_day`] gives that frame, a whole microsecond.
 ///
 /// Counts wrap modulo [`TimecodeRate::frames_per_day`] like
-/// [`Timecode::from_frame_count`]. At 23.976 the labels after
-/// `23:58:33:16` are never reached before midnight (see
-/// [`frame_at_time_of_day`]), and for them the result is more than
-/// [`NANOS_PER_DAY`].
+/// [`Timecode::from_frame_count`]. For frame 0, `00:00:00:00`, this is 0,
+/// though GStreamer already gives that label to the last half frame of the
+/// day before; [`Timecode::clock_range_nanos`] has the whole range.
 pub fn instant_of_frame(frame_count: u64, rate: TimecodeRate) -> u64 {
+    Timecode::from_frame_count(frame_count, rate).start_nanos_since_midnight()
+}
+
+/// The first microsecond of a second whose fraction GStreamer rounds to
+/// `frames` (1 to `nominal_fps`): the least `µs` with
+/// `(µs × 1000 × fps_num + d / 2) / d >= frames`, where `d = fps_den × 10^9`.
+fn first_micro_rounding_to(frames: u32, rate: TimecodeRate) -> u64 {
     let (num, den) = rate.fraction();
-    let count = frame_count % rate.frames_per_day();
-    let nanos = (u128::from(count) * u128::from(den) * u128::from(NANOS_PER_SECOND))
-        .div_ceil(u128::from(num));
-    // Below two days' worth of nanoseconds for every supported rate.
-    u64::try_from(nanos).unwrap_or(u64::MAX)
+    let denom = u64::from(den) * NANOS_PER_SECOND;
+    (u64::from(frames) * denom - denom / 2).div_ceil(NANOS_PER_MICRO * u64::from(num))
 }
 
 /// The time of day of `instant` in UTC, in nanoseconds since midnight.
@@ -712,16 +827,24 @@ pub fn utc_nanos_since_midnight(instant: OffsetDateTime) -> u64 {
     u64::try_from((local - offset).rem_euclid(day)).unwrap_or(0)
 }
 
-/// `HH:MM:SS.nnnnnnnnn`. Hours can exceed 23 only for the 23.976 labels that
-/// the clock never reaches before midnight.
-fn format_time_of_day(nanos: u64) -> String {
-    let seconds = nanos / NANOS_PER_SECOND;
+/// `HH:MM:SS.nnnnnnnnn UTC`, for an offset from a midnight within a day on
+/// either side of it (as [`Timecode::clock_range_nanos`] gives), saying which
+/// day when it is not the label's own.
+fn format_time_of_day(nanos: i64) -> String {
+    let day = i64::try_from(NANOS_PER_DAY).unwrap_or(i64::MAX);
+    let (in_day, which) = match nanos {
+        n if n < 0 => (n + day, " (the day before)"),
+        n if n >= day => (n - day, " (the day after)"),
+        n => (n, ""),
+    };
+    let in_day = u64::try_from(in_day).unwrap_or(0);
+    let seconds = in_day / NANOS_PER_SECOND;
     format!(
-        "{:02}:{:02}:{:02}.{:09}",
+        "{:02}:{:02}:{:02}.{:09} UTC{which}",
         seconds / 3600,
         seconds / 60 % 60,
         seconds % 60,
-        nanos % NANOS_PER_SECOND
+        in_day % NANOS_PER_SECOND
     )
 }
 
@@ -740,8 +863,10 @@ instant for a timecode seen on the recorder, or the timecode on screen right now
 For example, `croupier timecode --rate 29.97 --at 2026-11-21T14:23:12.000123Z` \
 prints the frame that was on screen at that instant.",
     after_help = "Give at most one of --frames, --tc and --at; with none of them the \
-current time (system clock, UTC) is used. Times of day are UTC, counted from a \
-timecode generator jammed to 00:00:00:00 at midnight.
+current time (system clock, UTC) is used. Times of day are UTC. An instant gets the \
+label GStreamer's timecodestamper gives a frame taken at that clock time: the \
+clock's HH:MM:SS, and the fraction of the second in frames rounded to the nearest; \
+'label from' and 'label until' bound the instants that get the label.
 
 Examples:
   croupier timecode --rate 25                     # the frame on screen now
@@ -801,13 +926,17 @@ pub fn run_with_now(args: &TimecodeArgs, now: OffsetDateTime) -> Result<String, 
     };
 
     let frame_count = timecode.frame_count();
-    let start_nanos = timecode.start_nanos_since_midnight();
-    let start_time_of_day = format_time_of_day(start_nanos);
+    let range = timecode.clock_range_nanos();
     let (num, den) = rate.fraction();
-    let instants = instant.map(|i| utc_instants(i, start_nanos)).transpose()?;
+    let instants = instant
+        .map(|i| utc_instants(i, &timecode, &range))
+        .transpose()?;
 
     if args.json {
-        let (instant_utc, frame_start_utc) = instants.unzip();
+        let (instant_utc, from_utc, until_utc) = match instants {
+            Some([instant, from, until]) => (Some(instant), Some(from), Some(until)),
+            None => (None, None, None),
+        };
         let object = serde_json::json!({
             "source": source,
             "timecode": timecode.to_string(),
@@ -816,9 +945,10 @@ pub fn run_with_now(args: &TimecodeArgs, now: OffsetDateTime) -> Result<String, 
             "fps_num": num,
             "fps_den": den,
             "drop_frame": rate.is_drop_frame(),
-            "frame_start_time_of_day_utc": start_time_of_day,
-            "frame_start_nanos_since_midnight": start_nanos,
-            "frame_start_utc": frame_start_utc,
+            "label_from_nanos_since_midnight": range.start,
+            "label_until_nanos_since_midnight": range.end,
+            "label_from_utc": from_utc,
+            "label_until_utc": until_utc,
             "instant_utc": instant_utc,
         });
         return Ok(object.to_string());
@@ -836,16 +966,16 @@ pub fn run_with_now(args: &TimecodeArgs, now: OffsetDateTime) -> Result<String, 
     );
     // No trailing newline: the caller prints it with `println!`.
     match instants {
-        Some((instant_utc, frame_start_utc)) => text.push_str(&format!(
-            "frame starts:  {frame_start_utc}\n\
+        Some([instant_utc, from_utc, until_utc]) => text.push_str(&format!(
+            "label from:    {from_utc}\n\
+             label until:   {until_utc}\n\
              instant:       {instant_utc}"
         )),
-        None if start_nanos >= NANOS_PER_DAY => text.push_str(&format!(
-            "frame starts:  {start_time_of_day} UTC time of day, after midnight: at {rate} \
-             the count restarts at midnight before reaching this label"
-        )),
         None => text.push_str(&format!(
-            "frame starts:  {start_time_of_day} UTC time of day"
+            "label from:    {}\n\
+             label until:   {}",
+            format_time_of_day(range.start),
+            format_time_of_day(range.end)
         )),
     }
     Ok(text)
@@ -865,26 +995,39 @@ fn parse_instant(input: &str) -> Result<OffsetDateTime, TimecodeError> {
     })
 }
 
-/// The instant and the start of its frame on the same UTC date, both in
-/// RFC 3339.
+/// The instant, and the first and the last instant (excluded) that get its
+/// label, `range` ([`Timecode::clock_range_nanos`] of `label`), all in UTC
+/// and RFC 3339.
 fn utc_instants(
     instant: OffsetDateTime,
-    start_nanos: u64,
-) -> Result<(String, String), TimecodeError> {
+    label: &Timecode,
+    range: &std::ops::Range<i64>,
+) -> Result<[String; 3], TimecodeError> {
     let out_of_range = || TimecodeError::InstantOutOfRange {
         input: instant.to_string(),
     };
     let utc = instant
         .checked_to_offset(UtcOffset::UTC)
         .ok_or_else(out_of_range)?;
-    let frame_start = utc
-        .replace_time(time::Time::MIDNIGHT)
-        .checked_add(time::Duration::nanoseconds(
-            i64::try_from(start_nanos).map_err(|_| out_of_range())?,
-        ))
-        .ok_or_else(out_of_range)?;
+    // The label's day is the instant's, except when the instant is in the
+    // last half frame of a day, whose label 00:00:00:00 starts the next day.
+    let mut midnight = utc.replace_time(time::Time::MIDNIGHT);
+    if label.frame_count() == 0 && utc_nanos_since_midnight(utc) >= NANOS_PER_DAY / 2 {
+        midnight = midnight
+            .checked_add(time::Duration::DAY)
+            .ok_or_else(out_of_range)?;
+    }
+    let at = |offset: i64| {
+        midnight
+            .checked_add(time::Duration::nanoseconds(offset))
+            .ok_or_else(out_of_range)
+    };
     let format = |dt: OffsetDateTime| dt.format(&Rfc3339).map_err(|_| out_of_range());
-    Ok((format(utc)?, format(frame_start)?))
+    Ok([
+        format(utc)?,
+        format(at(range.start)?)?,
+        format(at(range.end)?)?,
+    ])
 }
 
 #[cfg(test)]
@@ -1217,10 +1360,15 @@ mod tests {
 
     /// Walks every frame of the day at `rate` and checks, for each, that the
     /// label from the count is the successor of the previous one, that the
-    /// count comes back, and that the label survives printing and parsing.
+    /// count comes back, that the label survives printing and parsing, and
+    /// that the time of day gives it exactly from its clock range's start
+    /// until the next label's.
     fn exhaustive_day(rate: TimecodeRate) {
         let mut expected = Timecode::new(0, 0, 0, 0, rate).expect("midnight");
         let mut text = String::with_capacity(16);
+        let day_nanos = i64::try_from(NANOS_PER_DAY).expect("fits");
+        let mut previous = Timecode::from_frame_count(rate.frames_per_day() - 1, rate);
+        let mut previous_start = i64::MIN;
         for n in 0..rate.frames_per_day() {
             let label = Timecode::from_frame_count(n, rate);
             if label != expected {
@@ -1237,6 +1385,21 @@ mod tests {
             if Timecode::parse(&text, rate) != Ok(label) {
                 panic!("{text} at {rate} does not parse back");
             }
+            // The clock gives this label from its start on, and the label
+            // before it just before.
+            let start = label.clock_start_nanos();
+            let in_day = u64::try_from(start.rem_euclid(day_nanos)).unwrap_or(0);
+            if start <= previous_start
+                || Timecode::from_time_of_day(in_day, rate) != label
+                || Timecode::from_time_of_day(
+                    in_day.checked_sub(1).unwrap_or(NANOS_PER_DAY - 1),
+                    rate,
+                ) != previous
+            {
+                panic!("{label} at {rate}: the clock does not give it from {start} ns on");
+            }
+            previous_start = start;
+            previous = label;
             expected = successor(label);
         }
         // The successor of the day's last label is the first one again.
@@ -1291,121 +1454,124 @@ mod tests {
         ((h * 60 + m) * 60 + s) * NANOS_PER_SECOND
     }
 
+    fn at(nanos: u64, rate: TimecodeRate) -> String {
+        Timecode::from_time_of_day(nanos, rate).to_string()
+    }
+
     #[test]
-    fn time_of_day_at_integer_rates_reads_the_clock() {
+    fn time_of_day_at_integer_rates_rounds_the_clock_to_the_nearest_frame() {
         let rate = TimecodeRate::Fps25;
         let base = hms(14, 23, 12);
-        assert_eq!(
-            Timecode::from_time_of_day(base, rate).to_string(),
-            "14:23:12:00"
-        );
-        assert_eq!(
-            Timecode::from_time_of_day(base + 39_999_999, rate).to_string(),
-            "14:23:12:00"
-        );
-        assert_eq!(
-            Timecode::from_time_of_day(base + 40_000_000, rate).to_string(),
-            "14:23:12:01"
-        );
-        assert_eq!(
-            Timecode::from_time_of_day(base + 999_999_999, rate).to_string(),
-            "14:23:12:24"
-        );
+        for (offset, label) in [
+            (0, "14:23:12:00"),
+            (19_999_999, "14:23:12:00"),
+            // Half a frame rounds up.
+            (20_000_000, "14:23:12:01"),
+            (20_000_999, "14:23:12:01"),
+            (59_999_999, "14:23:12:01"),
+            (60_000_000, "14:23:12:02"),
+            (979_999_999, "14:23:12:24"),
+            // The last half frame of a second is the next second's first.
+            (980_000_000, "14:23:13:00"),
+            (999_999_999, "14:23:13:00"),
+        ] {
+            assert_eq!(at(base + offset, rate), label, "{offset}");
+        }
+        // The last half frame of the day is the next day's first label.
         for rate in [
             TimecodeRate::Fps24,
+            TimecodeRate::Fps25,
             TimecodeRate::Fps30,
             TimecodeRate::Fps50,
             TimecodeRate::Fps60,
         ] {
-            let t = Timecode::from_time_of_day(hms(23, 59, 59) + 999_999_999, rate);
+            assert_eq!(at(NANOS_PER_DAY - 1, rate), "00:00:00:00", "{rate}");
+            assert_eq!(at(u64::MAX, rate), "00:00:00:00", "{rate}");
+            let t = Timecode::from_time_of_day(hms(23, 59, 59) + 500_000_000, rate);
             assert_eq!((t.hours(), t.minutes(), t.seconds()), (23, 59, 59));
-            assert_eq!(t.frames(), rate.nominal_fps() - 1);
+            // Half a second is 12.5 frames at 25, which rounds up.
+            assert_eq!(t.frames(), rate.nominal_fps().div_ceil(2));
         }
+        let rate = TimecodeRate::Fps60;
+        assert_eq!(at(hms(23, 59, 59) + 991_666_999, rate), "23:59:59:59");
+        assert_eq!(at(hms(23, 59, 59) + 991_667_000, rate), "00:00:00:00");
     }
 
     #[test]
     fn time_of_day_at_drop_frame_rates() {
         let df = TimecodeRate::Fps29_97Df;
-        // The 17982 frames of ten minutes of labels last 0.6 ms less than
-        // ten minutes, so 00:10:00;00 comes up just before the clock's 10:00.
-        assert_eq!(instant_of_frame(17_982, df), 599_999_400_000);
-        assert_eq!(
-            Timecode::from_time_of_day(599_999_400_000, df).to_string(),
-            "00:10:00;00"
-        );
-        assert_eq!(
-            Timecode::from_time_of_day(599_999_399_999, df).to_string(),
-            "00:09:59;29"
-        );
-        assert_eq!(
-            Timecode::from_time_of_day(hms(0, 10, 0), df).to_string(),
-            "00:10:00;00"
-        );
-        // One hour in: labels and clock agree to within a frame or two.
-        let t = Timecode::from_time_of_day(hms(1, 0, 0), df);
-        assert_eq!(t.to_string(), "01:00:00;00");
-        // The end of the day holds the last label instead of wrapping.
-        let last = Timecode::from_frame_count(df.frames_per_day() - 1, df);
-        let last_start = instant_of_frame(df.frames_per_day() - 1, df);
-        assert_eq!(last_start, 86_399_880_233_334);
-        for nanos in [
-            last_start,
-            last_start + 50_000_000,
-            NANOS_PER_DAY - 1,
-            NANOS_PER_DAY,
-            u64::MAX,
+        for (nanos, label) in [
+            (0, "00:00:00;00"),
+            (16_683_999, "00:00:00;00"),
+            (16_684_000, "00:00:00;01"),
+            (hms(1, 0, 0), "01:00:00;00"),
+            // The known pair: ;29 then ;02 of the next minute.
+            (hms(10, 10, 59) + 984_316_999, "10:10:59;29"),
+            (hms(10, 10, 59) + 984_317_000, "10:11:00;02"),
+            // ;00 and ;01 do not exist: their time gets ;02.
+            (hms(10, 11, 0), "10:11:00;02"),
+            (hms(10, 11, 0) + 50_000_000, "10:11:00;02"),
+            (hms(10, 11, 0) + 83_416_999, "10:11:00;02"),
+            (hms(10, 11, 0) + 83_417_000, "10:11:00;03"),
+            (hms(10, 11, 1), "10:11:01;00"),
+            // Every tenth minute keeps them.
+            (hms(0, 9, 59) + 984_317_000, "00:10:00;00"),
+            (hms(0, 10, 0) + 20_000_000, "00:10:00;01"),
+            (hms(23, 59, 59) + 984_316_999, "23:59:59;29"),
+            (hms(23, 59, 59) + 984_317_000, "00:00:00;00"),
+            (NANOS_PER_DAY - 1, "00:00:00;00"),
+            (NANOS_PER_DAY, "00:00:00;00"),
+            (u64::MAX, "00:00:00;00"),
         ] {
-            assert_eq!(Timecode::from_time_of_day(nanos, df), last, "{nanos}");
+            assert_eq!(at(nanos, df), label, "{nanos}");
         }
-        assert_eq!(
-            Timecode::from_time_of_day(last_start - 1, df).to_string(),
-            "23:59:59;28"
-        );
         let df60 = TimecodeRate::Fps59_94Df;
-        assert_eq!(
-            Timecode::from_time_of_day(NANOS_PER_DAY - 1, df60).to_string(),
-            "23:59:59;59"
-        );
+        assert_eq!(at(hms(0, 0, 59) + 992_658_999, df60), "00:00:59;59");
+        assert_eq!(at(hms(0, 0, 59) + 992_659_000, df60), "00:01:00;04");
+        assert_eq!(at(hms(0, 1, 0), df60), "00:01:00;04");
+        assert_eq!(at(hms(0, 10, 0), df60), "00:10:00;00");
+        assert_eq!(at(NANOS_PER_DAY - 1, df60), "00:00:00;00");
     }
 
     #[test]
-    fn time_of_day_at_23_976_lags_the_clock() {
+    fn time_of_day_at_23_976_follows_the_clock() {
         let rate = TimecodeRate::Fps23_976;
-        assert_eq!(
-            Timecode::from_time_of_day(hms(1, 0, 0), rate).to_string(),
-            "00:59:56:09"
-        );
-        let end = Timecode::from_time_of_day(NANOS_PER_DAY - 1, rate);
-        assert_eq!(end.to_string(), "23:58:33:16");
-        assert!(instant_of_frame(end.frame_count() + 1, rate) >= NANOS_PER_DAY);
-        assert!(instant_of_frame(rate.frames_per_day() - 1, rate) > NANOS_PER_DAY);
+        assert_eq!(at(hms(1, 0, 0), rate), "01:00:00:00");
+        assert_eq!(at(hms(12, 0, 0) + 500_000_000, rate), "12:00:00:12");
+        assert_eq!(at(hms(23, 59, 59) + 980_145_999, rate), "23:59:59:23");
+        assert_eq!(at(hms(23, 59, 59) + 980_146_000, rate), "00:00:00:00");
+        assert_eq!(at(NANOS_PER_DAY - 1, rate), "00:00:00:00");
     }
 
     #[test]
-    fn instant_of_frame_is_the_start_of_the_frame() {
-        for rate in TimecodeRate::ALL.iter().copied() {
-            assert_eq!(instant_of_frame(0, rate), 0);
-            assert_eq!(instant_of_frame(rate.frames_per_day(), rate), 0);
-            let reachable = frame_at_time_of_day(NANOS_PER_DAY - 1, rate);
-            // Every 7th frame, plus the first and last few of the day.
-            let frames = (1..reachable)
-                .step_by(7)
-                .chain(1..100)
-                .chain(reachable - 100..=reachable);
-            for n in frames {
-                let start = instant_of_frame(n, rate);
-                assert_eq!(frame_at_time_of_day(start, rate), n, "{n} at {rate}");
-                assert_eq!(
-                    frame_at_time_of_day(start - 1, rate),
-                    n - 1,
-                    "{n} at {rate}"
-                );
-                assert_eq!(
-                    Timecode::from_frame_count(n, rate).start_nanos_since_midnight(),
-                    start
-                );
-            }
-        }
+    fn clock_ranges() {
+        let range = |label: &str, rate| tc(label, rate).clock_range_nanos();
+        let i = |n: u64| i64::try_from(n).expect("fits");
+        let rate = TimecodeRate::Fps25;
+        assert_eq!(range("00:00:00:00", rate), -20_000_000..20_000_000);
+        let base = i(hms(14, 23, 12));
+        assert_eq!(
+            range("14:23:12:01", rate),
+            base + 20_000_000..base + 60_000_000
+        );
+        assert_eq!(
+            range("23:59:59:24", rate),
+            i(hms(23, 59, 59)) + 940_000_000..i(hms(23, 59, 59)) + 980_000_000
+        );
+        let df = TimecodeRate::Fps29_97Df;
+        assert_eq!(
+            range("01:04:00;02", df),
+            i(hms(1, 3, 59)) + 984_317_000..i(hms(1, 4, 0)) + 83_417_000
+        );
+        assert_eq!(
+            range("23:59:59;29", df),
+            i(hms(23, 59, 59)) + 950_950_000..i(hms(23, 59, 59)) + 984_317_000
+        );
+        assert_eq!(instant_of_frame(0, df), 0);
+        assert_eq!(instant_of_frame(df.frames_per_day(), df), 0);
+        assert_eq!(instant_of_frame(115_086, df), hms(1, 3, 59) + 984_317_000);
+        assert_eq!(frame_at_time_of_day(hms(1, 4, 0), df), 115_086);
+        assert_eq!(frame_at_time_of_day(NANOS_PER_DAY - 1, df), 0);
     }
 
     #[test]
@@ -1456,7 +1622,14 @@ mod tests {
         assert!(out.contains("01:04:00;02"), "{out}");
         assert!(out.contains("115086"), "{out}");
         assert!(out.contains("30000/1001 fps, drop-frame"), "{out}");
-        assert!(out.contains("01:04:00.036200000"), "{out}");
+        assert!(
+            out.contains("label from:    01:03:59.984317000 UTC\n"),
+            "{out}"
+        );
+        assert!(
+            out.ends_with("label until:   01:04:00.083417000 UTC"),
+            "{out}"
+        );
         assert!(!out.contains("instant"), "{out}");
 
         let out = run_with_now(
@@ -1484,7 +1657,14 @@ mod tests {
         assert!(out.contains("14:23:12:00"), "{out}");
         assert!(out.contains("25/1 fps, non-drop-frame"), "{out}");
         assert!(out.contains("2026-11-21T14:23:12.000123Z"), "{out}");
-        assert!(out.contains("2026-11-21T14:23:12Z"), "{out}");
+        assert!(
+            out.contains("label from:    2026-11-21T14:23:11.98Z"),
+            "{out}"
+        );
+        assert!(
+            out.contains("label until:   2026-11-21T14:23:12.02Z"),
+            "{out}"
+        );
 
         let spaced = TimecodeArgs {
             at: Some(" 2026-11-21 14:23:12.000123Z ".into()),
@@ -1492,15 +1672,49 @@ mod tests {
         };
         assert_eq!(run_with_now(&spaced, NOW).expect("space for T"), out);
 
+        // 23.976 labels follow the clock to the end of the day.
         let late = TimecodeArgs {
             frames: Some(2_073_599),
             ..args(TimecodeRate::Fps23_976)
         };
         let out_late = run_with_now(&late, NOW).expect("late 23.976 label");
+        assert!(out_late.contains("23:59:59:23"), "{out_late}");
         assert!(
-            out_late.contains("24:01:26.358291667 UTC time of day, after midnight"),
+            out_late.contains("from:    23:59:59.938438000 UTC\n"),
             "{out_late}"
         );
+        assert!(
+            out_late.ends_with("until:   23:59:59.980146000 UTC"),
+            "{out_late}"
+        );
+
+        // The last half frame of a day has the next day's first label.
+        let midnight = TimecodeArgs {
+            frames: Some(0),
+            ..args(TimecodeRate::Fps25)
+        };
+        let out_midnight = run_with_now(&midnight, NOW).expect("midnight");
+        assert!(
+            out_midnight.contains("from:    23:59:59.980000000 UTC (the day before)\n"),
+            "{out_midnight}"
+        );
+        assert!(
+            out_midnight.ends_with("until:   00:00:00.020000000 UTC"),
+            "{out_midnight}"
+        );
+        let tail = TimecodeArgs {
+            at: Some("2026-11-21T23:59:59.99Z".into()),
+            ..args(TimecodeRate::Fps25)
+        };
+        let out_tail = run_with_now(&tail, NOW).expect("tail");
+        for needle in [
+            "timecode:      00:00:00:00\n",
+            "from:    2026-11-21T23:59:59.98Z\n",
+            "until:   2026-11-22T00:00:00.02Z\n",
+            "instant:       2026-11-21T23:59:59.99Z",
+        ] {
+            assert!(out_tail.contains(needle), "{needle} in {out_tail}");
+        }
 
         let now = run_with_now(&args(TimecodeRate::Fps25), NOW).expect("now");
         assert_eq!(now, out);
@@ -1528,13 +1742,12 @@ mod tests {
         let label = value["timecode"].as_str().expect("timecode string");
         let t = tc(label, TimecodeRate::Fps59_94Df);
         assert_eq!(value["frames_since_midnight"], t.frame_count());
-        assert_eq!(
-            value["frame_start_nanos_since_midnight"],
-            t.start_nanos_since_midnight()
-        );
-        assert!(value["frame_start_utc"]
-            .as_str()
-            .is_some_and(|s| s.starts_with("2026-11-21T14:23:1")));
+        let range = t.clock_range_nanos();
+        assert_eq!(value["label_from_nanos_since_midnight"], range.start);
+        assert_eq!(value["label_until_nanos_since_midnight"], range.end);
+        assert!(range.contains(&i64::try_from(hms(14, 23, 12) + 123_000).expect("fits")));
+        assert_eq!(value["label_from_utc"], "2026-11-21T14:23:11.992659Z");
+        assert_eq!(value["label_until_utc"], "2026-11-21T14:23:12.008342Z");
 
         let out = run_with_now(
             &TimecodeArgs {
@@ -1547,7 +1760,9 @@ mod tests {
         .expect("json");
         let value: serde_json::Value = serde_json::from_str(&out).expect("valid JSON");
         assert!(value["instant_utc"].is_null());
-        assert_eq!(value["frame_start_time_of_day_utc"], "00:00:00.000000000");
+        assert!(value["label_from_utc"].is_null());
+        assert_eq!(value["label_from_nanos_since_midnight"], -20_000_000);
+        assert_eq!(value["label_until_nanos_since_midnight"], 20_000_000);
     }
 
     #[test]

@@ -36,6 +36,10 @@ pub struct Config {
     pub daemon: DaemonConfig,
     pub devices: Vec<DeviceConfig>,
     pub cameras: Vec<CameraConfig>,
+    /// Which sources must confirm a result ([crosscheck]).
+    pub crosscheck: crate::engine::CrossCheck,
+    /// Blackjack house rules ([blackjack]).
+    pub blackjack: crate::engine::blackjack::Rules,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +48,8 @@ pub struct TableConfig {
     pub id: String,
     pub game: Game,
     pub name: Option<String>,
+    /// Roulette: single-zero (European) or double-zero (American) wheel.
+    pub wheel: crate::engine::roulette::WheelType,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +84,8 @@ impl Game {
 pub struct TimingConfig {
     pub bet_window: Duration,
     pub timecode_rate: TimecodeRate,
+    /// The pedal may close betting before the deadline.
+    pub early_close: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

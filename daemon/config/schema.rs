@@ -53,6 +53,8 @@ pub(super) fn check(text: &str, base_dir: &Path) -> (Option<Config>, Vec<ConfigI
     let daemon = daemon_section(&mut c, &mut top);
     let devices = device_sections(&mut c, &mut top, base_dir);
     let cameras = camera_sections(&mut c, &mut top);
+    let crosscheck = crosscheck_section(&mut c, &mut top);
+    let blackjack = blackjack_section(&mut c, &mut top);
     top.finish(&mut c);
 
     let config = (|| {
@@ -66,6 +68,8 @@ pub(super) fn check(text: &str, base_dir: &Path) -> (Option<Config>, Vec<ConfigI
             daemon: daemon?,
             devices: devices?,
             cameras: cameras?,
+            crosscheck: crosscheck?,
+            blackjack: blackjack?,
         })
     })();
     (config, c.issues)
@@ -358,6 +362,22 @@ fn table_section(c: &mut Checker<'_>, top: &mut Section<'_>) -> Option<TableConf
         .is_some_and(|v| check_slug(c, "table.id", id_span.as_ref(), v));
     let game = read_choice(c, &mut s, "game", Game::NAMES, Game::from_name, None);
     let name = read_str(c, &mut s, "name");
+    let wheel_span = s.get("wheel").and_then(|n| n.span.clone());
+    let wheel = read_choice(
+        c,
+        &mut s,
+        "wheel",
+        &["european", "american"],
+        |w| match w {
+            "european" => Some(crate::engine::roulette::WheelType::European),
+            "american" => Some(crate::engine::roulette::WheelType::American),
+            _ => None,
+        },
+        Some(crate::engine::roulette::WheelType::European),
+    );
+    if wheel_span.is_some() && game.is_some_and(|g| g != Game::Roulette) {
+        c.error("table.wheel", wheel_span.as_ref(), "`wheel` only applies to roulette tables", "remove it, or set game = \"roulette\"");
+    }
     s.finish(c);
     if !(studio_ok && id_ok) {
         return None;
@@ -367,6 +387,7 @@ fn table_section(c: &mut Checker<'_>, top: &mut Section<'_>) -> Option<TableConf
         id: id?,
         game: game?,
         name: name?,
+        wheel: wheel?,
     })
 }
 
@@ -396,10 +417,12 @@ fn timing_section(c: &mut Checker<'_>, top: &mut Section<'_>) -> Option<TimingCo
             }
         },
     };
+    let early_close = read_bool(c, &mut s, "early_close", true);
     s.finish(c);
     Some(TimingConfig {
         bet_window: bet_window?,
         timecode_rate: rate?,
+        early_close: early_close?,
     })
 }
 
@@ -1531,4 +1554,69 @@ fn camera_sections(c: &mut Checker<'_>, top: &mut Section<'_>) -> Option<Vec<Cam
         }
     }
     all_ok.then_some(cameras)
+}
+
+fn source_list(c: &mut Checker<'_>, s: &mut Section<'_>, key: &'static str, allowed: &[(&str, crate::engine::Source)]) -> Option<std::collections::BTreeSet<crate::engine::Source>> {
+    let span = s.get(key).and_then(|n| n.span.clone());
+    let list = read_string_list(c, s, key)?.unwrap_or_default();
+    let mut out = std::collections::BTreeSet::new();
+    for item in &list {
+        match allowed.iter().find(|(name, _)| name == item) {
+            Some((_, source)) => {
+                out.insert(*source);
+            }
+            None => {
+                let names: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
+                c.error(&s.key_path(key), span.as_ref(), format!("`{item}` cannot confirm here"), format!("use any of: {}", names.join(", ")));
+                return None;
+            }
+        }
+    }
+    Some(out)
+}
+
+fn crosscheck_section(c: &mut Checker<'_>, top: &mut Section<'_>) -> Option<crate::engine::CrossCheck> {
+    use crate::engine::Source;
+    let mut s = sub_table(c, top, "crosscheck")?;
+    let d = crate::engine::CrossCheck::default();
+    let window = read_duration(c, &mut s, "window", d.window, (Duration::from_millis(200), Duration::from_secs(60)));
+    let wheel = source_list(c, &mut s, "wheel", &[("vision", Source::Vision)]);
+    let cards = source_list(c, &mut s, "cards", &[("vision", Source::Vision), ("rfid", Source::Rfid)]);
+    s.finish(c);
+    Some(crate::engine::CrossCheck { window: window?, wheel: wheel?, cards: cards? })
+}
+
+fn blackjack_section(c: &mut Checker<'_>, top: &mut Section<'_>) -> Option<crate::engine::blackjack::Rules> {
+    use crate::engine::blackjack::{Peek, Rules};
+    let mut s = sub_table(c, top, "blackjack")?;
+    let d = Rules::default();
+    let h17 = read_bool(c, &mut s, "dealer_hits_soft_17", d.dealer_hits_soft_17);
+    let peek = read_choice(
+        c,
+        &mut s,
+        "peek",
+        &["none", "ace", "ace-or-ten"],
+        |p| match p {
+            "none" => Some(Peek::None),
+            "ace" => Some(Peek::AceOnly),
+            "ace-or-ten" => Some(Peek::AceOrTen),
+            _ => None,
+        },
+        Some(d.peek),
+    );
+    let hole_card = read_bool(c, &mut s, "hole_card", d.hole_card);
+    let boxes = read_u_ranged(c, &mut s, "boxes", 1..=7, i64::from(d.boxes), "player boxes on the table");
+    let span = s.span.clone();
+    s.finish(c);
+    let rules = Rules {
+        dealer_hits_soft_17: h17?,
+        peek: peek?,
+        hole_card: hole_card?,
+        boxes: u8::try_from(boxes?).unwrap_or(d.boxes),
+    };
+    if let Err(err) = rules.validate() {
+        c.error("blackjack", span.as_ref(), err.to_string(), "a dealer can only peek at a hole card: set hole_card = true, or peek = \"none\"");
+        return None;
+    }
+    Some(rules)
 }

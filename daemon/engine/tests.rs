@@ -1,0 +1,511 @@
+//! Engine rules, with an injectable clock: every instant is made up by the test.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use croupier_drivers::model::{CardEvent, Observation};
+use croupier_drivers::pedal::PedalEvent;
+use croupier_drivers::wheel::{Direction, WarningFlags, WheelEvent, WheelState};
+use serde_json::json;
+
+use super::*;
+
+const SEC: u64 = 1_000_000_000;
+
+fn at(secs_f: f64) -> At {
+    let ns = (secs_f * 1e9) as u64;
+    At {
+        utc: UNIX_EPOCH + Duration::from_secs(1_795_270_990) + Duration::from_nanos(ns),
+        mono_ns: 1_000 * SEC + ns,
+    }
+}
+
+fn config(game: Game) -> EngineConfig {
+    EngineConfig {
+        table_id: "t1".into(),
+        game,
+        bet_window: Duration::from_secs(15),
+        early_close: true,
+        wheel: roulette::WheelType::European,
+        blackjack: blackjack::Rules::default(),
+        crosscheck: CrossCheck::default(),
+    }
+}
+
+fn pedal(t: f64) -> Input {
+    Input::Device {
+        device: "pedal".into(),
+        source: Source::Pedal,
+        at: at(t),
+        observation: Observation::Pedal(PedalEvent::Press),
+    }
+}
+
+fn wheel(t: f64, state: WheelState, number: u8) -> Input {
+    wheel_flags(t, state, number, 0)
+}
+
+fn wheel_flags(t: f64, state: WheelState, number: u8, flags: u8) -> Input {
+    Input::Device {
+        device: "wheel".into(),
+        source: Source::Wheel,
+        at: at(t),
+        observation: Observation::Wheel(WheelEvent::Status {
+            state,
+            spin_count: 1,
+            number,
+            warnings: WarningFlags(flags),
+            rotor_speed: 27,
+            direction: Direction::Clockwise,
+        }),
+    }
+}
+
+fn card(t: f64, c: &str) -> Input {
+    Input::Device {
+        device: "shoe".into(),
+        source: Source::Shoe,
+        at: at(t),
+        observation: Observation::Card(CardEvent::Drawn {
+            card: c.parse().expect("card"),
+            index: 0,
+        }),
+    }
+}
+
+fn tick(t: f64) -> Input {
+    Input::Tick { at: at(t) }
+}
+
+fn command(t: f64, command: Command) -> Input {
+    Input::Command {
+        source: Source::Command,
+        at: at(t),
+        command,
+    }
+}
+
+fn events(outputs: &[Output]) -> Vec<&EngineEvent> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Event(e) => Some(e),
+            Output::Timer { .. } => None,
+        })
+        .collect()
+}
+
+fn kinds(outputs: &[Output]) -> Vec<String> {
+    events(outputs).iter().map(|e| e.kind.clone()).collect()
+}
+
+/// Feeds every input and returns all event kinds in order.
+fn run(engine: &mut Engine, inputs: Vec<Input>) -> Vec<EngineEvent> {
+    inputs
+        .into_iter()
+        .flat_map(|i| engine.handle(i))
+        .filter_map(|o| match o {
+            Output::Event(e) => Some(e),
+            Output::Timer { .. } => None,
+        })
+        .collect()
+}
+
+#[test]
+fn roulette_round_from_pedal_timer_and_wheel() {
+    let mut e = Engine::new(config(Game::Roulette));
+    let open = e.handle(pedal(0.0));
+    assert_eq!(kinds(&open), vec!["round.open"]);
+    assert!(open.contains(&Output::Timer { at_mono_ns: at(15.0).mono_ns }), "a timer at the deadline");
+    let opened = events(&open)[0];
+    assert_eq!(opened.source, Source::Pedal);
+    assert_eq!(opened.round_id.as_deref(), Some("t1-20261121T142310Z-0001"));
+    assert_eq!(e.phase(), Phase::Open);
+
+    // The tick comes 3 ms late: the close is stamped at the deadline, the lateness recorded.
+    let close = e.handle(tick(15.003));
+    let closed = events(&close)[0];
+    assert_eq!(closed.kind, "round.close");
+    assert_eq!(closed.source, Source::Timer);
+    assert_eq!(closed.at, at(15.0));
+    assert_eq!(closed.payload["late_us"], 3000);
+    assert_eq!(closed.payload["closed_mono_ns"], at(15.0).mono_ns);
+
+    let rest = run(
+        &mut e,
+        vec![
+            wheel(16.0, WheelState::BallInRim, 0),
+            wheel(20.0, WheelState::NoMoreBets, 0),
+            wheel(26.0, WheelState::WinningNumber, 17),
+        ],
+    );
+    let k: Vec<&str> = rest.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(k, vec!["round.play", "wheel.result", "round.result"]);
+    let result = &rest[2].payload["result"];
+    assert_eq!(result["number"], 17);
+    assert_eq!(result["colour"], "black");
+    assert_eq!(result["dozen"], 2);
+    assert_eq!(result["column"], 2);
+    assert_eq!(result["parity"], "odd");
+    assert_eq!(result["range"], "low");
+    assert_eq!(e.phase(), Phase::Result);
+}
+
+#[test]
+fn ball_in_rim_closes_betting_before_the_deadline() {
+    let mut e = Engine::new(config(Game::Roulette));
+    e.handle(pedal(0.0));
+    let out = run(&mut e, vec![wheel(9.0, WheelState::BallInRim, 0)]);
+    assert_eq!(out[0].kind, "round.close");
+    assert_eq!(out[0].source, Source::Wheel);
+    assert_eq!(out[0].payload["early_ms"], 6000);
+    assert_eq!(out[1].kind, "round.play");
+}
+
+#[test]
+fn a_late_observation_cannot_land_in_an_ended_window() {
+    // The timer's tick is lost (a busy CPU); the next input still closes betting first, and
+    // the close is stamped at the deadline.
+    let mut e = Engine::new(config(Game::Baccarat));
+    e.handle(pedal(0.0));
+    let out = run(&mut e, vec![card(17.0, "KH")]);
+    let k: Vec<&str> = out.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(k, vec!["round.close", "round.play", "card.dealt"]);
+    assert_eq!(out[0].at, at(15.0));
+}
+
+#[test]
+fn early_close_by_pedal_only_where_configured() {
+    let mut e = Engine::new(config(Game::Roulette));
+    e.handle(pedal(0.0));
+    let out = run(&mut e, vec![pedal(5.0)]);
+    assert_eq!(out[0].kind, "round.close");
+    assert_eq!(out[0].source, Source::Pedal);
+
+    let mut cfg = config(Game::Roulette);
+    cfg.early_close = false;
+    let mut e = Engine::new(cfg);
+    e.handle(pedal(0.0));
+    let out = run(&mut e, vec![pedal(5.0)]);
+    assert_eq!(out[0].kind, "alert.unexpected_pedal");
+    assert_eq!(e.phase(), Phase::Open);
+}
+
+#[test]
+fn inputs_that_make_no_sense_alert_and_change_nothing() {
+    let mut e = Engine::new(config(Game::Baccarat));
+    e.handle(pedal(0.0));
+    // A card during betting.
+    let out = run(&mut e, vec![card(2.0, "KH")]);
+    assert_eq!(out.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), vec!["alert.unexpected_card"]);
+    assert_eq!(e.phase(), Phase::Open);
+    // A pedal press during play.
+    e.handle(tick(15.0));
+    e.handle(card(16.0, "9H"));
+    let out = run(&mut e, vec![pedal(16.5)]);
+    assert_eq!(out[0].kind, "alert.unexpected_pedal");
+    assert_eq!(e.phase(), Phase::Play);
+    // A second open.
+    let out = run(&mut e, vec![command(16.6, Command::Open)]);
+    assert_eq!(out[0].kind, "alert.unexpected_open");
+}
+
+#[test]
+fn a_second_different_result_alerts() {
+    let mut e = Engine::new(config(Game::Roulette));
+    run(&mut e, vec![pedal(0.0), tick(15.0), wheel(26.0, WheelState::WinningNumber, 17)]);
+    assert_eq!(e.phase(), Phase::Result);
+    // The bare number repeating the same result is fine; a different one is an alert.
+    let same = run(&mut e, vec![Input::Device {
+        device: "wheel".into(),
+        source: Source::Wheel,
+        at: at(26.1),
+        observation: Observation::Wheel(WheelEvent::WinningNumber { number: 17 }),
+    }]);
+    assert!(same.is_empty());
+    let other = run(&mut e, vec![wheel(27.0, WheelState::WinningNumber, 5)]);
+    assert_eq!(other[0].kind, "alert.second_result");
+    assert_eq!(e.snapshot().last_result.expect("result")["result"]["number"], 17);
+}
+
+#[test]
+fn american_wheel_double_zero_and_european_refusal() {
+    let mut cfg = config(Game::Roulette);
+    cfg.wheel = roulette::WheelType::American;
+    let mut e = Engine::new(cfg);
+    let out = run(&mut e, vec![pedal(0.0), tick(15.0), wheel(26.0, WheelState::WinningNumber, 37)]);
+    let result = out.iter().find(|e| e.kind == "round.result").expect("result");
+    assert_eq!(result.payload["result"]["label"], "00");
+    assert_eq!(result.payload["result"]["colour"], "green");
+
+    let mut e = Engine::new(config(Game::Roulette));
+    let out = run(&mut e, vec![pedal(0.0), tick(15.0), wheel(26.0, WheelState::WinningNumber, 37)]);
+    assert!(out.iter().any(|e| e.kind == "alert.invalid_result"));
+    assert_eq!(e.phase(), Phase::Closed);
+}
+
+#[test]
+fn the_wheel_voids_a_failed_launch() {
+    let mut e = Engine::new(config(Game::Roulette));
+    let out = run(&mut e, vec![pedal(0.0), tick(15.0), wheel_flags(16.0, WheelState::BallInRim, 0, 8)]);
+    let void = out.iter().find(|e| e.kind == "round.void").expect("void");
+    assert_eq!(void.source, Source::Wheel);
+    assert_eq!(e.phase(), Phase::Idle);
+}
+
+#[test]
+fn baccarat_coup_from_the_shoe() {
+    let mut e = Engine::new(config(Game::Baccarat));
+    // Player 9H 5C = 4 draws; banker KD 3S = 3; player third 8D (8): banker stands on 3.
+    let out = run(
+        &mut e,
+        vec![
+            pedal(0.0),
+            tick(15.0),
+            card(16.0, "9H"),
+            card(17.0, "KD"),
+            card(18.0, "5C"),
+            card(19.0, "3S"),
+            card(20.0, "8D"),
+        ],
+    );
+    let dealt: Vec<String> = out
+        .iter()
+        .filter(|e| e.kind == "card.dealt")
+        .map(|e| format!("{}:{}", e.payload["card"].as_str().unwrap_or(""), e.payload["side"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(dealt, vec!["9H:player", "KD:banker", "5C:player", "3S:banker", "8D:player"]);
+    let result = out.iter().find(|e| e.kind == "round.result").expect("result");
+    assert_eq!(result.payload["result"]["player_total"], 2);
+    assert_eq!(result.payload["result"]["banker_total"], 3);
+    assert_eq!(result.payload["result"]["winner"], "banker", "{result:?}");
+    // Extra card after the coup.
+    let extra = run(&mut e, vec![card(21.0, "2H")]);
+    assert_eq!(extra[0].kind, "alert.unexpected_card");
+}
+
+#[test]
+fn blackjack_round_by_order_and_decisions() {
+    let mut cfg = config(Game::Blackjack);
+    cfg.blackjack.boxes = 1;
+    let mut e = Engine::new(cfg);
+    let mut out = run(&mut e, vec![pedal(0.0), tick(15.0), card(16.0, "TH"), card(17.0, "6D"), card(18.0, "9C")]);
+    out.extend(run(&mut e, vec![command(19.0, Command::Decision { box_no: 1, decision: blackjack::Decision::Stand })]));
+    // The dealer's second card, then draws to 17.
+    out.extend(run(&mut e, vec![card(20.0, "5S"), card(21.0, "7H")]));
+    let result = out.iter().find(|e| e.kind == "round.result").unwrap_or_else(|| panic!("no result: {out:#?}"));
+    assert_eq!(result.payload["result"]["dealer"]["value"]["total"], 18);
+}
+
+fn vision_config() -> EngineConfig {
+    let mut cfg = config(Game::Roulette);
+    cfg.crosscheck.wheel.insert(Source::Vision);
+    cfg
+}
+
+fn pocket_seen(t: f64, number: u8) -> Input {
+    Input::Witness {
+        source: Source::Vision,
+        at: at(t),
+        witness: Witness::Pocket { number },
+    }
+}
+
+#[test]
+fn the_wheel_and_vision_agree() {
+    let mut e = Engine::new(vision_config());
+    let out = run(&mut e, vec![pedal(0.0), tick(15.0), wheel(26.0, WheelState::WinningNumber, 17)]);
+    assert!(!out.iter().any(|e| e.kind == "round.result"), "waits for vision");
+    let out = run(&mut e, vec![pocket_seen(26.5, 17)]);
+    assert_eq!(out[0].kind, "round.result");
+}
+
+#[test]
+fn a_mismatch_holds_the_round_until_four_eyes_confirm() {
+    let mut e = Engine::new(vision_config());
+    run(&mut e, vec![pedal(0.0), tick(15.0), wheel(26.0, WheelState::WinningNumber, 17)]);
+    let out = run(&mut e, vec![pocket_seen(26.5, 34)]);
+    assert_eq!(out[0].kind, "alert.mismatch");
+    assert_eq!(e.phase(), Phase::ResultPending);
+    // The pedal cannot open a new round now.
+    assert_eq!(run(&mut e, vec![pedal(27.0)])[0].kind, "alert.unexpected_pedal");
+
+    let approve = |t, person: &str, role, number: u8| {
+        command(t, Command::ManualResult(Approval {
+            person: person.into(),
+            role,
+            result: json!({ "number": number }),
+        }))
+    };
+    // One approval is not enough; the same person twice never is.
+    let out = run(&mut e, vec![approve(30.0, "dealer-7", Role::Dealer, 17)]);
+    assert_eq!(out[0].kind, "result.approval");
+    let out = run(&mut e, vec![approve(31.0, "dealer-7", Role::Supervisor, 17)]);
+    assert_eq!(out[0].kind, "alert.duplicate_approval");
+    assert_eq!(e.phase(), Phase::ResultPending);
+    // A supervisor agreeing on the same number releases it.
+    let out = run(&mut e, vec![approve(32.0, "super-2", Role::Supervisor, 17)]);
+    let result = out.iter().find(|e| e.kind == "round.result").expect("released");
+    assert_eq!(result.source, Source::Manual);
+    assert_eq!(result.payload["result"]["approved_by"], json!(["dealer-7", "super-2"]));
+    assert_eq!(e.phase(), Phase::Result);
+}
+
+#[test]
+fn a_missing_confirmation_holds_the_round_after_the_window() {
+    let mut e = Engine::new(vision_config());
+    let out = run(&mut e, vec![pedal(0.0), tick(15.0), wheel(26.0, WheelState::WinningNumber, 17)]);
+    assert!(out.iter().all(|e| e.kind != "alert.mismatch"));
+    let out = run(&mut e, vec![tick(29.1)]);
+    assert_eq!(out[0].kind, "alert.mismatch");
+    assert_eq!(out[0].payload["reason"], "missing_confirmation");
+    // Void releases it too, with a reason.
+    let out = run(&mut e, vec![command(40.0, Command::Void { reason: "camera fogged".into() })]);
+    assert_eq!(out[0].kind, "round.void");
+    assert_eq!(out[0].payload["reason"], "camera fogged");
+    assert_eq!(e.phase(), Phase::Idle);
+}
+
+#[test]
+fn settle_acknowledgement_is_recorded_but_never_blocks() {
+    let mut e = Engine::new(config(Game::Roulette));
+    run(&mut e, vec![pedal(0.0), tick(15.0), wheel(26.0, WheelState::WinningNumber, 3)]);
+    let id = e.snapshot().round_id.expect("round id");
+    // The next round opens without any settle ack.
+    let out = run(&mut e, vec![pedal(30.0)]);
+    assert_eq!(out[0].kind, "round.open");
+    assert_eq!(out[0].round_id.as_deref(), Some("t1-20261121T142340Z-0002"));
+    // A late ack for the previous round is still recorded.
+    let out = run(&mut e, vec![command(31.0, Command::Settled { round_id: id.clone() })]);
+    assert_eq!(out[0].kind, "round.settled");
+    assert_eq!(out[0].round_id.as_deref(), Some(id.as_str()));
+}
+
+fn stamp_all(outputs: Vec<EngineEvent>, from_seq: u64) -> Vec<crate::events::Envelope> {
+    let stamper = crate::events::Stamper {
+        studio: "s".into(),
+        table: "t1".into(),
+        rate: crate::timecode::TimecodeRate::Fps25,
+    };
+    outputs
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| stamper.envelope(from_seq + i as u64, e, crate::events::ClockStamp { synchronized: true, est_error_us: 1 }))
+        .collect()
+}
+
+#[test]
+fn recovery_voids_a_round_interrupted_during_betting() {
+    let mut e = Engine::new(config(Game::Roulette));
+    let history = stamp_all(run(&mut e, vec![pedal(0.0)]), 1);
+    let (recovered, out) = recovery::recover(config(Game::Roulette), &history, at(100.0));
+    assert_eq!(kinds(&out), vec!["round.void"]);
+    assert_eq!(recovered.phase(), Phase::Idle);
+    // Numbering continues.
+    let mut recovered = recovered;
+    let next = recovered.handle(pedal(101.0));
+    assert!(events(&next)[0].round_id.as_deref().is_some_and(|id| id.ends_with("-0002")));
+}
+
+#[test]
+fn recovery_resumes_a_coup_mid_deal() {
+    let mut e = Engine::new(config(Game::Baccarat));
+    let before = run(&mut e, vec![pedal(0.0), tick(15.0), card(16.0, "9H"), card(17.0, "KD"), card(18.0, "5C")]);
+    let history = stamp_all(before, 1);
+    let (mut recovered, out) = recovery::recover(config(Game::Baccarat), &history, at(100.0));
+    assert_eq!(kinds(&out), vec!["round.resumed"]);
+    assert_eq!(events(&out)[0].payload["cards_dealt"], 3);
+    assert_eq!(recovered.phase(), Phase::Play);
+    let after = run(&mut recovered, vec![card(101.0, "3S"), card(102.0, "8D")]);
+    let result = after.iter().find(|e| e.kind == "round.result").expect("the coup completes");
+    assert_eq!(result.payload["result"]["player_total"], 2);
+    assert_eq!(after.iter().filter(|e| e.kind == "card.dealt").count(), 2, "no card dealt twice");
+}
+
+#[test]
+fn recovery_keeps_a_pending_result_pending() {
+    let mut e = Engine::new(vision_config());
+    let before = run(&mut e, vec![pedal(0.0), tick(15.0), wheel(26.0, WheelState::WinningNumber, 17), pocket_seen(26.5, 34)]);
+    let history = stamp_all(before, 1);
+    let (recovered, out) = recovery::recover(vision_config(), &history, at(100.0));
+    assert_eq!(kinds(&out), vec!["round.resumed"]);
+    assert_eq!(recovered.phase(), Phase::ResultPending);
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    fn arbitrary_input() -> impl Strategy<Value = (u8, u8, u16)> {
+        (0u8..12, 0u8..40, 0u16..400)
+    }
+
+    fn make(kind: u8, value: u8, t: f64) -> Input {
+        let cards = ["AS", "2H", "3D", "4C", "5S", "6H", "7D", "8C", "9S", "TH", "JD", "QC", "KS"];
+        match kind {
+            0 | 1 => pedal(t),
+            2 => tick(t),
+            3 => wheel(t, WheelState::BallInRim, 0),
+            4 => wheel(t, WheelState::WinningNumber, value % 38),
+            5 | 6 | 7 => card(t, cards[usize::from(value) % cards.len()]),
+            8 => command(t, Command::Void { reason: "test".into() }),
+            9 => command(t, Command::Close),
+            10 => pocket_seen(t, value % 37),
+            _ => command(t, Command::ManualResult(Approval {
+                person: format!("p{}", value % 3),
+                role: if value % 2 == 0 { Role::Dealer } else { Role::Supervisor },
+                result: json!({ "number": value % 2 }),
+            })),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Whatever arrives, in whatever order: at most one result per round, nothing after a
+        /// void but the next round, and no close after its deadline.
+        #[test]
+        fn invariants_hold_for_any_input_sequence(
+            game in 0u8..3,
+            vision in any::<bool>(),
+            inputs in prop::collection::vec(arbitrary_input(), 1..120),
+        ) {
+            let game = [Game::Roulette, Game::Baccarat, Game::Blackjack][usize::from(game)];
+            let mut cfg = config(game);
+            if vision {
+                cfg.crosscheck.wheel.insert(Source::Vision);
+                cfg.crosscheck.cards.insert(Source::Vision);
+            }
+            let mut e = Engine::new(cfg);
+            let mut t = 0.0f64;
+            let mut results: BTreeMap<String, u32> = BTreeMap::new();
+            let mut voided: Vec<String> = Vec::new();
+            let mut deadlines: BTreeMap<String, u64> = BTreeMap::new();
+            for (kind, value, dt) in inputs {
+                t += f64::from(dt) / 10.0;
+                for out in e.handle(make(kind, value, t)) {
+                    let Output::Event(ev) = out else { continue };
+                    let id = ev.round_id.clone().unwrap_or_default();
+                    if voided.contains(&id) && ev.kind != "round.settled" {
+                        prop_assert!(false, "{} after the void of {}", ev.kind, id);
+                    }
+                    match ev.kind.as_str() {
+                        "round.open" => {
+                            deadlines.insert(id.clone(), ev.payload["deadline_mono_ns"].as_u64().unwrap_or(0));
+                        }
+                        "round.result" => *results.entry(id.clone()).or_default() += 1,
+                        "round.void" => voided.push(id.clone()),
+                        "round.close" => {
+                            let deadline = deadlines.get(&id).copied().unwrap_or(u64::MAX);
+                            prop_assert!(ev.at.mono_ns <= deadline, "close at {} after deadline {}", ev.at.mono_ns, deadline);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            for (id, n) in results {
+                prop_assert!(n <= 1, "{n} results for {id}");
+            }
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! The table: the component that runs the engine against the real world.
+//!
+//! It feeds the engine every observation from the devices (RFID tags mapped to cards through
+//! the tag registry), device up/down changes and ticks from the monotonic clock; stamps each
+//! event with its seq, id, timecode and clock quality; appends it to the durable event log
+//! (fsync) before anyone else sees it; and publishes it to the rest of the daemon. At start it
+//! replays the log: an interrupted round resumes, or is voided by rule with a reason.
+
+use std::collections::{BTreeMap, BinaryHeap};
+use std::cmp::Reverse;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use croupier_drivers::model::{monotonic_ns, Observation, RfidEvent};
+use croupier_drivers::rfid::{TagMeaning, TagRegistry};
+use tokio::sync::{broadcast, mpsc};
+use tracing::{error, info};
+
+use crate::config::{Config, DriverSettings};
+use crate::devices::{ObservationBus, Observed};
+use crate::engine::{self, At, Command, Engine, EngineConfig, Input, Output, Snapshot, Source, Witness};
+use crate::events::{clock_now, Envelope, EventLog, EventLogError, Stamper};
+use crate::health::{Health, State};
+use crate::supervisor::{ComponentCtx, ComponentResult, ComponentSpec};
+
+/// What the rest of the daemon sees of the table.
+#[derive(Debug, Clone)]
+pub struct TableHandle {
+    /// Every event, after it is durable.
+    pub events: broadcast::Sender<Envelope>,
+    /// Commands into the engine (orchestrator, staff).
+    pub commands: mpsc::Sender<(Source, Command)>,
+    commands_rx: Arc<Mutex<Option<mpsc::Receiver<(Source, Command)>>>>,
+    snapshot: Arc<Mutex<Option<Snapshot>>>,
+}
+
+impl Default for TableHandle {
+    fn default() -> Self {
+        let (commands, rx) = mpsc::channel(64);
+        Self {
+            events: broadcast::channel(4096).0,
+            commands,
+            commands_rx: Arc::new(Mutex::new(Some(rx))),
+            snapshot: Arc::default(),
+        }
+    }
+}
+
+impl TableHandle {
+    /// The engine's phase, round, deadline and last result.
+    pub fn snapshot(&self) -> Option<Snapshot> {
+        self.snapshot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// Which sources a device speaks for.
+fn source_of(role: croupier_drivers::DeviceRole) -> Source {
+    match role {
+        croupier_drivers::DeviceRole::Wheel => Source::Wheel,
+        croupier_drivers::DeviceRole::Shoe => Source::Shoe,
+        croupier_drivers::DeviceRole::Rfid => Source::Rfid,
+        croupier_drivers::DeviceRole::Pedal => Source::Pedal,
+    }
+}
+
+/// The engine's settings from the config.
+pub fn engine_config(config: &Config) -> EngineConfig {
+    EngineConfig {
+        table_id: config.table.id.clone(),
+        game: config.table.game,
+        bet_window: config.timing.bet_window,
+        early_close: config.timing.early_close,
+        wheel: config.table.wheel,
+        blackjack: config.blackjack.clone(),
+        crosscheck: config.crosscheck.clone(),
+    }
+}
+
+/// The supervised table component.
+pub fn component(config: &Config, bus: ObservationBus, health: Health, handle: TableHandle) -> ComponentSpec {
+    let cfg = config.clone();
+    let fingerprint = format!(
+        "{:?}{:?}{:?}{:?}{:?}",
+        engine_config(config),
+        config.storage,
+        config.timing,
+        config.table,
+        registries(config).keys().collect::<Vec<_>>()
+    );
+    ComponentSpec::new("table", "table", fingerprint, move |ctx| {
+        run(cfg.clone(), bus.clone(), health.clone(), handle.clone(), ctx)
+    })
+}
+
+/// The tag registries of the RFID devices, by device name.
+fn registries(config: &Config) -> BTreeMap<String, Arc<TagRegistry>> {
+    config
+        .devices
+        .iter()
+        .filter_map(|d| match &d.settings {
+            DriverSettings::RfidAscii { registry: Some(p), .. } | DriverSettings::RfidFeig { registry: Some(p), .. } => {
+                TagRegistry::load(p).ok().map(|r| (d.name.clone(), Arc::new(r)))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+async fn run(config: Config, bus: ObservationBus, health: Health, handle: TableHandle, ctx: ComponentCtx) -> ComponentResult {
+    let mut observations = bus.subscribe();
+    let Some(mut commands) = handle
+        .commands_rx
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
+    else {
+        return Err("the table's command channel is already in use".into());
+    };
+    let result = run_table(&config, &mut observations, &mut commands, &health, &handle, &ctx).await;
+    // Give the channel back for the next run after a restart.
+    *handle.commands_rx.lock().unwrap_or_else(PoisonError::into_inner) = Some(commands);
+    result
+}
+
+async fn run_table(
+    config: &Config,
+    observations: &mut broadcast::Receiver<Observed>,
+    commands: &mut mpsc::Receiver<(Source, Command)>,
+    health: &Health,
+    handle: &TableHandle,
+    ctx: &ComponentCtx,
+) -> ComponentResult {
+    let (mut log, history) = EventLog::open(&config.storage.dir)?;
+    let stamper = Stamper {
+        studio: config.table.studio.clone(),
+        table: config.table.id.clone(),
+        rate: config.timing.timecode_rate,
+    };
+    let registries = registries(config);
+    let now = now();
+    let (mut engine, recovered) = engine::recovery::recover(engine_config(config), &history, now);
+    let mut timers = Timers::default();
+    ctx.health.fact("event_log", log.path().display().to_string());
+    emit(&mut log, &stamper, handle, &ctx.health, recovered, &mut timers)?;
+    publish_snapshot(handle, &engine);
+    ctx.health.set(State::Up, format!("{} game, phase {}", config.table.game.as_str(), engine.phase().as_str()));
+    info!(phase = engine.phase().as_str(), events = history.len(), next_seq = log.next_seq(), "table engine up");
+
+    let mut device_states: BTreeMap<String, State> = BTreeMap::new();
+    let mut health_rx = health.subscribe();
+    loop {
+        let next_timer = timers.next();
+        let input = tokio::select! {
+            biased;
+            () = ctx.cancel.cancelled() => return Ok(()),
+            () = sleep_until_mono(next_timer) => {
+                timers.pop_due(monotonic_ns());
+                Some(Input::Tick { at: now_at() })
+            }
+            received = observations.recv() => match received {
+                Ok(observed) => observed_input(observed, &registries),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    error!(missed = n, "the table fell behind the devices and missed observations");
+                    ctx.health.add("missed_observations", n);
+                    None
+                }
+                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+            },
+            Some((source, command)) = commands.recv() => Some(Input::Command { source, at: now_at(), command }),
+            changed = health_rx.changed() => {
+                if changed.is_err() {
+                    continue;
+                }
+                let inputs = device_changes(health, &mut device_states);
+                let mut outputs = Vec::new();
+                for input in inputs {
+                    outputs.extend(engine.handle(input));
+                }
+                emit(&mut log, &stamper, handle, &ctx.health, outputs, &mut timers)?;
+                publish_snapshot(handle, &engine);
+                continue;
+            }
+        };
+        let Some(input) = input else { continue };
+        let outputs = engine.handle(input);
+        emit(&mut log, &stamper, handle, &ctx.health, outputs, &mut timers)?;
+        publish_snapshot(handle, &engine);
+        ctx.health.set(State::Up, format!("{} game, phase {}", config.table.game.as_str(), engine.phase().as_str()));
+    }
+}
+
+fn now() -> At {
+    now_at()
+}
+
+fn now_at() -> At {
+    let stamp = croupier_drivers::model::Stamp::now();
+    At {
+        utc: stamp.utc,
+        mono_ns: stamp.mono_ns,
+    }
+}
+
+fn observed_input(observed: Observed, registries: &BTreeMap<String, Arc<TagRegistry>>) -> Option<Input> {
+    let at = At {
+        utc: observed.stamp.utc,
+        mono_ns: observed.stamp.mono_ns,
+    };
+    let source = source_of(observed.role);
+    if let Observation::Rfid(RfidEvent::Arrived { uid, antenna }) = &observed.observation {
+        // A tag that is a card in the registry witnesses that card.
+        let card = registries.get(&observed.device).and_then(|r| match r.get(uid) {
+            Some(TagMeaning::Card(card)) => Some(*card),
+            _ => None,
+        })?;
+        return Some(Input::Witness {
+            source,
+            at,
+            witness: Witness::Card {
+                card,
+                zone: Some(format!("antenna-{antenna}")),
+            },
+        });
+    }
+    Some(Input::Device {
+        device: observed.device,
+        source,
+        at,
+        observation: observed.observation,
+    })
+}
+
+/// Device up/down transitions since the last look, as engine inputs.
+fn device_changes(health: &Health, known: &mut BTreeMap<String, State>) -> Vec<Input> {
+    let mut inputs = Vec::new();
+    for (name, c) in health.snapshot() {
+        if c.kind != "device" {
+            continue;
+        }
+        let up = c.state == State::Up;
+        let was_up = known.get(&name).map(|s| *s == State::Up);
+        let settled = matches!(c.state, State::Up | State::Down);
+        if settled && was_up != Some(up) {
+            // The first sighting of a device that is up is no news; a first "down" is.
+            if was_up.is_some() || !up {
+                inputs.push(Input::DeviceHealth {
+                    device: name.clone(),
+                    up,
+                    detail: c.detail.clone(),
+                    at: now_at(),
+                });
+            }
+            known.insert(name, c.state);
+        }
+    }
+    inputs
+}
+
+/// Stamps, stores (fsync) and publishes events; arms the timers the engine asked for.
+fn emit(
+    log: &mut EventLog,
+    stamper: &Stamper,
+    handle: &TableHandle,
+    health: &crate::health::HealthHandle,
+    outputs: Vec<Output>,
+    timers: &mut Timers,
+) -> Result<(), EventLogError> {
+    for output in outputs {
+        match output {
+            Output::Timer { at_mono_ns } => timers.arm(at_mono_ns),
+            Output::Event(event) => {
+                let env = stamper.envelope(log.next_seq(), event, clock_now());
+                log.append(&env)?;
+                health.add("events", 1);
+                health.fact("last_event", format!("{} #{} {}", env.kind, env.seq, env.round_id.as_deref().unwrap_or("")));
+                info!(seq = env.seq, kind = %env.kind, round_id = env.round_id.as_deref().unwrap_or(""), source = env.source.as_str(), timecode = %env.timecode.smpte, "event");
+                let _ = handle.events.send(env);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn publish_snapshot(handle: &TableHandle, engine: &Engine) {
+    *handle.snapshot.lock().unwrap_or_else(PoisonError::into_inner) = Some(engine.snapshot());
+}
+
+/// Deadlines on CLOCK_MONOTONIC, earliest first.
+#[derive(Debug, Default)]
+pub struct Timers(BinaryHeap<Reverse<u64>>);
+
+impl Timers {
+    pub fn arm(&mut self, at_mono_ns: u64) {
+        self.0.push(Reverse(at_mono_ns));
+    }
+
+    pub fn next(&self) -> Option<u64> {
+        self.0.peek().map(|Reverse(at)| *at)
+    }
+
+    /// Drops every deadline at or before `now`.
+    pub fn pop_due(&mut self, now: u64) {
+        while self.0.peek().is_some_and(|Reverse(at)| *at <= now) {
+            self.0.pop();
+        }
+    }
+}
+
+/// Sleeps until CLOCK_MONOTONIC reaches `at`. Tokio's timer runs on the monotonic clock, so a
+/// step of the wall clock (NTP, a technician) cannot move a bet window's close.
+pub async fn sleep_until_mono(at: Option<u64>) {
+    match at {
+        Some(at) => {
+            let wait = at.saturating_sub(monotonic_ns());
+            tokio::time::sleep(Duration::from_nanos(wait)).await;
+        }
+        None => std::future::pending().await,
+    }
+}
