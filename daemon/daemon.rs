@@ -73,7 +73,14 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<(), DaemonError> {
         config.daemon.shutdown_timeout,
     );
     supervisor
-        .reconcile(component_specs(&config, boot_count, &health, &ready, &bus, &table_handle))
+        .reconcile(component_specs(
+            &config,
+            boot_count,
+            &health,
+            &ready,
+            &bus,
+            &table_handle,
+        ))
         .await;
 
     let mut health_rx = health.subscribe();
@@ -224,7 +231,12 @@ fn component_specs(
         .filter(|d| d.enabled)
         .map(|d| devices::component(d, bus.clone()))
         .collect();
-    specs.push(table::component(config, bus.clone(), health.clone(), table.clone()));
+    specs.push(table::component(
+        config,
+        bus.clone(),
+        health.clone(),
+        table.clone(),
+    ));
     specs.push(uplink::component(config, boot_count, health.clone()));
     specs.push(http::component(
         config.http.listen,

@@ -196,7 +196,12 @@ fn demo_source(game: &str, role: DeviceRole, seed: u64) -> Source {
             let mut last = Duration::ZERO;
             for round in 0..SCRIPTED_ROUNDS {
                 let start = ROUND * round + ms(500);
-                push(&mut steps, &mut last, start, croupier_drivers::simulator::PEDAL_PRESS.to_vec());
+                push(
+                    &mut steps,
+                    &mut last,
+                    start,
+                    croupier_drivers::simulator::PEDAL_PRESS.to_vec(),
+                );
             }
         }
         ("roulette", DeviceRole::Wheel) => {
@@ -208,7 +213,12 @@ fn demo_source(game: &str, role: DeviceRole, seed: u64) -> Source {
                 let number = numbers
                     .next_round()
                     .last()
-                    .and_then(|s| std::str::from_utf8(&s.bytes).ok().and_then(|t| t.get(12..14)).and_then(|n| n.parse::<u8>().ok()))
+                    .and_then(|s| {
+                        std::str::from_utf8(&s.bytes)
+                            .ok()
+                            .and_then(|t| t.get(12..14))
+                            .and_then(|n| n.parse::<u8>().ok())
+                    })
                     .unwrap_or(0);
                 let spin = u16::try_from(round % 1000).unwrap_or(0);
                 let frame = |state, number| {
@@ -218,17 +228,46 @@ fn demo_source(game: &str, role: DeviceRole, seed: u64) -> Source {
                         number,
                         warnings: WarningFlags::default(),
                         rotor_speed: 27,
-                        direction: if round % 2 == 0 { Direction::Clockwise } else { Direction::CounterClockwise },
+                        direction: if round % 2 == 0 {
+                            Direction::Clockwise
+                        } else {
+                            Direction::CounterClockwise
+                        },
                     }
                     .encode()
                 };
-                push(&mut steps, &mut last, start + ms(200), frame(WheelState::GameStart, 0));
+                push(
+                    &mut steps,
+                    &mut last,
+                    start + ms(200),
+                    frame(WheelState::GameStart, 0),
+                );
                 for s in 1..=14u64 {
-                    push(&mut steps, &mut last, start + Duration::from_secs(s), frame(WheelState::PlaceBets, 0));
+                    push(
+                        &mut steps,
+                        &mut last,
+                        start + Duration::from_secs(s),
+                        frame(WheelState::PlaceBets, 0),
+                    );
                 }
-                push(&mut steps, &mut last, start + ms(15_500), frame(WheelState::BallInRim, 0));
-                push(&mut steps, &mut last, start + ms(19_000), frame(WheelState::NoMoreBets, 0));
-                push(&mut steps, &mut last, start + ms(24_000), frame(WheelState::WinningNumber, number));
+                push(
+                    &mut steps,
+                    &mut last,
+                    start + ms(15_500),
+                    frame(WheelState::BallInRim, 0),
+                );
+                push(
+                    &mut steps,
+                    &mut last,
+                    start + ms(19_000),
+                    frame(WheelState::NoMoreBets, 0),
+                );
+                push(
+                    &mut steps,
+                    &mut last,
+                    start + ms(24_000),
+                    frame(WheelState::WinningNumber, number),
+                );
             }
         }
         ("baccarat", DeviceRole::Shoe) => {
@@ -237,7 +276,12 @@ fn demo_source(game: &str, role: DeviceRole, seed: u64) -> Source {
             for round in 0..SCRIPTED_ROUNDS {
                 let start = ROUND * round + ms(500);
                 for (i, card) in coups.next_round().into_iter().enumerate() {
-                    push(&mut steps, &mut last, start + ms(17_000) + Duration::from_secs(i as u64), card.bytes);
+                    push(
+                        &mut steps,
+                        &mut last,
+                        start + ms(17_000) + Duration::from_secs(i as u64),
+                        card.bytes,
+                    );
                 }
             }
         }

@@ -89,9 +89,7 @@ impl Stamper {
 
 /// A UUIDv7 whose time part is the event's own instant, so ids sort like events.
 fn uuid_v7(at: std::time::SystemTime) -> String {
-    let since = at
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let since = at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let ts = uuid::Timestamp::from_unix(uuid::NoContext, since.as_secs(), since.subsec_nanos());
     uuid::Uuid::new_v7(ts).to_string()
 }
@@ -114,7 +112,9 @@ pub fn clock_now() -> ClockStamp {
 /// durable must not be acted on.
 #[derive(Debug, thiserror::Error)]
 pub enum EventLogError {
-    #[error("cannot open the event log {path}: {source} (check [storage] dir and its permissions)")]
+    #[error(
+        "cannot open the event log {path}: {source} (check [storage] dir and its permissions)"
+    )]
     Open {
         path: PathBuf,
         #[source]
@@ -177,7 +177,11 @@ impl EventLog {
                             return Err(EventLogError::Damaged {
                                 path: path.clone(),
                                 line: number,
-                                reason: format!("seq {} follows {}", env.seq, expected.saturating_sub(1)),
+                                reason: format!(
+                                    "seq {} follows {}",
+                                    env.seq,
+                                    expected.saturating_sub(1)
+                                ),
                             });
                         }
                         good_len += n as u64;
@@ -250,7 +254,8 @@ mod tests {
             round_id: Some("t-20261121T142310Z-0001".into()),
             source: Source::Pedal,
             at: At {
-                utc: std::time::UNIX_EPOCH + std::time::Duration::from_micros(1_795_270_992_000_123),
+                utc: std::time::UNIX_EPOCH
+                    + std::time::Duration::from_micros(1_795_270_992_000_123),
                 mono_ns: 42,
             },
             payload: json!({}),
@@ -264,11 +269,23 @@ mod tests {
             table: "rl-01".into(),
             rate: TimecodeRate::Fps25,
         };
-        let env = stamper.envelope(7, event("round.open"), ClockStamp { synchronized: true, est_error_us: 120 });
+        let env = stamper.envelope(
+            7,
+            event("round.open"),
+            ClockStamp {
+                synchronized: true,
+                est_error_us: 120,
+            },
+        );
         assert_eq!(env.utc, "2026-11-21T14:23:12.000123Z");
         assert_eq!(env.timecode.smpte, "14:23:12:00");
         assert_eq!(env.timecode.rate, "25/1");
-        assert_eq!(&env.event_id[14..15], "7", "UUID version 7: {}", env.event_id);
+        assert_eq!(
+            &env.event_id[14..15],
+            "7",
+            "UUID version 7: {}",
+            env.event_id
+        );
         let json = serde_json::to_value(&env).expect("json");
         assert_eq!(json["type"], "round.open");
         assert_eq!(json["source"], "pedal");
@@ -282,7 +299,10 @@ mod tests {
             table: "t".into(),
             rate: TimecodeRate::Fps25,
         };
-        let clock = ClockStamp { synchronized: false, est_error_us: 0 };
+        let clock = ClockStamp {
+            synchronized: false,
+            est_error_us: 0,
+        };
         {
             let (mut log, events) = EventLog::open(dir.path()).expect("open");
             assert!(events.is_empty());
@@ -311,11 +331,19 @@ mod tests {
             table: "t".into(),
             rate: TimecodeRate::Fps25,
         };
-        let clock = ClockStamp { synchronized: false, est_error_us: 0 };
+        let clock = ClockStamp {
+            synchronized: false,
+            est_error_us: 0,
+        };
         let (mut log, _) = EventLog::open(dir.path()).expect("open");
-        log.append(&stamper.envelope(1, event("round.open"), clock)).expect("append");
-        log.append(&stamper.envelope(3, event("round.close"), clock)).expect("append");
+        log.append(&stamper.envelope(1, event("round.open"), clock))
+            .expect("append");
+        log.append(&stamper.envelope(3, event("round.close"), clock))
+            .expect("append");
         drop(log);
-        assert!(matches!(EventLog::open(dir.path()), Err(EventLogError::Damaged { line: 2, .. })));
+        assert!(matches!(
+            EventLog::open(dir.path()),
+            Err(EventLogError::Damaged { line: 2, .. })
+        ));
     }
 }

@@ -6,8 +6,8 @@
 //! (fsync) before anyone else sees it; and publishes it to the rest of the daemon. At start it
 //! replays the log: an interrupted round resumes, or is voided by rule with a reason.
 
-use std::collections::{BTreeMap, BinaryHeap};
 use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -18,10 +18,15 @@ use tracing::{error, info};
 
 use crate::config::{Config, DriverSettings};
 use crate::devices::{ObservationBus, Observed};
-use crate::engine::{self, At, Command, Engine, EngineConfig, Input, Output, Snapshot, Source, Witness};
+use crate::engine::{
+    self, At, Command, Engine, EngineConfig, Input, Output, Snapshot, Source, Witness,
+};
 use crate::events::{clock_now, Envelope, EventLog, EventLogError, Stamper};
 use crate::health::{Health, State};
 use crate::supervisor::{ComponentCtx, ComponentResult, ComponentSpec};
+
+/// The engine's command queue, handed from one run of the component to the next.
+type CommandQueue = Arc<Mutex<Option<mpsc::Receiver<(Source, Command)>>>>;
 
 /// What the rest of the daemon sees of the table.
 #[derive(Debug, Clone)]
@@ -30,7 +35,7 @@ pub struct TableHandle {
     pub events: broadcast::Sender<Envelope>,
     /// Commands into the engine (orchestrator, staff).
     pub commands: mpsc::Sender<(Source, Command)>,
-    commands_rx: Arc<Mutex<Option<mpsc::Receiver<(Source, Command)>>>>,
+    commands_rx: CommandQueue,
     snapshot: Arc<Mutex<Option<Snapshot>>>,
 }
 
@@ -80,7 +85,12 @@ pub fn engine_config(config: &Config) -> EngineConfig {
 }
 
 /// The supervised table component.
-pub fn component(config: &Config, bus: ObservationBus, health: Health, handle: TableHandle) -> ComponentSpec {
+pub fn component(
+    config: &Config,
+    bus: ObservationBus,
+    health: Health,
+    handle: TableHandle,
+) -> ComponentSpec {
     let cfg = config.clone();
     let fingerprint = format!(
         "{:?}{:?}{:?}{:?}{:?}",
@@ -91,7 +101,13 @@ pub fn component(config: &Config, bus: ObservationBus, health: Health, handle: T
         registries(config).keys().collect::<Vec<_>>()
     );
     ComponentSpec::new("table", "table", fingerprint, move |ctx| {
-        run(cfg.clone(), bus.clone(), health.clone(), handle.clone(), ctx)
+        run(
+            cfg.clone(),
+            bus.clone(),
+            health.clone(),
+            handle.clone(),
+            ctx,
+        )
     })
 }
 
@@ -101,15 +117,26 @@ fn registries(config: &Config) -> BTreeMap<String, Arc<TagRegistry>> {
         .devices
         .iter()
         .filter_map(|d| match &d.settings {
-            DriverSettings::RfidAscii { registry: Some(p), .. } | DriverSettings::RfidFeig { registry: Some(p), .. } => {
-                TagRegistry::load(p).ok().map(|r| (d.name.clone(), Arc::new(r)))
+            DriverSettings::RfidAscii {
+                registry: Some(p), ..
             }
+            | DriverSettings::RfidFeig {
+                registry: Some(p), ..
+            } => TagRegistry::load(p)
+                .ok()
+                .map(|r| (d.name.clone(), Arc::new(r))),
             _ => None,
         })
         .collect()
 }
 
-async fn run(config: Config, bus: ObservationBus, health: Health, handle: TableHandle, ctx: ComponentCtx) -> ComponentResult {
+async fn run(
+    config: Config,
+    bus: ObservationBus,
+    health: Health,
+    handle: TableHandle,
+    ctx: ComponentCtx,
+) -> ComponentResult {
     let mut observations = bus.subscribe();
     let Some(mut commands) = handle
         .commands_rx
@@ -119,9 +146,20 @@ async fn run(config: Config, bus: ObservationBus, health: Health, handle: TableH
     else {
         return Err("the table's command channel is already in use".into());
     };
-    let result = run_table(&config, &mut observations, &mut commands, &health, &handle, &ctx).await;
+    let result = run_table(
+        &config,
+        &mut observations,
+        &mut commands,
+        &health,
+        &handle,
+        &ctx,
+    )
+    .await;
     // Give the channel back for the next run after a restart.
-    *handle.commands_rx.lock().unwrap_or_else(PoisonError::into_inner) = Some(commands);
+    *handle
+        .commands_rx
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = Some(commands);
     result
 }
 
@@ -143,11 +181,31 @@ async fn run_table(
     let now = now();
     let (mut engine, recovered) = engine::recovery::recover(engine_config(config), &history, now);
     let mut timers = Timers::default();
-    ctx.health.fact("event_log", log.path().display().to_string());
-    emit(&mut log, &stamper, handle, &ctx.health, recovered, &mut timers)?;
+    ctx.health
+        .fact("event_log", log.path().display().to_string());
+    emit(
+        &mut log,
+        &stamper,
+        handle,
+        &ctx.health,
+        recovered,
+        &mut timers,
+    )?;
     publish_snapshot(handle, &engine);
-    ctx.health.set(State::Up, format!("{} game, phase {}", config.table.game.as_str(), engine.phase().as_str()));
-    info!(phase = engine.phase().as_str(), events = history.len(), next_seq = log.next_seq(), "table engine up");
+    ctx.health.set(
+        State::Up,
+        format!(
+            "{} game, phase {}",
+            config.table.game.as_str(),
+            engine.phase().as_str()
+        ),
+    );
+    info!(
+        phase = engine.phase().as_str(),
+        events = history.len(),
+        next_seq = log.next_seq(),
+        "table engine up"
+    );
 
     let mut device_states: BTreeMap<String, State> = BTreeMap::new();
     let mut health_rx = health.subscribe();
@@ -186,9 +244,23 @@ async fn run_table(
         };
         let Some(input) = input else { continue };
         let outputs = engine.handle(input);
-        emit(&mut log, &stamper, handle, &ctx.health, outputs, &mut timers)?;
+        emit(
+            &mut log,
+            &stamper,
+            handle,
+            &ctx.health,
+            outputs,
+            &mut timers,
+        )?;
         publish_snapshot(handle, &engine);
-        ctx.health.set(State::Up, format!("{} game, phase {}", config.table.game.as_str(), engine.phase().as_str()));
+        ctx.health.set(
+            State::Up,
+            format!(
+                "{} game, phase {}",
+                config.table.game.as_str(),
+                engine.phase().as_str()
+            ),
+        );
     }
 }
 
@@ -204,7 +276,10 @@ fn now_at() -> At {
     }
 }
 
-fn observed_input(observed: Observed, registries: &BTreeMap<String, Arc<TagRegistry>>) -> Option<Input> {
+fn observed_input(
+    observed: Observed,
+    registries: &BTreeMap<String, Arc<TagRegistry>>,
+) -> Option<Input> {
     let at = At {
         utc: observed.stamp.utc,
         mono_ns: observed.stamp.mono_ns,
@@ -212,10 +287,12 @@ fn observed_input(observed: Observed, registries: &BTreeMap<String, Arc<TagRegis
     let source = source_of(observed.role);
     if let Observation::Rfid(RfidEvent::Arrived { uid, antenna }) = &observed.observation {
         // A tag that is a card in the registry witnesses that card.
-        let card = registries.get(&observed.device).and_then(|r| match r.get(uid) {
-            Some(TagMeaning::Card(card)) => Some(*card),
-            _ => None,
-        })?;
+        let card = registries
+            .get(&observed.device)
+            .and_then(|r| match r.get(uid) {
+                Some(TagMeaning::Card(card)) => Some(*card),
+                _ => None,
+            })?;
         return Some(Input::Witness {
             source,
             at,
@@ -275,7 +352,15 @@ fn emit(
                 let env = stamper.envelope(log.next_seq(), event, clock_now());
                 log.append(&env)?;
                 health.add("events", 1);
-                health.fact("last_event", format!("{} #{} {}", env.kind, env.seq, env.round_id.as_deref().unwrap_or("")));
+                health.fact(
+                    "last_event",
+                    format!(
+                        "{} #{} {}",
+                        env.kind,
+                        env.seq,
+                        env.round_id.as_deref().unwrap_or("")
+                    ),
+                );
                 info!(seq = env.seq, kind = %env.kind, round_id = env.round_id.as_deref().unwrap_or(""), source = env.source.as_str(), timecode = %env.timecode.smpte, "event");
                 let _ = handle.events.send(env);
             }
@@ -285,7 +370,10 @@ fn emit(
 }
 
 fn publish_snapshot(handle: &TableHandle, engine: &Engine) {
-    *handle.snapshot.lock().unwrap_or_else(PoisonError::into_inner) = Some(engine.snapshot());
+    *handle
+        .snapshot
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = Some(engine.snapshot());
 }
 
 /// Deadlines on CLOCK_MONOTONIC, earliest first.

@@ -376,7 +376,12 @@ fn table_section(c: &mut Checker<'_>, top: &mut Section<'_>) -> Option<TableConf
         Some(crate::engine::roulette::WheelType::European),
     );
     if wheel_span.is_some() && game.is_some_and(|g| g != Game::Roulette) {
-        c.error("table.wheel", wheel_span.as_ref(), "`wheel` only applies to roulette tables", "remove it, or set game = \"roulette\"");
+        c.error(
+            "table.wheel",
+            wheel_span.as_ref(),
+            "`wheel` only applies to roulette tables",
+            "remove it, or set game = \"roulette\"",
+        );
     }
     s.finish(c);
     if !(studio_ok && id_ok) {
@@ -1556,7 +1561,12 @@ fn camera_sections(c: &mut Checker<'_>, top: &mut Section<'_>) -> Option<Vec<Cam
     all_ok.then_some(cameras)
 }
 
-fn source_list(c: &mut Checker<'_>, s: &mut Section<'_>, key: &'static str, allowed: &[(&str, crate::engine::Source)]) -> Option<std::collections::BTreeSet<crate::engine::Source>> {
+fn source_list(
+    c: &mut Checker<'_>,
+    s: &mut Section<'_>,
+    key: &'static str,
+    allowed: &[(&str, crate::engine::Source)],
+) -> Option<std::collections::BTreeSet<crate::engine::Source>> {
     let span = s.get(key).and_then(|n| n.span.clone());
     let list = read_string_list(c, s, key)?.unwrap_or_default();
     let mut out = std::collections::BTreeSet::new();
@@ -1567,7 +1577,12 @@ fn source_list(c: &mut Checker<'_>, s: &mut Section<'_>, key: &'static str, allo
             }
             None => {
                 let names: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
-                c.error(&s.key_path(key), span.as_ref(), format!("`{item}` cannot confirm here"), format!("use any of: {}", names.join(", ")));
+                c.error(
+                    &s.key_path(key),
+                    span.as_ref(),
+                    format!("`{item}` cannot confirm here"),
+                    format!("use any of: {}", names.join(", ")),
+                );
                 return None;
             }
         }
@@ -1575,18 +1590,39 @@ fn source_list(c: &mut Checker<'_>, s: &mut Section<'_>, key: &'static str, allo
     Some(out)
 }
 
-fn crosscheck_section(c: &mut Checker<'_>, top: &mut Section<'_>) -> Option<crate::engine::CrossCheck> {
+fn crosscheck_section(
+    c: &mut Checker<'_>,
+    top: &mut Section<'_>,
+) -> Option<crate::engine::CrossCheck> {
     use crate::engine::Source;
     let mut s = sub_table(c, top, "crosscheck")?;
     let d = crate::engine::CrossCheck::default();
-    let window = read_duration(c, &mut s, "window", d.window, (Duration::from_millis(200), Duration::from_secs(60)));
+    let window = read_duration(
+        c,
+        &mut s,
+        "window",
+        d.window,
+        (Duration::from_millis(200), Duration::from_secs(60)),
+    );
     let wheel = source_list(c, &mut s, "wheel", &[("vision", Source::Vision)]);
-    let cards = source_list(c, &mut s, "cards", &[("vision", Source::Vision), ("rfid", Source::Rfid)]);
+    let cards = source_list(
+        c,
+        &mut s,
+        "cards",
+        &[("vision", Source::Vision), ("rfid", Source::Rfid)],
+    );
     s.finish(c);
-    Some(crate::engine::CrossCheck { window: window?, wheel: wheel?, cards: cards? })
+    Some(crate::engine::CrossCheck {
+        window: window?,
+        wheel: wheel?,
+        cards: cards?,
+    })
 }
 
-fn blackjack_section(c: &mut Checker<'_>, top: &mut Section<'_>) -> Option<crate::engine::blackjack::Rules> {
+fn blackjack_section(
+    c: &mut Checker<'_>,
+    top: &mut Section<'_>,
+) -> Option<crate::engine::blackjack::Rules> {
     use crate::engine::blackjack::{Peek, Rules};
     let mut s = sub_table(c, top, "blackjack")?;
     let d = Rules::default();
@@ -1605,7 +1641,14 @@ fn blackjack_section(c: &mut Checker<'_>, top: &mut Section<'_>) -> Option<crate
         Some(d.peek),
     );
     let hole_card = read_bool(c, &mut s, "hole_card", d.hole_card);
-    let boxes = read_u_ranged(c, &mut s, "boxes", 1..=7, i64::from(d.boxes), "player boxes on the table");
+    let boxes = read_u_ranged(
+        c,
+        &mut s,
+        "boxes",
+        1..=7,
+        i64::from(d.boxes),
+        "player boxes on the table",
+    );
     let span = s.span.clone();
     s.finish(c);
     let rules = Rules {
@@ -1615,7 +1658,12 @@ fn blackjack_section(c: &mut Checker<'_>, top: &mut Section<'_>) -> Option<crate
         boxes: u8::try_from(boxes?).unwrap_or(d.boxes),
     };
     if let Err(err) = rules.validate() {
-        c.error("blackjack", span.as_ref(), err.to_string(), "a dealer can only peek at a hole card: set hole_card = true, or peek = \"none\"");
+        c.error(
+            "blackjack",
+            span.as_ref(),
+            err.to_string(),
+            "a dealer can only peek at a hole card: set hole_card = true, or peek = \"none\"",
+        );
         return None;
     }
     Some(rules)

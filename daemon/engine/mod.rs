@@ -106,10 +106,14 @@ pub struct Approval {
 pub enum Command {
     Open,
     Close,
-    Void { reason: String },
+    Void {
+        reason: String,
+    },
     ManualResult(Approval),
     /// The orchestrator has settled this round.
-    Settled { round_id: String },
+    Settled {
+        round_id: String,
+    },
     /// Blackjack: a player's decision for a box.
     Decision {
         box_no: u8,
@@ -170,7 +174,9 @@ pub struct EngineEvent {
 pub enum Output {
     Event(EngineEvent),
     /// Call [`Engine::handle`] with a tick at (or soon after) this CLOCK_MONOTONIC instant.
-    Timer { at_mono_ns: u64 },
+    Timer {
+        at_mono_ns: u64,
+    },
 }
 
 /// Which sources must confirm a result, and within what window.
@@ -316,7 +322,11 @@ impl Engine {
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             phase: self.phase,
-            round_id: self.round.as_ref().map(|r| r.id.clone()).or_else(|| self.last_round_id.clone()),
+            round_id: self
+                .round
+                .as_ref()
+                .map(|r| r.id.clone())
+                .or_else(|| self.last_round_id.clone()),
             opened_utc: self.round.as_ref().map(|r| format_utc(r.opened.utc)),
             deadline_utc: self
                 .round
@@ -345,7 +355,13 @@ impl Engine {
                 at,
             } => {
                 let kind = if up { "device.up" } else { "device.down" };
-                out.event(kind, self.round_id(), Source::System, at, json!({ "device": device, "detail": detail }));
+                out.event(
+                    kind,
+                    self.round_id(),
+                    Source::System,
+                    at,
+                    json!({ "device": device, "detail": detail }),
+                );
             }
             Input::Command {
                 source,
@@ -380,7 +396,13 @@ impl Engine {
     }
 
     fn alert(&self, out: &mut Out, kind: &str, source: Source, at: At, payload: Value) {
-        out.event(&format!("alert.{kind}"), self.round_id(), source, at, payload);
+        out.event(
+            &format!("alert.{kind}"),
+            self.round_id(),
+            source,
+            at,
+            payload,
+        );
     }
 
     // ---- opening and closing ------------------------------------------------------------
@@ -506,14 +528,26 @@ impl Engine {
                 if self.phase == Phase::Open {
                     self.close(source, at, out);
                 } else {
-                    self.alert(out, "unexpected_close", source, at, json!({ "phase": self.phase.as_str() }));
+                    self.alert(
+                        out,
+                        "unexpected_close",
+                        source,
+                        at,
+                        json!({ "phase": self.phase.as_str() }),
+                    );
                 }
             }
             Command::Void { reason } => self.void(source, at, &reason, out),
             Command::ManualResult(approval) => self.approve(source, at, approval, out),
             Command::Settled { round_id } => {
                 let known = self.last_round_id.as_deref() == Some(round_id.as_str());
-                out.event("round.settled", Some(round_id), source, at, json!({ "known_round": known }));
+                out.event(
+                    "round.settled",
+                    Some(round_id),
+                    source,
+                    at,
+                    json!({ "known_round": known }),
+                );
                 if known && self.phase == Phase::Result {
                     self.phase = Phase::Settled;
                 }
@@ -525,16 +559,40 @@ impl Engine {
                     ..
                 }) = self.round.as_mut()
                 else {
-                    self.alert(out, "unexpected_decision", source, at, json!({ "box": box_no, "reason": "no blackjack round in play" }));
+                    self.alert(
+                        out,
+                        "unexpected_decision",
+                        source,
+                        at,
+                        json!({ "box": box_no, "reason": "no blackjack round in play" }),
+                    );
                     return;
                 };
                 if !matches!(phase, Phase::Closed | Phase::Play) {
-                    self.alert(out, "unexpected_decision", source, at, json!({ "box": box_no, "phase": phase.as_str() }));
+                    self.alert(
+                        out,
+                        "unexpected_decision",
+                        source,
+                        at,
+                        json!({ "box": box_no, "phase": phase.as_str() }),
+                    );
                     return;
                 }
                 match round.apply(box_no, decision) {
-                    Ok(_) => out.event("round.decision", self.round_id(), source, at, json!({ "box": box_no, "decision": decision })),
-                    Err(err) => self.alert(out, "unexpected_decision", source, at, json!({ "box": box_no, "reason": err.to_string() })),
+                    Ok(_) => out.event(
+                        "round.decision",
+                        self.round_id(),
+                        source,
+                        at,
+                        json!({ "box": box_no, "decision": decision }),
+                    ),
+                    Err(err) => self.alert(
+                        out,
+                        "unexpected_decision",
+                        source,
+                        at,
+                        json!({ "box": box_no, "reason": err.to_string() }),
+                    ),
                 }
                 self.maybe_finish_cards(source, at, out);
             }
@@ -542,11 +600,25 @@ impl Engine {
     }
 
     fn void(&mut self, source: Source, at: At, reason: &str, out: &mut Out) {
-        if self.round.is_none() || matches!(self.phase, Phase::Idle | Phase::Result | Phase::Settled) {
-            self.alert(out, "unexpected_void", source, at, json!({ "phase": self.phase.as_str(), "reason": "no round in progress" }));
+        if self.round.is_none()
+            || matches!(self.phase, Phase::Idle | Phase::Result | Phase::Settled)
+        {
+            self.alert(
+                out,
+                "unexpected_void",
+                source,
+                at,
+                json!({ "phase": self.phase.as_str(), "reason": "no round in progress" }),
+            );
             return;
         }
-        out.event("round.void", self.round_id(), source, at, json!({ "reason": reason, "phase": self.phase.as_str() }));
+        out.event(
+            "round.void",
+            self.round_id(),
+            source,
+            at,
+            json!({ "reason": reason, "phase": self.phase.as_str() }),
+        );
         self.round = None;
         self.phase = Phase::Idle;
     }
@@ -567,7 +639,13 @@ impl Engine {
             return;
         }
         round.approvals.push(approval.clone());
-        out.event("result.approval", Some(round.id.clone()), source, at, json!({ "person": approval.person, "role": approval.role, "result": approval.result }));
+        out.event(
+            "result.approval",
+            Some(round.id.clone()),
+            source,
+            at,
+            json!({ "person": approval.person, "role": approval.role, "result": approval.result }),
+        );
         let agreeing: Vec<&Approval> = round
             .approvals
             .iter()
@@ -579,22 +657,45 @@ impl Engine {
             let people: Vec<&str> = agreeing.iter().map(|a| a.person.as_str()).collect();
             let result = json!({ "manual": approval.result, "approved_by": people });
             self.publish_result(Source::Manual, at, result, out);
-        } else if round.approvals.len() >= 2 && !agreeing.iter().any(|a| a.person != approval.person) {
+        } else if round.approvals.len() >= 2
+            && !agreeing.iter().any(|a| a.person != approval.person)
+        {
             let approvals = round.approvals.clone();
-            self.alert(out, "approvals_disagree", source, at, json!({ "approvals": approvals }));
+            self.alert(
+                out,
+                "approvals_disagree",
+                source,
+                at,
+                json!({ "approvals": approvals }),
+            );
         }
     }
 
     // ---- observations ---------------------------------------------------------------------
 
-    fn observation(&mut self, device: &str, source: Source, at: At, observation: Observation, out: &mut Out) {
+    fn observation(
+        &mut self,
+        device: &str,
+        source: Source,
+        at: At,
+        observation: Observation,
+        out: &mut Out,
+    ) {
         match observation {
             Observation::Pedal(PedalEvent::Press) => self.pedal(at, out),
             Observation::Pedal(_) => {}
             Observation::Wheel(event) => self.wheel(at, event, out),
-            Observation::Card(CardEvent::Drawn { card, .. }) => self.card(source, at, card, None, out),
+            Observation::Card(CardEvent::Drawn { card, .. }) => {
+                self.card(source, at, card, None, out)
+            }
             Observation::Card(CardEvent::Burn { .. }) => {
-                out.event("card.burn", self.round_id(), source, at, json!({ "device": device }));
+                out.event(
+                    "card.burn",
+                    self.round_id(),
+                    source,
+                    at,
+                    json!({ "device": device }),
+                );
             }
             Observation::Card(CardEvent::Unreadable { text }) => {
                 self.alert(out, "unreadable_card", source, at, json!({ "device": device, "text": text, "action": "reinsert the card or confirm it manually" }));
@@ -608,7 +709,13 @@ impl Engine {
         match self.phase {
             Phase::Idle | Phase::Result | Phase::Settled => self.open(Source::Pedal, at, out),
             Phase::Open if self.cfg.early_close => self.close(Source::Pedal, at, out),
-            phase => self.alert(out, "unexpected_pedal", Source::Pedal, at, json!({ "phase": phase.as_str() })),
+            phase => self.alert(
+                out,
+                "unexpected_pedal",
+                Source::Pedal,
+                at,
+                json!({ "phase": phase.as_str() }),
+            ),
         }
     }
 
@@ -624,7 +731,12 @@ impl Engine {
                 ..
             } => {
                 if warnings.void_game() && matches!(self.phase, Phase::Closed | Phase::Play) {
-                    self.void(Source::Wheel, at, "the wheel reported a void game / failed launch", out);
+                    self.void(
+                        Source::Wheel,
+                        at,
+                        "the wheel reported a void game / failed launch",
+                        out,
+                    );
                     return;
                 }
                 if warnings.0 != 0 {
@@ -642,8 +754,20 @@ impl Engine {
                 }
             }
             WheelEvent::WinningNumber { number } => self.wheel_number(at, number, out),
-            WheelEvent::Error { text } => self.alert(out, "wheel_error", Source::Wheel, at, json!({ "text": text })),
-            WheelEvent::Warning { text } => self.alert(out, "wheel_warning", Source::Wheel, at, json!({ "text": text })),
+            WheelEvent::Error { text } => self.alert(
+                out,
+                "wheel_error",
+                Source::Wheel,
+                at,
+                json!({ "text": text }),
+            ),
+            WheelEvent::Warning { text } => self.alert(
+                out,
+                "wheel_warning",
+                Source::Wheel,
+                at,
+                json!({ "text": text }),
+            ),
             WheelEvent::Power { .. } | WheelEvent::Other { .. } => {}
         }
     }
@@ -653,21 +777,29 @@ impl Engine {
             Phase::Closed | Phase::Play => {}
             // The bare number repeats the state-5 frame's number: only a different one alerts.
             Phase::Result | Phase::Settled | Phase::ResultPending => {
-                let same = self
-                    .round
-                    .as_ref()
-                    .and_then(|r| match &r.game {
-                        GameRound::Roulette { number: n, .. } => *n,
-                        _ => None,
-                    })
-                    == Some(number);
+                let same = self.round.as_ref().and_then(|r| match &r.game {
+                    GameRound::Roulette { number: n, .. } => *n,
+                    _ => None,
+                }) == Some(number);
                 if !same && self.phase != Phase::Settled {
-                    self.alert(out, "second_result", Source::Wheel, at, json!({ "number": number }));
+                    self.alert(
+                        out,
+                        "second_result",
+                        Source::Wheel,
+                        at,
+                        json!({ "number": number }),
+                    );
                 }
                 return;
             }
             Phase::Open => {
-                self.alert(out, "unexpected_result", Source::Wheel, at, json!({ "number": number, "reason": "a number during betting" }));
+                self.alert(
+                    out,
+                    "unexpected_result",
+                    Source::Wheel,
+                    at,
+                    json!({ "number": number, "reason": "a number during betting" }),
+                );
                 return;
             }
             Phase::Idle => return,
@@ -675,7 +807,13 @@ impl Engine {
         let pocket = match roulette::pocket(number, self.cfg.wheel) {
             Ok(p) => p,
             Err(err) => {
-                self.alert(out, "invalid_result", Source::Wheel, at, json!({ "number": number, "reason": err.to_string() }));
+                self.alert(
+                    out,
+                    "invalid_result",
+                    Source::Wheel,
+                    at,
+                    json!({ "number": number, "reason": err.to_string() }),
+                );
                 return;
             }
         };
@@ -690,7 +828,13 @@ impl Engine {
             }
             *n = Some(number);
         }
-        out.event("wheel.result", Some(round.id.clone()), Source::Wheel, at, json!({ "number": number, "label": pocket.label }));
+        out.event(
+            "wheel.result",
+            Some(round.id.clone()),
+            Source::Wheel,
+            at,
+            json!({ "number": number, "label": pocket.label }),
+        );
         round.candidate = Some(serde_json::to_value(&pocket).unwrap_or(Value::Null));
         round.confirm_by = Some(at.plus(window));
         out.timer(at.plus(window).mono_ns);
@@ -725,12 +869,16 @@ impl Engine {
                     Err(err) => Err(err.to_string()),
                 }
             }
-            GameRound::Blackjack { round: bj, cards, .. } => {
+            GameRound::Blackjack {
+                round: bj, cards, ..
+            } => {
                 let zone_parsed = zone.as_deref().and_then(blackjack::Zone::parse);
                 match bj.card(card, zone_parsed) {
                     Ok(position) => {
                         cards.push(card);
-                        Ok(json!({ "card": card.to_string(), "position": position, "index": cards.len() }))
+                        Ok(
+                            json!({ "card": card.to_string(), "position": position, "index": cards.len() }),
+                        )
                     }
                     Err(err) => Err(err.to_string()),
                 }
@@ -758,8 +906,12 @@ impl Engine {
             return;
         }
         let outcome = match &round.game {
-            GameRound::Baccarat { coup, .. } => coup.outcome().map(|o| serde_json::to_value(o).unwrap_or(Value::Null)),
-            GameRound::Blackjack { round: bj, .. } => bj.outcome().map(|o| serde_json::to_value(o).unwrap_or(Value::Null)),
+            GameRound::Baccarat { coup, .. } => coup
+                .outcome()
+                .map(|o| serde_json::to_value(o).unwrap_or(Value::Null)),
+            GameRound::Blackjack { round: bj, .. } => bj
+                .outcome()
+                .map(|o| serde_json::to_value(o).unwrap_or(Value::Null)),
             GameRound::Roulette { .. } => None,
         };
         let Some(outcome) = outcome else {
@@ -777,8 +929,13 @@ impl Engine {
             return;
         };
         match (&mut round.game, witness) {
-            (GameRound::Roulette { witnessed, .. }, Witness::Pocket { number }) => witnessed.push((source, number)),
-            (GameRound::Baccarat { witnessed, .. } | GameRound::Blackjack { witnessed, .. }, Witness::Card { card, .. }) => {
+            (GameRound::Roulette { witnessed, .. }, Witness::Pocket { number }) => {
+                witnessed.push((source, number))
+            }
+            (
+                GameRound::Baccarat { witnessed, .. } | GameRound::Blackjack { witnessed, .. },
+                Witness::Card { card, .. },
+            ) => {
                 witnessed.push((source, card));
             }
             _ => return,
@@ -801,21 +958,36 @@ impl Engine {
         let verdict = match &round.game {
             GameRound::Roulette { number, witnessed } => {
                 let number = number.unwrap_or(u8::MAX);
-                check_witnesses(&crosscheck.wheel, witnessed.iter().map(|(s, n)| (*s, *n == number, json!(n))))
+                check_witnesses(
+                    &crosscheck.wheel,
+                    witnessed.iter().map(|(s, n)| (*s, *n == number, json!(n))),
+                )
             }
-            GameRound::Baccarat { cards, witnessed, .. } | GameRound::Blackjack { cards, witnessed, .. } => {
-                check_cards(&crosscheck.cards, cards, witnessed)
+            GameRound::Baccarat {
+                cards, witnessed, ..
             }
+            | GameRound::Blackjack {
+                cards, witnessed, ..
+            } => check_cards(&crosscheck.cards, cards, witnessed),
         };
         match verdict {
-            Verdict::Agree => self.publish_result(primary_source(self.cfg.game), at, candidate, out),
+            Verdict::Agree => {
+                self.publish_result(primary_source(self.cfg.game), at, candidate, out)
+            }
             Verdict::Disagree(detail) => self.hold(at, "mismatch", detail, out),
             Verdict::Waiting if window_over => {
                 let missing: Vec<&str> = match &round.game {
-                    GameRound::Roulette { .. } => crosscheck.wheel.iter().map(|s| s.as_str()).collect(),
+                    GameRound::Roulette { .. } => {
+                        crosscheck.wheel.iter().map(|s| s.as_str()).collect()
+                    }
                     _ => crosscheck.cards.iter().map(|s| s.as_str()).collect(),
                 };
-                self.hold(at, "missing_confirmation", json!({ "missing": missing }), out);
+                self.hold(
+                    at,
+                    "missing_confirmation",
+                    json!({ "missing": missing }),
+                    out,
+                );
             }
             Verdict::Waiting => {}
         }
@@ -846,7 +1018,13 @@ impl Engine {
         let id = round.id.clone();
         self.phase = Phase::Result;
         self.last_result = Some(json!({ "round_id": id, "result": result }));
-        out.event("round.result", Some(id), source, at, json!({ "game": self.cfg.game.as_str(), "result": result }));
+        out.event(
+            "round.result",
+            Some(id),
+            source,
+            at,
+            json!({ "game": self.cfg.game.as_str(), "result": result }),
+        );
     }
 }
 
@@ -865,7 +1043,10 @@ enum Verdict {
 
 /// Each required source must have reported, and agreed; any report that disagrees is a
 /// mismatch at once.
-fn check_witnesses(required: &BTreeSet<Source>, reports: impl Iterator<Item = (Source, bool, Value)>) -> Verdict {
+fn check_witnesses(
+    required: &BTreeSet<Source>,
+    reports: impl Iterator<Item = (Source, bool, Value)>,
+) -> Verdict {
     let mut agreed = BTreeSet::new();
     for (source, agrees, value) in reports {
         if !agrees {
@@ -882,14 +1063,22 @@ fn check_witnesses(required: &BTreeSet<Source>, reports: impl Iterator<Item = (S
 
 /// Every card the shoe dealt must be witnessed by every required source; a witnessed card the
 /// shoe never dealt is a mismatch.
-fn check_cards(required: &BTreeSet<Source>, dealt: &[Card], witnessed: &[(Source, Card)]) -> Verdict {
+fn check_cards(
+    required: &BTreeSet<Source>,
+    dealt: &[Card],
+    witnessed: &[(Source, Card)],
+) -> Verdict {
     for (source, card) in witnessed {
         if required.contains(source) && !dealt.contains(card) {
-            return Verdict::Disagree(json!({ "source": source, "card": card.to_string(), "dealt": dealt.iter().map(|c| c.to_string()).collect::<Vec<_>>() }));
+            return Verdict::Disagree(
+                json!({ "source": source, "card": card.to_string(), "dealt": dealt.iter().map(|c| c.to_string()).collect::<Vec<_>>() }),
+            );
         }
     }
     let all_seen = required.iter().all(|source| {
-        dealt.iter().all(|card| witnessed.iter().any(|(s, c)| s == source && c == card))
+        dealt
+            .iter()
+            .all(|card| witnessed.iter().any(|(s, c)| s == source && c == card))
     });
     if all_seen {
         Verdict::Agree
@@ -920,7 +1109,14 @@ mod tests;
 struct Out(Vec<Output>);
 
 impl Out {
-    fn event(&mut self, kind: &str, round_id: Option<String>, source: Source, at: At, payload: Value) {
+    fn event(
+        &mut self,
+        kind: &str,
+        round_id: Option<String>,
+        source: Source,
+        at: At,
+        payload: Value,
+    ) {
         self.0.push(Output::Event(EngineEvent {
             kind: kind.to_owned(),
             round_id,

@@ -40,7 +40,9 @@ pub fn recover(cfg: EngineConfig, history: &[Envelope], now: At) -> (Engine, Vec
         }
         Phase::Closed | Phase::Play | Phase::ResultPending => {
             let cards = engine.round.as_ref().map_or(0, |r| match &r.game {
-                GameRound::Baccarat { cards, .. } | GameRound::Blackjack { cards, .. } => cards.len(),
+                GameRound::Baccarat { cards, .. } | GameRound::Blackjack { cards, .. } => {
+                    cards.len()
+                }
                 GameRound::Roulette { .. } => 0,
             });
             out.event(
@@ -108,7 +110,9 @@ fn replay(engine: &mut Engine, env: &Envelope, now: At) {
         "round.close" => engine.phase = Phase::Closed,
         "round.play" => engine.phase = Phase::Play,
         "card.dealt" => {
-            let card = payload["card"].as_str().and_then(|c| c.parse::<Card>().ok());
+            let card = payload["card"]
+                .as_str()
+                .and_then(|c| c.parse::<Card>().ok());
             let zone = payload["position"].clone();
             if let (Some(card), Some(round)) = (card, engine.round.as_mut()) {
                 match &mut round.game {
@@ -116,7 +120,9 @@ fn replay(engine: &mut Engine, env: &Envelope, now: At) {
                         let _ = coup.push(card);
                         cards.push(card);
                     }
-                    GameRound::Blackjack { round: bj, cards, .. } => {
+                    GameRound::Blackjack {
+                        round: bj, cards, ..
+                    } => {
                         let zone = serde_json::from_value::<blackjack::Position>(zone)
                             .ok()
                             .and_then(|p| blackjack::Zone::of_position(&p));
@@ -126,8 +132,12 @@ fn replay(engine: &mut Engine, env: &Envelope, now: At) {
                     GameRound::Roulette { .. } => {}
                 }
                 let outcome = match &round.game {
-                    GameRound::Baccarat { coup, .. } => coup.outcome().map(|o| serde_json::to_value(o).unwrap_or(Value::Null)),
-                    GameRound::Blackjack { round: bj, .. } => bj.outcome().map(|o| serde_json::to_value(o).unwrap_or(Value::Null)),
+                    GameRound::Baccarat { coup, .. } => coup
+                        .outcome()
+                        .map(|o| serde_json::to_value(o).unwrap_or(Value::Null)),
+                    GameRound::Blackjack { round: bj, .. } => bj
+                        .outcome()
+                        .map(|o| serde_json::to_value(o).unwrap_or(Value::Null)),
                     GameRound::Roulette { .. } => None,
                 };
                 if outcome.is_some() {
@@ -142,14 +152,17 @@ fn replay(engine: &mut Engine, env: &Envelope, now: At) {
             }) = engine.round.as_mut()
             {
                 let box_no = payload["box"].as_u64().and_then(|b| u8::try_from(b).ok());
-                let decision = serde_json::from_value::<blackjack::Decision>(payload["decision"].clone()).ok();
+                let decision =
+                    serde_json::from_value::<blackjack::Decision>(payload["decision"].clone()).ok();
                 if let (Some(box_no), Some(decision)) = (box_no, decision) {
                     let _ = bj.apply(box_no, decision);
                 }
             }
         }
         "wheel.result" => {
-            let number = payload["number"].as_u64().and_then(|n| u8::try_from(n).ok());
+            let number = payload["number"]
+                .as_u64()
+                .and_then(|n| u8::try_from(n).ok());
             let wheel = engine.cfg.wheel;
             if let (Some(number), Some(round)) = (number, engine.round.as_mut()) {
                 if let GameRound::Roulette { number: n, .. } = &mut round.game {
@@ -178,16 +191,15 @@ fn replay(engine: &mut Engine, env: &Envelope, now: At) {
         }
         "round.result" => {
             engine.phase = Phase::Result;
-            engine.last_result = Some(json!({ "round_id": env.round_id, "result": payload["result"] }));
+            engine.last_result =
+                Some(json!({ "round_id": env.round_id, "result": payload["result"] }));
             if let Some(round) = engine.round.as_mut() {
                 round.candidate = None;
                 round.pending_reason = None;
             }
         }
-        "round.settled" => {
-            if engine.phase == Phase::Result && env.round_id == engine.last_round_id {
-                engine.phase = Phase::Settled;
-            }
+        "round.settled" if engine.phase == Phase::Result && env.round_id == engine.last_round_id => {
+            engine.phase = Phase::Settled;
         }
         "round.void" => {
             engine.round = None;

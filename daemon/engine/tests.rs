@@ -115,7 +115,12 @@ fn roulette_round_from_pedal_timer_and_wheel() {
     let mut e = Engine::new(config(Game::Roulette));
     let open = e.handle(pedal(0.0));
     assert_eq!(kinds(&open), vec!["round.open"]);
-    assert!(open.contains(&Output::Timer { at_mono_ns: at(15.0).mono_ns }), "a timer at the deadline");
+    assert!(
+        open.contains(&Output::Timer {
+            at_mono_ns: at(15.0).mono_ns
+        }),
+        "a timer at the deadline"
+    );
     let opened = events(&open)[0];
     assert_eq!(opened.source, Source::Pedal);
     assert_eq!(opened.round_id.as_deref(), Some("t1-20261121T142310Z-0001"));
@@ -196,7 +201,10 @@ fn inputs_that_make_no_sense_alert_and_change_nothing() {
     e.handle(pedal(0.0));
     // A card during betting.
     let out = run(&mut e, vec![card(2.0, "KH")]);
-    assert_eq!(out.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), vec!["alert.unexpected_card"]);
+    assert_eq!(
+        out.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        vec!["alert.unexpected_card"]
+    );
     assert_eq!(e.phase(), Phase::Open);
     // A pedal press during play.
     e.handle(tick(15.0));
@@ -212,19 +220,32 @@ fn inputs_that_make_no_sense_alert_and_change_nothing() {
 #[test]
 fn a_second_different_result_alerts() {
     let mut e = Engine::new(config(Game::Roulette));
-    run(&mut e, vec![pedal(0.0), tick(15.0), wheel(26.0, WheelState::WinningNumber, 17)]);
+    run(
+        &mut e,
+        vec![
+            pedal(0.0),
+            tick(15.0),
+            wheel(26.0, WheelState::WinningNumber, 17),
+        ],
+    );
     assert_eq!(e.phase(), Phase::Result);
     // The bare number repeating the same result is fine; a different one is an alert.
-    let same = run(&mut e, vec![Input::Device {
-        device: "wheel".into(),
-        source: Source::Wheel,
-        at: at(26.1),
-        observation: Observation::Wheel(WheelEvent::WinningNumber { number: 17 }),
-    }]);
+    let same = run(
+        &mut e,
+        vec![Input::Device {
+            device: "wheel".into(),
+            source: Source::Wheel,
+            at: at(26.1),
+            observation: Observation::Wheel(WheelEvent::WinningNumber { number: 17 }),
+        }],
+    );
     assert!(same.is_empty());
     let other = run(&mut e, vec![wheel(27.0, WheelState::WinningNumber, 5)]);
     assert_eq!(other[0].kind, "alert.second_result");
-    assert_eq!(e.snapshot().last_result.expect("result")["result"]["number"], 17);
+    assert_eq!(
+        e.snapshot().last_result.expect("result")["result"]["number"],
+        17
+    );
 }
 
 #[test]
@@ -232,13 +253,30 @@ fn american_wheel_double_zero_and_european_refusal() {
     let mut cfg = config(Game::Roulette);
     cfg.wheel = roulette::WheelType::American;
     let mut e = Engine::new(cfg);
-    let out = run(&mut e, vec![pedal(0.0), tick(15.0), wheel(26.0, WheelState::WinningNumber, 37)]);
-    let result = out.iter().find(|e| e.kind == "round.result").expect("result");
+    let out = run(
+        &mut e,
+        vec![
+            pedal(0.0),
+            tick(15.0),
+            wheel(26.0, WheelState::WinningNumber, 37),
+        ],
+    );
+    let result = out
+        .iter()
+        .find(|e| e.kind == "round.result")
+        .expect("result");
     assert_eq!(result.payload["result"]["label"], "00");
     assert_eq!(result.payload["result"]["colour"], "green");
 
     let mut e = Engine::new(config(Game::Roulette));
-    let out = run(&mut e, vec![pedal(0.0), tick(15.0), wheel(26.0, WheelState::WinningNumber, 37)]);
+    let out = run(
+        &mut e,
+        vec![
+            pedal(0.0),
+            tick(15.0),
+            wheel(26.0, WheelState::WinningNumber, 37),
+        ],
+    );
     assert!(out.iter().any(|e| e.kind == "alert.invalid_result"));
     assert_eq!(e.phase(), Phase::Closed);
 }
@@ -246,7 +284,14 @@ fn american_wheel_double_zero_and_european_refusal() {
 #[test]
 fn the_wheel_voids_a_failed_launch() {
     let mut e = Engine::new(config(Game::Roulette));
-    let out = run(&mut e, vec![pedal(0.0), tick(15.0), wheel_flags(16.0, WheelState::BallInRim, 0, 8)]);
+    let out = run(
+        &mut e,
+        vec![
+            pedal(0.0),
+            tick(15.0),
+            wheel_flags(16.0, WheelState::BallInRim, 0, 8),
+        ],
+    );
     let void = out.iter().find(|e| e.kind == "round.void").expect("void");
     assert_eq!(void.source, Source::Wheel);
     assert_eq!(e.phase(), Phase::Idle);
@@ -271,10 +316,28 @@ fn baccarat_coup_from_the_shoe() {
     let dealt: Vec<String> = out
         .iter()
         .filter(|e| e.kind == "card.dealt")
-        .map(|e| format!("{}:{}", e.payload["card"].as_str().unwrap_or(""), e.payload["side"].as_str().unwrap_or("")))
+        .map(|e| {
+            format!(
+                "{}:{}",
+                e.payload["card"].as_str().unwrap_or(""),
+                e.payload["side"].as_str().unwrap_or("")
+            )
+        })
         .collect();
-    assert_eq!(dealt, vec!["9H:player", "KD:banker", "5C:player", "3S:banker", "8D:player"]);
-    let result = out.iter().find(|e| e.kind == "round.result").expect("result");
+    assert_eq!(
+        dealt,
+        vec![
+            "9H:player",
+            "KD:banker",
+            "5C:player",
+            "3S:banker",
+            "8D:player"
+        ]
+    );
+    let result = out
+        .iter()
+        .find(|e| e.kind == "round.result")
+        .expect("result");
     assert_eq!(result.payload["result"]["player_total"], 2);
     assert_eq!(result.payload["result"]["banker_total"], 3);
     assert_eq!(result.payload["result"]["winner"], "banker", "{result:?}");
@@ -288,11 +351,32 @@ fn blackjack_round_by_order_and_decisions() {
     let mut cfg = config(Game::Blackjack);
     cfg.blackjack.boxes = 1;
     let mut e = Engine::new(cfg);
-    let mut out = run(&mut e, vec![pedal(0.0), tick(15.0), card(16.0, "TH"), card(17.0, "6D"), card(18.0, "9C")]);
-    out.extend(run(&mut e, vec![command(19.0, Command::Decision { box_no: 1, decision: blackjack::Decision::Stand })]));
+    let mut out = run(
+        &mut e,
+        vec![
+            pedal(0.0),
+            tick(15.0),
+            card(16.0, "TH"),
+            card(17.0, "6D"),
+            card(18.0, "9C"),
+        ],
+    );
+    out.extend(run(
+        &mut e,
+        vec![command(
+            19.0,
+            Command::Decision {
+                box_no: 1,
+                decision: blackjack::Decision::Stand,
+            },
+        )],
+    ));
     // The dealer's second card, then draws to 17.
     out.extend(run(&mut e, vec![card(20.0, "5S"), card(21.0, "7H")]));
-    let result = out.iter().find(|e| e.kind == "round.result").unwrap_or_else(|| panic!("no result: {out:#?}"));
+    let result = out
+        .iter()
+        .find(|e| e.kind == "round.result")
+        .unwrap_or_else(|| panic!("no result: {out:#?}"));
     assert_eq!(result.payload["result"]["dealer"]["value"]["total"], 18);
 }
 
@@ -313,8 +397,18 @@ fn pocket_seen(t: f64, number: u8) -> Input {
 #[test]
 fn the_wheel_and_vision_agree() {
     let mut e = Engine::new(vision_config());
-    let out = run(&mut e, vec![pedal(0.0), tick(15.0), wheel(26.0, WheelState::WinningNumber, 17)]);
-    assert!(!out.iter().any(|e| e.kind == "round.result"), "waits for vision");
+    let out = run(
+        &mut e,
+        vec![
+            pedal(0.0),
+            tick(15.0),
+            wheel(26.0, WheelState::WinningNumber, 17),
+        ],
+    );
+    assert!(
+        !out.iter().any(|e| e.kind == "round.result"),
+        "waits for vision"
+    );
     let out = run(&mut e, vec![pocket_seen(26.5, 17)]);
     assert_eq!(out[0].kind, "round.result");
 }
@@ -322,44 +416,81 @@ fn the_wheel_and_vision_agree() {
 #[test]
 fn a_mismatch_holds_the_round_until_four_eyes_confirm() {
     let mut e = Engine::new(vision_config());
-    run(&mut e, vec![pedal(0.0), tick(15.0), wheel(26.0, WheelState::WinningNumber, 17)]);
+    run(
+        &mut e,
+        vec![
+            pedal(0.0),
+            tick(15.0),
+            wheel(26.0, WheelState::WinningNumber, 17),
+        ],
+    );
     let out = run(&mut e, vec![pocket_seen(26.5, 34)]);
     assert_eq!(out[0].kind, "alert.mismatch");
     assert_eq!(e.phase(), Phase::ResultPending);
     // The pedal cannot open a new round now.
-    assert_eq!(run(&mut e, vec![pedal(27.0)])[0].kind, "alert.unexpected_pedal");
+    assert_eq!(
+        run(&mut e, vec![pedal(27.0)])[0].kind,
+        "alert.unexpected_pedal"
+    );
 
     let approve = |t, person: &str, role, number: u8| {
-        command(t, Command::ManualResult(Approval {
-            person: person.into(),
-            role,
-            result: json!({ "number": number }),
-        }))
+        command(
+            t,
+            Command::ManualResult(Approval {
+                person: person.into(),
+                role,
+                result: json!({ "number": number }),
+            }),
+        )
     };
     // One approval is not enough; the same person twice never is.
     let out = run(&mut e, vec![approve(30.0, "dealer-7", Role::Dealer, 17)]);
     assert_eq!(out[0].kind, "result.approval");
-    let out = run(&mut e, vec![approve(31.0, "dealer-7", Role::Supervisor, 17)]);
+    let out = run(
+        &mut e,
+        vec![approve(31.0, "dealer-7", Role::Supervisor, 17)],
+    );
     assert_eq!(out[0].kind, "alert.duplicate_approval");
     assert_eq!(e.phase(), Phase::ResultPending);
     // A supervisor agreeing on the same number releases it.
     let out = run(&mut e, vec![approve(32.0, "super-2", Role::Supervisor, 17)]);
-    let result = out.iter().find(|e| e.kind == "round.result").expect("released");
+    let result = out
+        .iter()
+        .find(|e| e.kind == "round.result")
+        .expect("released");
     assert_eq!(result.source, Source::Manual);
-    assert_eq!(result.payload["result"]["approved_by"], json!(["dealer-7", "super-2"]));
+    assert_eq!(
+        result.payload["result"]["approved_by"],
+        json!(["dealer-7", "super-2"])
+    );
     assert_eq!(e.phase(), Phase::Result);
 }
 
 #[test]
 fn a_missing_confirmation_holds_the_round_after_the_window() {
     let mut e = Engine::new(vision_config());
-    let out = run(&mut e, vec![pedal(0.0), tick(15.0), wheel(26.0, WheelState::WinningNumber, 17)]);
+    let out = run(
+        &mut e,
+        vec![
+            pedal(0.0),
+            tick(15.0),
+            wheel(26.0, WheelState::WinningNumber, 17),
+        ],
+    );
     assert!(out.iter().all(|e| e.kind != "alert.mismatch"));
     let out = run(&mut e, vec![tick(29.1)]);
     assert_eq!(out[0].kind, "alert.mismatch");
     assert_eq!(out[0].payload["reason"], "missing_confirmation");
     // Void releases it too, with a reason.
-    let out = run(&mut e, vec![command(40.0, Command::Void { reason: "camera fogged".into() })]);
+    let out = run(
+        &mut e,
+        vec![command(
+            40.0,
+            Command::Void {
+                reason: "camera fogged".into(),
+            },
+        )],
+    );
     assert_eq!(out[0].kind, "round.void");
     assert_eq!(out[0].payload["reason"], "camera fogged");
     assert_eq!(e.phase(), Phase::Idle);
@@ -368,14 +499,29 @@ fn a_missing_confirmation_holds_the_round_after_the_window() {
 #[test]
 fn settle_acknowledgement_is_recorded_but_never_blocks() {
     let mut e = Engine::new(config(Game::Roulette));
-    run(&mut e, vec![pedal(0.0), tick(15.0), wheel(26.0, WheelState::WinningNumber, 3)]);
+    run(
+        &mut e,
+        vec![
+            pedal(0.0),
+            tick(15.0),
+            wheel(26.0, WheelState::WinningNumber, 3),
+        ],
+    );
     let id = e.snapshot().round_id.expect("round id");
     // The next round opens without any settle ack.
     let out = run(&mut e, vec![pedal(30.0)]);
     assert_eq!(out[0].kind, "round.open");
     assert_eq!(out[0].round_id.as_deref(), Some("t1-20261121T142340Z-0002"));
     // A late ack for the previous round is still recorded.
-    let out = run(&mut e, vec![command(31.0, Command::Settled { round_id: id.clone() })]);
+    let out = run(
+        &mut e,
+        vec![command(
+            31.0,
+            Command::Settled {
+                round_id: id.clone(),
+            },
+        )],
+    );
     assert_eq!(out[0].kind, "round.settled");
     assert_eq!(out[0].round_id.as_deref(), Some(id.as_str()));
 }
@@ -389,7 +535,16 @@ fn stamp_all(outputs: Vec<EngineEvent>, from_seq: u64) -> Vec<crate::events::Env
     outputs
         .into_iter()
         .enumerate()
-        .map(|(i, e)| stamper.envelope(from_seq + i as u64, e, crate::events::ClockStamp { synchronized: true, est_error_us: 1 }))
+        .map(|(i, e)| {
+            stamper.envelope(
+                from_seq + i as u64,
+                e,
+                crate::events::ClockStamp {
+                    synchronized: true,
+                    est_error_us: 1,
+                },
+            )
+        })
         .collect()
 }
 
@@ -403,28 +558,55 @@ fn recovery_voids_a_round_interrupted_during_betting() {
     // Numbering continues.
     let mut recovered = recovered;
     let next = recovered.handle(pedal(101.0));
-    assert!(events(&next)[0].round_id.as_deref().is_some_and(|id| id.ends_with("-0002")));
+    assert!(events(&next)[0]
+        .round_id
+        .as_deref()
+        .is_some_and(|id| id.ends_with("-0002")));
 }
 
 #[test]
 fn recovery_resumes_a_coup_mid_deal() {
     let mut e = Engine::new(config(Game::Baccarat));
-    let before = run(&mut e, vec![pedal(0.0), tick(15.0), card(16.0, "9H"), card(17.0, "KD"), card(18.0, "5C")]);
+    let before = run(
+        &mut e,
+        vec![
+            pedal(0.0),
+            tick(15.0),
+            card(16.0, "9H"),
+            card(17.0, "KD"),
+            card(18.0, "5C"),
+        ],
+    );
     let history = stamp_all(before, 1);
     let (mut recovered, out) = recovery::recover(config(Game::Baccarat), &history, at(100.0));
     assert_eq!(kinds(&out), vec!["round.resumed"]);
     assert_eq!(events(&out)[0].payload["cards_dealt"], 3);
     assert_eq!(recovered.phase(), Phase::Play);
     let after = run(&mut recovered, vec![card(101.0, "3S"), card(102.0, "8D")]);
-    let result = after.iter().find(|e| e.kind == "round.result").expect("the coup completes");
+    let result = after
+        .iter()
+        .find(|e| e.kind == "round.result")
+        .expect("the coup completes");
     assert_eq!(result.payload["result"]["player_total"], 2);
-    assert_eq!(after.iter().filter(|e| e.kind == "card.dealt").count(), 2, "no card dealt twice");
+    assert_eq!(
+        after.iter().filter(|e| e.kind == "card.dealt").count(),
+        2,
+        "no card dealt twice"
+    );
 }
 
 #[test]
 fn recovery_keeps_a_pending_result_pending() {
     let mut e = Engine::new(vision_config());
-    let before = run(&mut e, vec![pedal(0.0), tick(15.0), wheel(26.0, WheelState::WinningNumber, 17), pocket_seen(26.5, 34)]);
+    let before = run(
+        &mut e,
+        vec![
+            pedal(0.0),
+            tick(15.0),
+            wheel(26.0, WheelState::WinningNumber, 17),
+            pocket_seen(26.5, 34),
+        ],
+    );
     let history = stamp_all(before, 1);
     let (recovered, out) = recovery::recover(vision_config(), &history, at(100.0));
     assert_eq!(kinds(&out), vec!["round.resumed"]);
@@ -441,21 +623,35 @@ mod properties {
     }
 
     fn make(kind: u8, value: u8, t: f64) -> Input {
-        let cards = ["AS", "2H", "3D", "4C", "5S", "6H", "7D", "8C", "9S", "TH", "JD", "QC", "KS"];
+        let cards = [
+            "AS", "2H", "3D", "4C", "5S", "6H", "7D", "8C", "9S", "TH", "JD", "QC", "KS",
+        ];
         match kind {
             0 | 1 => pedal(t),
             2 => tick(t),
             3 => wheel(t, WheelState::BallInRim, 0),
             4 => wheel(t, WheelState::WinningNumber, value % 38),
-            5 | 6 | 7 => card(t, cards[usize::from(value) % cards.len()]),
-            8 => command(t, Command::Void { reason: "test".into() }),
+            5..=7 => card(t, cards[usize::from(value) % cards.len()]),
+            8 => command(
+                t,
+                Command::Void {
+                    reason: "test".into(),
+                },
+            ),
             9 => command(t, Command::Close),
             10 => pocket_seen(t, value % 37),
-            _ => command(t, Command::ManualResult(Approval {
-                person: format!("p{}", value % 3),
-                role: if value % 2 == 0 { Role::Dealer } else { Role::Supervisor },
-                result: json!({ "number": value % 2 }),
-            })),
+            _ => command(
+                t,
+                Command::ManualResult(Approval {
+                    person: format!("p{}", value % 3),
+                    role: if value % 2 == 0 {
+                        Role::Dealer
+                    } else {
+                        Role::Supervisor
+                    },
+                    result: json!({ "number": value % 2 }),
+                }),
+            ),
         }
     }
 
