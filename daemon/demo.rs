@@ -136,7 +136,11 @@ async fn run_inner(args: DemoArgs) -> Result<(), DemoError> {
     }
 
     let config_path = dir_path.join("table.toml");
-    std::fs::write(&config_path, demo_config(&args.game, broker_port, http)).map_err(dir_err)?;
+    std::fs::write(
+        &config_path,
+        demo_config(&args.game, broker_port, http, args.pace),
+    )
+    .map_err(dir_err)?;
     let loaded = config::load(&config_path).map_err(DemoError::Config)?;
 
     print_banner(&loaded.config, &config_path, broker_port, &links);
@@ -357,7 +361,11 @@ async fn start_broker(dir: &Path) -> Result<(Child, u16), DemoError> {
     Ok((child, port))
 }
 
-fn demo_config(game: &str, broker_port: u16, http: SocketAddr) -> String {
+fn demo_config(game: &str, broker_port: u16, http: SocketAddr, pace: f64) -> String {
+    // The bet window runs on the daemon's own clock, which --pace does not speed up; shorten
+    // it with the pace (within the 5–60 s the config allows) so a fast demo still plays whole
+    // rounds.
+    let bet_window_ms = (15_000.0 / pace.max(0.01)).clamp(5_000.0, 60_000.0) as u64;
     let table_id = match game {
         "baccarat" => "bc-demo",
         "blackjack" => "bj-demo",
@@ -372,7 +380,7 @@ game = "{game}"
 name = "Demo table"
 
 [timing]
-bet_window = "15s"
+bet_window = "{bet_window_ms}ms"
 timecode_rate = "25"
 
 [mqtt]

@@ -90,6 +90,18 @@ fn demo_runs_a_whole_simulated_table_and_cleans_up() {
         panic!("the demo table never had every device reading and the uplink connected:\n{last}")
     });
     assert_eq!(status["ready"], true);
+    // The simulators play whole roulette rounds: a result comes within a round (3 s at pace 10).
+    let result = wait_for(Duration::from_secs(20), || {
+        let (_, body) = http_get(http_port, "/status")?;
+        let json: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let result = json["round"]["last_result"]["result"].clone();
+        (!result.is_null()).then_some(result)
+    })
+    .expect("the demo never produced a round result");
+    assert!(
+        result["number"].as_u64().is_some_and(|n| n <= 36),
+        "{result}"
+    );
     // Each simulator's real framing was decoded into observations.
     for (device, prefix) in [
         ("wheel", "wheel state "),
@@ -120,4 +132,48 @@ fn demo_runs_a_whole_simulated_table_and_cleans_up() {
         demo_dir.display()
     );
     assert!(std::net::TcpListener::bind(("127.0.0.1", http_port)).is_ok());
+}
+
+/// `croupier demo --game baccarat`: the shoe simulator deals whole coups after the pedal opened
+/// betting and the window closed on the daemon's clock.
+#[test]
+fn baccarat_demo_plays_coups() {
+    let http_port = free_port();
+    let child = Command::new(croupier())
+        .args([
+            "demo",
+            "--game",
+            "baccarat",
+            "--pace",
+            "3",
+            "--http",
+            &format!("127.0.0.1:{http_port}"),
+        ])
+        .env("CROUPIER_LOG", "warn")
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn demo");
+    let _demo = Proc {
+        child,
+        name: "demo",
+    };
+    let mut last = String::new();
+    let result = wait_for(Duration::from_secs(40), || {
+        let (_, body) = http_get(http_port, "/status")?;
+        last = body.clone();
+        let json: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let result = json["round"]["last_result"]["result"].clone();
+        (!result.is_null()).then_some(result)
+    })
+    .unwrap_or_else(|| panic!("no coup result; last status:\n{last}"));
+    assert!(
+        ["player", "banker", "tie"].contains(&result["winner"].as_str().unwrap_or("")),
+        "{result}"
+    );
+    let cards = result["player_cards"].as_array().map_or(0, Vec::len)
+        + result["banker_cards"].as_array().map_or(0, Vec::len);
+    assert!((4..=6).contains(&cards), "{result}");
 }

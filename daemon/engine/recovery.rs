@@ -198,7 +198,9 @@ fn replay(engine: &mut Engine, env: &Envelope, now: At) {
                 round.pending_reason = None;
             }
         }
-        "round.settled" if engine.phase == Phase::Result && env.round_id == engine.last_round_id => {
+        "round.settled"
+            if engine.phase == Phase::Result && env.round_id == engine.last_round_id =>
+        {
             engine.phase = Phase::Settled;
         }
         "round.void" => {
