@@ -460,6 +460,10 @@ fn print_banner(
         );
     }
     println!("  config:   {}", config_path.display());
+    println!(
+        "  events:   {}",
+        config.storage.dir.join("events/events.jsonl").display()
+    );
     println!("Press Ctrl-C to stop.");
     println!();
 }

@@ -74,8 +74,8 @@
 //!   rate within each clock second (1001/30000 s at 29.97), so the labels are
 //!   not evenly spaced: the first label of a second is a little shorter than
 //!   the others (32.4 ms instead of 33.4 ms at 29.97), and the first label of
-//!   a dropping minute lasts three frames at 29.97 (five at 59.94), standing
-//!   in for the skipped ones. A frame count is then the label's position in
+//!   a dropping minute lasts about three frame periods at 29.97 (five at
+//!   59.94), standing in for the skipped labels. A frame count is then the label's position in
 //!   the day, not the number of frames shown since midnight.
 //! * [`Timecode::clock_range_nanos`] gives the instants that get a label.
 //!
@@ -84,13 +84,22 @@
 //!
 //! ## The pipeline side
 //!
-//! `timecodestamper` (tc-source `rtc`) computes this label for its first
-//! frame, then adds one frame per frame, and computes it again only when
-//! its count is more than `rtc-max-drift` (250 ms by default) away from the
-//! clock's label. Its frames carry exactly these labels only if it runs with
-//! `rtc-max-drift=0`. It reads the clock in the local time zone
-//! (`g_date_time_new_now_local`), so it must run with `TZ=UTC` for its labels
-//! to be the UTC labels computed here.
+//! `timecodestamper` gives its frames these labels only when configured to:
+//! `source=rtc` (the default is an internal counter from 00:00:00:00),
+//! `drop-frame=true` at 29.97 and 59.94 (the default is false), and
+//! `rtc-max-drift=0`: otherwise it computes the label for the first frame
+//! only, then adds one frame per frame, and computes it again only when its
+//! count is more than `rtc-max-drift` (250 ms by default) away from the
+//! clock's label. It reads the clock in the local time zone
+//! (`g_date_time_new_now_local`), so it must also run with `TZ=UTC` for its
+//! labels to be the UTC labels computed here.
+//!
+//! `timecodestamper` labels each frame from the clock time of that frame's
+//! timestamp, and an event gets the label of its own instant: the label of
+//! a frame taken at that instant. The frame on screen then was taken up to
+//! a frame period earlier, so its label can be the one before the event's
+//! (at 23.976, 29.97 and 59.94, rarely the one before that, as the first
+//! label of a second is shorter than a frame period).
 //!
 //! # Conventions in this module
 //!

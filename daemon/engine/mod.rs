@@ -876,9 +876,15 @@ impl Engine {
                 match bj.card(card, zone_parsed) {
                     Ok(position) => {
                         cards.push(card);
-                        Ok(
-                            json!({ "card": card.to_string(), "position": position, "index": cards.len() }),
-                        )
+                        // The hole card is recorded (the record must be complete) but marked,
+                        // so displays keep it face down until the dealer turns it.
+                        let hole = position == blackjack::Position::DealerHole;
+                        Ok(json!({
+                            "card": card.to_string(),
+                            "position": position,
+                            "index": cards.len(),
+                            "hole": hole,
+                        }))
                     }
                     Err(err) => Err(err.to_string()),
                 }
