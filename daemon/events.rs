@@ -53,6 +53,28 @@ pub struct Envelope {
     pub payload: Value,
 }
 
+/// Where an event's timecode comes from. Today the synchronised system clock, as GStreamer's
+/// timecodestamper derives it; an LTC reader would implement this too.
+pub trait TimecodeSource: std::fmt::Debug + Send + Sync {
+    /// The label of the frame on screen at `utc`.
+    fn timecode_at(&self, utc: std::time::SystemTime) -> Timecode;
+    fn rate(&self) -> TimecodeRate;
+}
+
+/// Time-of-day timecode from the system clock.
+#[derive(Debug, Clone, Copy)]
+pub struct ClockTimecode(pub TimecodeRate);
+
+impl TimecodeSource for ClockTimecode {
+    fn timecode_at(&self, utc: std::time::SystemTime) -> Timecode {
+        Timecode::at_utc(time::OffsetDateTime::from(utc), self.0)
+    }
+
+    fn rate(&self) -> TimecodeRate {
+        self.0
+    }
+}
+
 /// Turns engine events into envelopes.
 #[derive(Debug, Clone)]
 pub struct Stamper {
@@ -63,9 +85,20 @@ pub struct Stamper {
 
 impl Stamper {
     pub fn envelope(&self, seq: u64, event: EngineEvent, clock: ClockStamp) -> Envelope {
-        let at = time::OffsetDateTime::from(event.at.utc);
-        let tc = Timecode::at_utc(at, self.rate);
-        let (num, den) = self.rate.fraction();
+        self.envelope_from(&ClockTimecode(self.rate), seq, event, clock)
+    }
+
+    /// Like [`Stamper::envelope`], with the timecode from `source`.
+    pub fn envelope_from(
+        &self,
+        source: &dyn TimecodeSource,
+        seq: u64,
+        event: EngineEvent,
+        clock: ClockStamp,
+    ) -> Envelope {
+        let tc = source.timecode_at(event.at.utc);
+        let rate = source.rate();
+        let (num, den) = rate.fraction();
         Envelope {
             event_id: uuid_v7(event.at.utc),
             seq,
@@ -79,7 +112,7 @@ impl Stamper {
             timecode: TimecodeStamp {
                 smpte: tc.to_string(),
                 rate: format!("{num}/{den}"),
-                drop_frame: self.rate.is_drop_frame(),
+                drop_frame: rate.is_drop_frame(),
             },
             clock,
             payload: event.payload,
