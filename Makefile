@@ -10,6 +10,8 @@ SYSCONFDIR    ?= /etc
 DESTDIR       ?=
 CARGO         ?= cargo
 BIN           := target/release/croupier
+# The game the demo table plays: roulette, baccarat or blackjack (make demo GAME=baccarat).
+GAME          ?= roulette
 
 BINDIR        := $(DESTDIR)$(PREFIX)/bin
 UNITDIR       := $(DESTDIR)$(PREFIX)/lib/systemd/system
@@ -33,7 +35,7 @@ $(BIN):
 	$(CARGO) build --release --locked
 
 demo: build
-	$(BIN) demo
+	$(BIN) demo --game $(GAME)
 
 test: deps
 	$(CARGO) test --workspace --locked
