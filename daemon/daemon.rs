@@ -67,6 +67,7 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<(), DaemonError> {
     // Observations from every device; the table engine subscribes to it.
     let bus = devices::observation_bus();
     let table_handle = TableHandle::default();
+    let acked = uplink::AckedSeq::default();
     let mut supervisor = Supervisor::new(
         health.clone(),
         backoff_of(&config),
@@ -80,6 +81,7 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<(), DaemonError> {
             &ready,
             &bus,
             &table_handle,
+            &acked,
         ))
         .await;
 
@@ -110,7 +112,7 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<(), DaemonError> {
                         }
                         supervisor.set_backoff(backoff_of(&new), new.daemon.shutdown_timeout);
                         let restarted = supervisor
-                            .reconcile(component_specs(&new, boot_count, &health, &ready, &bus, &table_handle))
+                            .reconcile(component_specs(&new, boot_count, &health, &ready, &bus, &table_handle, &acked))
                             .await;
                         info!(restarted = ?restarted, "config reloaded");
                         config = new;
@@ -224,6 +226,7 @@ fn component_specs(
     ready: &Arc<AtomicBool>,
     bus: &ObservationBus,
     table: &TableHandle,
+    acked: &uplink::AckedSeq,
 ) -> Vec<ComponentSpec> {
     let mut specs: Vec<ComponentSpec> = config
         .devices
@@ -237,7 +240,13 @@ fn component_specs(
         health.clone(),
         table.clone(),
     ));
-    specs.push(uplink::component(config, boot_count, health.clone()));
+    specs.push(uplink::component(
+        config,
+        boot_count,
+        health.clone(),
+        table.clone(),
+        acked.clone(),
+    ));
     specs.push(http::component(
         config.http.listen,
         HttpState {

@@ -37,6 +37,8 @@ pub struct TableHandle {
     pub commands: mpsc::Sender<(Source, Command)>,
     commands_rx: CommandQueue,
     snapshot: Arc<Mutex<Option<Snapshot>>>,
+    /// The seq of the last durable event.
+    last_seq: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Default for TableHandle {
@@ -47,11 +49,17 @@ impl Default for TableHandle {
             commands,
             commands_rx: Arc::new(Mutex::new(Some(rx))),
             snapshot: Arc::default(),
+            last_seq: Arc::default(),
         }
     }
 }
 
 impl TableHandle {
+    /// The seq of the last event written to the log (0 before the first).
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The engine's phase, round, deadline and last result.
     pub fn snapshot(&self) -> Option<Snapshot> {
         self.snapshot
@@ -351,6 +359,9 @@ fn emit(
             Output::Event(event) => {
                 let env = stamper.envelope(log.next_seq(), event, clock_now());
                 log.append(&env)?;
+                handle
+                    .last_seq
+                    .store(env.seq, std::sync::atomic::Ordering::Relaxed);
                 health.add("events", 1);
                 health.fact(
                     "last_event",

@@ -1,26 +1,43 @@
 //! The MQTT uplink to the studio's orchestrator.
 //!
-//! Today it keeps the connection (keep-alive, reconnect with jittered backoff), announces the
-//! table on `croupier/v1/<studio>/<table>/status` (retained `online`; the broker's last will
-//! sets it `offline` if the box dies; a clean stop sets `offline` itself) and publishes health
-//! on `…/telemetry` (QoS 0). While the broker is away the uplink is "buffering": the table keeps
-//! running. The event stream and its durable outbox build on this connection.
+//! - `croupier/v1/<studio>/<table>/events`: every event, QoS 1, in `seq` order, from the durable
+//!   outbox: each event is in the fsync'd event log before it is published and counts as
+//!   delivered only on the broker's PUBACK. After a reconnect or a restart everything not yet
+//!   acknowledged is published again, in order (at-least-once; consumers deduplicate by
+//!   `event_id`).
+//! - `…/state`: retained snapshot of the round (phase, round, deadline, last result) and the
+//!   devices, republished after every event.
+//! - `…/status`: retained `online` on connect; the broker's last will sets `offline` if the box
+//!   dies, and a clean stop sets `offline` itself.
+//! - `…/telemetry`: component health, QoS 0, every `[mqtt] telemetry_interval`.
+//!
+//! While the broker is away the uplink is "buffering" (the table keeps running; the event log
+//! is the buffer) and reconnects with jittered backoff. Each connection gets a fresh client, so
+//! nothing the MQTT library kept in memory from an old connection is sent out of order.
 
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rumqttc::v5::mqttbytes::v5::{LastWill, Packet};
 use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::{AsyncClient, Event, MqttOptions};
-use rumqttc::{TlsConfiguration, Transport};
+use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
+use rumqttc::{Outgoing, TlsConfiguration, Transport};
 use serde_json::json;
+use tokio::sync::{broadcast, watch};
 use tracing::{info, warn};
 
 use crate::clock::format_utc;
 use crate::config::{Config, MqttConfig, TableConfig};
+use crate::events::Envelope;
 use crate::health::{Health, State};
+use crate::outbox::{events_from, Acks};
 use crate::supervisor::{Backoff, ComponentCtx, ComponentResult, ComponentSpec};
+use crate::table::TableHandle;
 
-/// Errors of the uplink that stop it (connection failures are not among them: those buffer).
+/// Errors that stop the uplink (a broker outage is not one: that buffers).
 #[derive(Debug, thiserror::Error)]
 pub enum UplinkError {
     #[error("cannot read {what} {path}: {source}")]
@@ -30,30 +47,60 @@ pub enum UplinkError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Outbox(#[from] crate::outbox::OutboxError),
 }
 
-/// The inputs the uplink needs, cloned into its component.
+/// How far the broker has acknowledged the event stream; read by the table for the outbox's
+/// depth.
+#[derive(Debug, Clone, Default)]
+pub struct AckedSeq(Arc<AtomicU64>);
+
+impl AckedSeq {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn set(&self, seq: u64) {
+        self.0.store(seq, Ordering::Relaxed);
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 struct UplinkSettings {
     mqtt: MqttConfig,
     table: TableConfig,
+    storage: PathBuf,
     boot_count: u64,
     backoff_min: Duration,
     backoff_max: Duration,
 }
 
 /// The supervised uplink component.
-pub fn component(config: &Config, boot_count: u64, health: Health) -> ComponentSpec {
+pub fn component(
+    config: &Config,
+    boot_count: u64,
+    health: Health,
+    table: TableHandle,
+    acked: AckedSeq,
+) -> ComponentSpec {
     let settings = UplinkSettings {
         mqtt: config.mqtt.clone(),
         table: config.table.clone(),
+        storage: config.storage.dir.clone(),
         boot_count,
         backoff_min: config.daemon.restart_backoff_min,
         backoff_max: config.daemon.restart_backoff_max,
     };
     let fingerprint = format!("{:?}{:?}", settings.mqtt, settings.table);
     ComponentSpec::new("uplink", "uplink", fingerprint, move |ctx| {
-        run(settings.clone(), health.clone(), ctx)
+        run(
+            settings.clone(),
+            health.clone(),
+            table.clone(),
+            acked.clone(),
+            ctx,
+        )
     })
 }
 
@@ -74,7 +121,8 @@ fn options(s: &UplinkSettings) -> Result<MqttOptions, UplinkError> {
     let prefix = MqttConfig::topic_prefix(&s.table);
     let mut opts = MqttOptions::new(&m.client_id, &m.host, m.port);
     opts.set_keep_alive(m.keep_alive);
-    opts.set_clean_start(false);
+    // The event log is the session: the broker need not keep one for us.
+    opts.set_clean_start(true);
     opts.set_last_will(LastWill::new(
         format!("{prefix}/status"),
         status_payload("offline", Some("connection lost"), s.boot_count),
@@ -115,72 +163,359 @@ fn read_file(what: &'static str, path: &std::path::Path) -> Result<Vec<u8>, Upli
     })
 }
 
-async fn run(s: UplinkSettings, health: Health, ctx: ComponentCtx) -> ComponentResult {
+/// One QoS 1 publish handed to the MQTT client: which event it carries (None: status, state),
+/// and its packet id once it went out.
+#[derive(Debug)]
+struct InFlight {
+    seq: Option<u64>,
+    pkid: Option<u16>,
+}
+
+/// The publishes of the current connection, in the order they were handed to the client
+/// (which is the order they go out). Tagged with the connection's generation, so a publisher
+/// that raced a reconnect cannot mix its old publishes into the new connection's list.
+#[derive(Debug, Default)]
+struct Flight {
+    generation: u64,
+    queue: VecDeque<InFlight>,
+}
+
+type SharedFlight = Arc<Mutex<Flight>>;
+
+fn lock(flight: &SharedFlight) -> std::sync::MutexGuard<'_, Flight> {
+    flight.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Hands a QoS 1 publish to the client and records it, atomically with respect to reconnects.
+/// Returns `false` when the connection is gone (generation changed or client closed).
+async fn publish_qos1(
+    client: &AsyncClient,
+    flight: &SharedFlight,
+    generation: u64,
+    topic: &str,
+    retain: bool,
+    payload: Vec<u8>,
+    seq: Option<u64>,
+) -> bool {
+    loop {
+        {
+            let mut f = lock(flight);
+            if f.generation != generation {
+                return false;
+            }
+            match client.try_publish(topic, QoS::AtLeastOnce, retain, payload.clone()) {
+                Ok(()) => {
+                    f.queue.push_back(InFlight { seq, pkid: None });
+                    return true;
+                }
+                Err(rumqttc::v5::ClientError::TryRequest(_)) => {}
+                Err(_) => return false,
+            }
+        }
+        // The client's queue is full: the broker is slow. Wait without holding the lock.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn run(
+    s: UplinkSettings,
+    health: Health,
+    table: TableHandle,
+    acked_seq: AckedSeq,
+    ctx: ComponentCtx,
+) -> ComponentResult {
     let prefix = MqttConfig::topic_prefix(&s.table);
     let broker = format!("{}:{}", s.mqtt.host, s.mqtt.port);
     ctx.health.fact("broker", s.mqtt.url.clone());
     ctx.health.fact("topic_prefix", prefix.clone());
-    let (client, mut eventloop) = AsyncClient::new(options(&s)?, 64);
+    let mut acks = Acks::load(&s.storage);
+    acked_seq.set(acks.acked());
+    let flight: SharedFlight = Arc::default();
+    // The publisher gets the current connection's client; None while disconnected.
+    let (client_tx, client_rx) = watch::channel::<Option<(u64, AsyncClient)>>(None);
+    let publisher = tokio::spawn(publish_events(
+        prefix.clone(),
+        s.storage.clone(),
+        table.clone(),
+        acked_seq.clone(),
+        flight.clone(),
+        client_rx,
+    ));
     let backoff = Backoff {
         min: s.backoff_min,
         max: s.backoff_max,
     };
     let mut failures: u32 = 0;
-    let mut connected = false;
-    let mut telemetry = tokio::time::interval(s.mqtt.telemetry_interval);
-    telemetry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut generation = 0u64;
     ctx.health.set(
         State::Degraded,
         format!("buffering: connecting to {broker}"),
     );
+    let result = loop {
+        generation += 1;
+        let (client, mut eventloop) = AsyncClient::new(options(&s)?, 1024);
+        {
+            let mut f = lock(&flight);
+            f.generation = generation;
+            f.queue.clear();
+        }
+        let outcome = connection(
+            &s,
+            &health,
+            &ctx,
+            &client,
+            &mut eventloop,
+            &flight,
+            generation,
+            &client_tx,
+            &mut acks,
+            &acked_seq,
+            &prefix,
+            &broker,
+            &mut failures,
+        )
+        .await;
+        let _ = client_tx.send(None);
+        lock(&flight).generation = generation + 1;
+        acks.save()?;
+        match outcome {
+            Ended::Cancelled { connected } => {
+                if connected {
+                    say_goodbye(&client, &mut eventloop, &prefix, s.boot_count).await;
+                }
+                break Ok(());
+            }
+            Ended::Lost(err) => {
+                ctx.health.add("connection_errors", 1);
+                let delay = backoff.delay(failures);
+                failures = failures.saturating_add(1);
+                let depth = table_depth(&table, &acked_seq);
+                ctx.health.set(
+                    State::Degraded,
+                    format!(
+                        "buffering {depth} event(s): {broker} unreachable ({err}); retry in {} ms",
+                        delay.as_millis()
+                    ),
+                );
+                warn!(%broker, error = %err, retry_in_ms = delay.as_millis() as u64, outbox = depth, "uplink disconnected; buffering");
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = ctx.cancel.cancelled() => break Ok(()),
+                }
+            }
+        }
+    };
+    publisher.abort();
+    result
+}
+
+fn table_depth(table: &TableHandle, acked: &AckedSeq) -> u64 {
+    table.last_seq().saturating_sub(acked.get())
+}
+
+enum Ended {
+    Cancelled { connected: bool },
+    Lost(String),
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn connection(
+    s: &UplinkSettings,
+    health: &Health,
+    ctx: &ComponentCtx,
+    client: &AsyncClient,
+    eventloop: &mut EventLoop,
+    flight: &SharedFlight,
+    generation: u64,
+    client_tx: &watch::Sender<Option<(u64, AsyncClient)>>,
+    acks: &mut Acks,
+    acked_seq: &AckedSeq,
+    prefix: &str,
+    broker: &str,
+    failures: &mut u32,
+) -> Ended {
+    let mut connected = false;
+    let mut telemetry = tokio::time::interval(s.mqtt.telemetry_interval);
+    telemetry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut save = tokio::time::interval(Duration::from_millis(200));
     loop {
         tokio::select! {
-            () = ctx.cancel.cancelled() => break,
+            () = ctx.cancel.cancelled() => return Ended::Cancelled { connected },
+            _ = save.tick() => {
+                if let Err(err) = acks.save() {
+                    warn!(error = %err, "cannot save the outbox pointer");
+                }
+            }
             _ = telemetry.tick(), if connected => {
                 let payload = serde_json::to_string(&health.snapshot()).unwrap_or_default();
-                // QoS 0 telemetry is best effort; a full request queue just skips a beat.
+                // QoS 0 telemetry is best effort; a full queue just skips a beat.
                 let _ = client.try_publish(format!("{prefix}/telemetry"), QoS::AtMostOnce, false, payload);
             }
             polled = eventloop.poll() => match polled {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    failures = 0;
+                    *failures = 0;
                     connected = true;
                     ctx.health.set(State::Up, format!("connected to {broker}"));
-                    info!(%broker, "uplink connected");
-                    client
-                        .publish(format!("{prefix}/status"), QoS::AtLeastOnce, true, status_payload("online", None, s.boot_count))
-                        .await?;
+                    info!(%broker, acked = acks.acked(), "uplink connected");
+                    let status = status_payload("online", None, s.boot_count).into_bytes();
+                    if !publish_qos1(client, flight, generation, &format!("{prefix}/status"), true, status, None).await {
+                        return Ended::Lost("client closed".into());
+                    }
+                    // Now the publisher may replay the outbox and follow new events.
+                    let _ = client_tx.send(Some((generation, client.clone())));
                     telemetry.reset_immediately();
                 }
-                Ok(Event::Incoming(Packet::PubAck(_))) => ctx.health.add("acked", 1),
-                Ok(Event::Outgoing(rumqttc::Outgoing::Publish(_))) => ctx.health.add("published", 1),
-                Ok(_) => {}
-                Err(err) => {
-                    connected = false;
-                    ctx.health.add("connection_errors", 1);
-                    let delay = backoff.delay(failures);
-                    failures = failures.saturating_add(1);
-                    ctx.health.set(State::Degraded, format!("buffering: {broker} unreachable ({err}); retry in {} ms", delay.as_millis()));
-                    warn!(%broker, error = %err, retry_in_ms = delay.as_millis() as u64, "uplink disconnected; buffering");
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
-                        () = ctx.cancel.cancelled() => break,
+                Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
+                    // Publishes leave in the order they were handed over; QoS 0 ones carry
+                    // pkid 0 and are not in the list.
+                    if pkid != 0 {
+                        let mut f = lock(flight);
+                        if let Some(entry) = f.queue.iter_mut().find(|e| e.pkid.is_none()) {
+                            entry.pkid = Some(pkid);
+                        }
+                    }
+                    ctx.health.add("published", 1);
+                }
+                Ok(Event::Incoming(Packet::PubAck(ack))) => {
+                    let seq = {
+                        let mut f = lock(flight);
+                        let at = f.queue.iter().position(|e| e.pkid == Some(ack.pkid));
+                        at.and_then(|i| f.queue.remove(i)).and_then(|e| e.seq)
+                    };
+                    if let Some(seq) = seq {
+                        acks.ack(seq);
+                        acked_seq.set(acks.acked());
+                        ctx.health.add("acked", 1);
+                        ctx.health.fact("acked_seq", acks.acked().to_string());
                     }
                 }
+                Ok(_) => {}
+                Err(err) => return Ended::Lost(err.to_string()),
             }
         }
     }
-    if connected {
-        say_goodbye(&client, &mut eventloop, &prefix, s.boot_count).await;
+}
+
+/// Publishes the outbox, then follows the table's new events, in `seq` order, on the current
+/// connection; starts again from the acknowledged point on every new connection.
+async fn publish_events(
+    prefix: String,
+    storage: PathBuf,
+    table: TableHandle,
+    acked: AckedSeq,
+    flight: SharedFlight,
+    mut client_rx: watch::Receiver<Option<(u64, AsyncClient)>>,
+) {
+    let topic = format!("{prefix}/events");
+    let state_topic = format!("{prefix}/state");
+    let mut live = table.events.subscribe();
+    loop {
+        let current = client_rx.borrow_and_update().clone();
+        let Some((generation, client)) = current else {
+            if client_rx.changed().await.is_err() {
+                return;
+            }
+            continue;
+        };
+        let mut next = acked.get() + 1;
+        // Catch up from the log, then live; on a lag, read the log again.
+        'connection: loop {
+            let backlog = match events_from(&storage, next) {
+                Ok(b) => b,
+                Err(err) => {
+                    warn!(error = %err, "cannot read the outbox");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            };
+            for env in backlog {
+                if !send(&client, &flight, generation, &topic, &env).await {
+                    break 'connection;
+                }
+                next = env.seq + 1;
+            }
+            publish_state(&client, &flight, generation, &state_topic, &table).await;
+            loop {
+                let env = tokio::select! {
+                    received = live.recv() => received,
+                    changed = client_rx.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                        break 'connection;
+                    }
+                };
+                match env {
+                    Ok(env) if env.seq < next => {}
+                    Ok(env) if env.seq == next => {
+                        if !send(&client, &flight, generation, &topic, &env).await {
+                            break 'connection;
+                        }
+                        next = env.seq + 1;
+                        publish_state(&client, &flight, generation, &state_topic, &table).await;
+                    }
+                    // A gap (we lagged behind the broadcast): the log has them all.
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue 'connection,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        }
+        // The connection ended; wait for the next one.
+        if client_rx.changed().await.is_err() {
+            return;
+        }
     }
-    Ok(())
+}
+
+async fn send(
+    client: &AsyncClient,
+    flight: &SharedFlight,
+    generation: u64,
+    topic: &str,
+    env: &Envelope,
+) -> bool {
+    let payload = serde_json::to_vec(env).unwrap_or_default();
+    publish_qos1(
+        client,
+        flight,
+        generation,
+        topic,
+        false,
+        payload,
+        Some(env.seq),
+    )
+    .await
+}
+
+async fn publish_state(
+    client: &AsyncClient,
+    flight: &SharedFlight,
+    generation: u64,
+    topic: &str,
+    table: &TableHandle,
+) {
+    let state = json!({
+        "utc": format_utc(std::time::SystemTime::now()),
+        "round": table.snapshot(),
+        "last_seq": table.last_seq(),
+    });
+    let _ = publish_qos1(
+        client,
+        flight,
+        generation,
+        topic,
+        true,
+        state.to_string().into_bytes(),
+        None,
+    )
+    .await;
 }
 
 /// On a clean stop, publish `offline` ourselves (the last will only fires on a lost
 /// connection), then disconnect, all within a couple of seconds.
 async fn say_goodbye(
     client: &AsyncClient,
-    eventloop: &mut rumqttc::v5::EventLoop,
+    eventloop: &mut EventLoop,
     prefix: &str,
     boot_count: u64,
 ) {
@@ -194,10 +529,14 @@ async fn say_goodbye(
             )
             .await
             .ok()?;
-        // Drive the event loop until the broker acknowledges the status, then disconnect.
         loop {
             match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::PubAck(_))) => break,
+                Ok(Event::Incoming(Packet::PubAck(_))) => {
+                    // Acks of earlier publishes may come first; wait until the queue drains.
+                    if eventloop.state.inflight() == 0 {
+                        break;
+                    }
+                }
                 Ok(_) => {}
                 Err(_) => return None,
             }
@@ -205,7 +544,7 @@ async fn say_goodbye(
         client.disconnect().await.ok()?;
         loop {
             match eventloop.poll().await {
-                Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) | Err(_) => break,
+                Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => break,
                 Ok(_) => {}
             }
         }

@@ -492,7 +492,8 @@ fn mqtt_section(
         &mut s,
         "keep_alive",
         Duration::from_secs(15),
-        (Duration::from_secs(2), Duration::from_secs(300)),
+        // The MQTT client refuses keep-alives under 5 s.
+        (Duration::from_secs(5), Duration::from_secs(300)),
     );
     let telemetry_interval = read_duration(
         c,
