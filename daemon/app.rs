@@ -7,7 +7,7 @@ use croupier_drivers::simulator::{Simulator, SimulatorOptions, Source};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
-use crate::cli::{Cli, Command, RunArgs, SimulateArgs, ValidateArgs};
+use crate::cli::{Cli, Command, JournalCommand, RunArgs, SimulateArgs, ValidateArgs, VerifyArgs};
 use crate::config::{self, ConfigError, EX_CONFIG};
 use crate::daemon::{self, RunOptions};
 use crate::logging;
@@ -20,6 +20,28 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Run(args) => run_daemon(&args),
         Command::Demo(args) => with_runtime(|| crate::demo::run(args)),
         Command::Simulate(args) => with_runtime(|| simulate(args)),
+        Command::Verify(args) => verify_capture(&args),
+        Command::Journal(JournalCommand::Verify { dir }) => {
+            let (report, ok) = crate::journal::cli_verify(&dir);
+            println!("{report}");
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Command::Journal(JournalCommand::Export { round, dir, out }) => {
+            match crate::journal::cli_export(&dir, &round, out.as_deref()) {
+                Ok(summary) => {
+                    eprintln!("{summary}");
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    eprintln!("croupier journal export: {err}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Timecode(args) => match crate::timecode::run(&args) {
             Ok(text) => {
                 println!("{text}");
@@ -30,6 +52,36 @@ pub fn main(cli: Cli) -> ExitCode {
                 ExitCode::from(2)
             }
         },
+    }
+}
+
+/// `croupier verify`: signatures, gaps and duplicates of a captured event stream.
+fn verify_capture(args: &VerifyArgs) -> ExitCode {
+    let ring = match crate::signing::KeyRing::load(&args.keys) {
+        Ok(ring) => ring,
+        Err(err) => {
+            eprintln!("croupier verify: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = match args.file.as_deref() {
+        None => crate::signing::verify_stream(&ring, std::io::stdin().lock()),
+        Some(p) if p.as_os_str() == "-" => {
+            crate::signing::verify_stream(&ring, std::io::stdin().lock())
+        }
+        Some(path) => match std::fs::File::open(path) {
+            Ok(f) => crate::signing::verify_stream(&ring, std::io::BufReader::new(f)),
+            Err(err) => {
+                eprintln!("croupier verify: cannot read {}: {err}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+    };
+    println!("{report}");
+    if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -79,6 +79,61 @@ can name a stable path. Point a `[[device]] port` at it.",
 
     // No doc comment here: it would replace the about/long_about written on TimecodeArgs.
     Timecode(TimecodeArgs),
+
+    /// Verify the signatures, seq gaps and duplicates of a captured event stream.
+    #[command(
+        long_about = "Verify a capture of a table's events (JSON lines, as the events topic or \
+the event log carries them): every signature against the key directory, `seq` rising by one \
+per table with no gap, and no two different events with one `event_id` (redelivered copies \
+are fine). Exits 0 when clean, 1 when anything is wrong (each problem is printed with its \
+line).",
+        after_help = "Example: mosquitto_sub -t 'croupier/v1/riga-1/rl-01/events' > capture.jsonl; croupier verify --keys /etc/croupier/keys capture.jsonl"
+    )]
+    Verify(VerifyArgs),
+
+    /// Check or export the append-only, hash-chained journal (dispute evidence).
+    #[command(subcommand)]
+    Journal(JournalCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Directory of keys (`<id>.hmac`, `<id>.ed25519.pub`): docs/signing.md.
+    #[arg(long, value_name = "DIR")]
+    pub keys: PathBuf,
+
+    /// The capture to check (`-` or nothing: standard input).
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JournalCommand {
+    /// Check the whole hash chain: detects any edited, removed or reordered record or file.
+    #[command(
+        after_help = "Exit status: 0 intact, 1 tampered or damaged (every problem is printed).\nExample: croupier journal verify /var/lib/croupier/journal"
+    )]
+    Verify {
+        /// The journal directory (`<storage>/journal`).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Write everything about one round (records, device inputs and commands around it) for a
+    /// dispute.
+    #[command(
+        after_help = "Example: croupier journal export --round rl-01-20261121T142310Z-0007 --out dispute-0007.jsonl"
+    )]
+    Export {
+        /// The round id, as in the events (`<table>-<UTC>-<counter>`).
+        #[arg(long, value_name = "ROUND_ID")]
+        round: String,
+        /// The journal directory.
+        #[arg(long, value_name = "DIR", default_value = "/var/lib/croupier/journal")]
+        dir: PathBuf,
+        /// Where to write the export (must not exist; default: standard output).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -30,6 +30,8 @@ pub enum DaemonError {
     },
     #[error("cannot install signal handlers: {0}")]
     Signals(#[source] std::io::Error),
+    #[error("the journal cannot be opened: {0}")]
+    Journal(#[source] crate::journal::JournalError),
 }
 
 /// How `run` is driven: by signals (the real daemon) and/or by a token (the demo, tests).
@@ -66,7 +68,14 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<(), DaemonError> {
     let ready = Arc::new(AtomicBool::new(false));
     // Observations from every device; the table engine subscribes to it.
     let bus = devices::observation_bus();
-    let table_handle = TableHandle::default();
+    // The journal runs on its own thread; every event (and later every input and command) is
+    // recorded in its hash chain.
+    let journal_dir = crate::journal::default_dir(&config.storage.dir);
+    let (journal, journal_thread) =
+        crate::journal::Journal::open(&journal_dir, crate::journal::JournalConfig::default())
+            .and_then(|j| j.spawn(4096))
+            .map_err(DaemonError::Journal)?;
+    let table_handle = TableHandle::with_journal(journal.clone());
     let acked = uplink::AckedSeq::default();
     let mut supervisor = Supervisor::new(
         health.clone(),
@@ -164,6 +173,18 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<(), DaemonError> {
     let deadline = config.daemon.shutdown_timeout;
     let started = tokio::time::Instant::now();
     let late = supervisor.shutdown(deadline).await;
+    // Everything queued reaches the disk before the process ends.
+    if let Err(err) = journal.flush().await {
+        warn!(error = %err, "the journal could not be flushed at shutdown");
+    }
+    drop(journal);
+    drop(table_handle);
+    // Flushed already; the thread ends when the last handle is gone. Never wait long for it.
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        tokio::task::spawn_blocking(move || journal_thread.join()),
+    )
+    .await;
     if late.is_empty() {
         info!(
             took_ms = started.elapsed().as_millis() as u64,

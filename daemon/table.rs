@@ -39,6 +39,8 @@ pub struct TableHandle {
     snapshot: Arc<Mutex<Option<Snapshot>>>,
     /// The seq of the last durable event.
     last_seq: Arc<std::sync::atomic::AtomicU64>,
+    /// The hash-chained journal every event is also recorded in (none in unit tests).
+    journal: Option<crate::journal::JournalHandle>,
 }
 
 impl Default for TableHandle {
@@ -50,11 +52,20 @@ impl Default for TableHandle {
             commands_rx: Arc::new(Mutex::new(Some(rx))),
             snapshot: Arc::default(),
             last_seq: Arc::default(),
+            journal: None,
         }
     }
 }
 
 impl TableHandle {
+    /// A handle that also records every event in `journal`.
+    pub fn with_journal(journal: crate::journal::JournalHandle) -> Self {
+        Self {
+            journal: Some(journal),
+            ..Self::default()
+        }
+    }
+
     /// The seq of the last event written to the log (0 before the first).
     pub fn last_seq(&self) -> u64 {
         self.last_seq.load(std::sync::atomic::Ordering::Relaxed)
@@ -191,7 +202,7 @@ async fn run_table(
     let mut timers = Timers::default();
     ctx.health
         .fact("event_log", log.path().display().to_string());
-    emit(
+    let written = emit(
         &mut log,
         &stamper,
         handle,
@@ -199,6 +210,7 @@ async fn run_table(
         recovered,
         &mut timers,
     )?;
+    journal_events(handle, written).await?;
     publish_snapshot(handle, &engine);
     ctx.health.set(
         State::Up,
@@ -245,14 +257,15 @@ async fn run_table(
                 for input in inputs {
                     outputs.extend(engine.handle(input));
                 }
-                emit(&mut log, &stamper, handle, &ctx.health, outputs, &mut timers)?;
+                let written = emit(&mut log, &stamper, handle, &ctx.health, outputs, &mut timers)?;
+                journal_events(handle, written).await?;
                 publish_snapshot(handle, &engine);
                 continue;
             }
         };
         let Some(input) = input else { continue };
         let outputs = engine.handle(input);
-        emit(
+        let written = emit(
             &mut log,
             &stamper,
             handle,
@@ -260,6 +273,7 @@ async fn run_table(
             outputs,
             &mut timers,
         )?;
+        journal_events(handle, written).await?;
         publish_snapshot(handle, &engine);
         ctx.health.set(
             State::Up,
@@ -352,7 +366,8 @@ fn emit(
     health: &crate::health::HealthHandle,
     outputs: Vec<Output>,
     timers: &mut Timers,
-) -> Result<(), EventLogError> {
+) -> Result<Vec<Envelope>, EventLogError> {
+    let mut written = Vec::new();
     for output in outputs {
         match output {
             Output::Timer { at_mono_ns } => timers.arm(at_mono_ns),
@@ -373,8 +388,19 @@ fn emit(
                     ),
                 );
                 info!(seq = env.seq, kind = %env.kind, round_id = env.round_id.as_deref().unwrap_or(""), source = env.source.as_str(), timecode = %env.timecode.smpte, "event");
-                let _ = handle.events.send(env);
+                let _ = handle.events.send(env.clone());
+                written.push(env);
             }
+        }
+    }
+    Ok(written)
+}
+
+/// Records events in the journal (queued; the journal's thread fsyncs them in batches).
+async fn journal_events(handle: &TableHandle, events: Vec<Envelope>) -> ComponentResult {
+    if let Some(journal) = &handle.journal {
+        for env in &events {
+            journal.record(crate::journal::Entry::event(env)?).await?;
         }
     }
     Ok(())

@@ -164,7 +164,57 @@ fn a_baccarat_coup_survives_a_sigkill_mid_deal() {
         assert!(e["clock"]["synchronized"].is_boolean());
         assert!(e["mono_ns"].as_u64().is_some());
     }
+    // The journal holds the same events in its hash chain, across the kill.
+    let journal = t.dir.path().join("state/journal");
+    let verify = std::process::Command::new(croupier())
+        .args(["journal", "verify"])
+        .arg(&journal)
+        .output()
+        .expect("journal verify");
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    let export = t.dir.path().join("dispute.jsonl");
+    let out = std::process::Command::new(croupier())
+        .args(["journal", "export", "--round", round, "--dir"])
+        .arg(&journal)
+        .arg("--out")
+        .arg(&export)
+        .output()
+        .expect("journal export");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let exported = std::fs::read_to_string(&export).expect("export");
+    assert!(
+        exported.contains("round.result") && exported.contains("card.dealt"),
+        "{exported}"
+    );
+    // Editing one recorded event breaks the chain, and verify says so.
     drop(restarted);
+    let file = std::fs::read_dir(&journal)
+        .expect("journal dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .expect("a journal file");
+    let text = std::fs::read_to_string(&file).expect("read");
+    std::fs::write(&file, text.replacen("\"9H\"", "\"9D\"", 1)).expect("tamper");
+    let verify = std::process::Command::new(croupier())
+        .args(["journal", "verify"])
+        .arg(&journal)
+        .output()
+        .expect("journal verify");
+    assert_eq!(
+        verify.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
     drop(t.dir);
 }
 
