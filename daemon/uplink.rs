@@ -104,7 +104,7 @@ pub fn component(
     })
 }
 
-fn status_payload(state: &str, reason: Option<&str>, boot_count: u64) -> String {
+pub fn status_payload(state: &str, reason: Option<&str>, boot_count: u64) -> String {
     json!({
         "state": state,
         "reason": reason,
@@ -237,6 +237,7 @@ async fn run(
         prefix.clone(),
         s.storage.clone(),
         table.clone(),
+        health.clone(),
         acked_seq.clone(),
         flight.clone(),
         client_rx,
@@ -402,6 +403,7 @@ async fn publish_events(
     prefix: String,
     storage: PathBuf,
     table: TableHandle,
+    health: Health,
     acked: AckedSeq,
     flight: SharedFlight,
     mut client_rx: watch::Receiver<Option<(u64, AsyncClient)>>,
@@ -434,7 +436,7 @@ async fn publish_events(
                 }
                 next = env.seq + 1;
             }
-            publish_state(&client, &flight, generation, &state_topic, &table).await;
+            publish_state(&client, &flight, generation, &state_topic, &table, &health).await;
             loop {
                 let env = tokio::select! {
                     received = live.recv() => received,
@@ -452,7 +454,8 @@ async fn publish_events(
                             break 'connection;
                         }
                         next = env.seq + 1;
-                        publish_state(&client, &flight, generation, &state_topic, &table).await;
+                        publish_state(&client, &flight, generation, &state_topic, &table, &health)
+                            .await;
                     }
                     // A gap (we lagged behind the broadcast): the log has them all.
                     Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue 'connection,
@@ -487,18 +490,44 @@ async fn send(
     .await
 }
 
+/// The retained `state` (schemas/v1/state.schema.json): the engine's snapshot, flattened,
+/// with every device's health, the time and the last event's seq.
+pub fn state_message(table: &TableHandle, health: &Health) -> serde_json::Value {
+    let mut state = table
+        .snapshot()
+        .and_then(|s| serde_json::to_value(s).ok())
+        .unwrap_or_else(|| {
+            json!({
+                "phase": "idle", "round_id": null, "opened_utc": null, "deadline_utc": null,
+                "deadline_mono_ns": null, "last_result": null, "pending_reason": null,
+            })
+        });
+    let devices: serde_json::Map<String, serde_json::Value> = health
+        .snapshot()
+        .into_iter()
+        .filter(|(_, c)| c.kind == "device")
+        .map(|(name, c)| (name, json!(c.state.as_str())))
+        .collect();
+    if let Some(obj) = state.as_object_mut() {
+        obj.insert("devices".into(), serde_json::Value::Object(devices));
+        obj.insert(
+            "utc".into(),
+            json!(format_utc(std::time::SystemTime::now())),
+        );
+        obj.insert("last_seq".into(), json!(table.last_seq()));
+    }
+    state
+}
+
 async fn publish_state(
     client: &AsyncClient,
     flight: &SharedFlight,
     generation: u64,
     topic: &str,
     table: &TableHandle,
+    health: &Health,
 ) {
-    let state = json!({
-        "utc": format_utc(std::time::SystemTime::now()),
-        "round": table.snapshot(),
-        "last_seq": table.last_seq(),
-    });
+    let state = state_message(table, health);
     let _ = publish_qos1(
         client,
         flight,

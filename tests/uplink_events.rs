@@ -6,6 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "common/schema.rs"]
+mod schema;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -178,7 +180,18 @@ fn every_event_reaches_the_subscriber_in_order() {
         state["last_seq"].as_u64().is_some_and(|s| s >= 1),
         "{state}"
     );
-    assert!(state["round"]["phase"].is_string(), "{state}");
+    assert_eq!(state["devices"]["pedal"], "up", "{state}");
+    schema::validate("state", &state)
+        .unwrap_or_else(|e| panic!("state against its schema: {e}\n{state}"));
+    // Every event the subscriber got matches its schema.
+    for line in std::fs::read_to_string(&s.received)
+        .unwrap_or_default()
+        .lines()
+    {
+        let event: serde_json::Value = serde_json::from_str(line).expect("event JSON");
+        schema::validate("event", &event)
+            .unwrap_or_else(|e| panic!("event against its schema: {e}\n{event}"));
+    }
 }
 
 #[test]
