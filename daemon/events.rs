@@ -51,6 +51,24 @@ pub struct Envelope {
     pub timecode: TimecodeStamp,
     pub clock: ClockStamp,
     pub payload: Value,
+    /// The signature over the canonical bytes of everything else (docs/signing.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sig: Option<Value>,
+}
+
+impl Envelope {
+    /// Signs the envelope with `key_id` from `ring`.
+    pub fn sign(
+        &mut self,
+        ring: &crate::signing::KeyRing,
+        key_id: &str,
+    ) -> Result<(), crate::signing::SigningError> {
+        self.sig = None;
+        let mut value = serde_json::to_value(&*self).unwrap_or(Value::Null);
+        crate::signing::sign(ring, key_id, &mut value)?;
+        self.sig = value.get("sig").cloned();
+        Ok(())
+    }
 }
 
 /// Where an event's timecode comes from. Today the synchronised system clock, as GStreamer's
@@ -116,6 +134,7 @@ impl Stamper {
             },
             clock,
             payload: event.payload,
+            sig: None,
         }
     }
 }

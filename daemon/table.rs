@@ -25,8 +25,15 @@ use crate::events::{clock_now, Envelope, EventLog, EventLogError, Stamper};
 use crate::health::{Health, State};
 use crate::supervisor::{ComponentCtx, ComponentResult, ComponentSpec};
 
+/// A command for the engine, and where to say which events it produced (seq, type).
+pub type CommandRequest = (
+    Source,
+    Command,
+    Option<tokio::sync::oneshot::Sender<Vec<(u64, String)>>>,
+);
+
 /// The engine's command queue, handed from one run of the component to the next.
-type CommandQueue = Arc<Mutex<Option<mpsc::Receiver<(Source, Command)>>>>;
+type CommandQueue = Arc<Mutex<Option<mpsc::Receiver<CommandRequest>>>>;
 
 /// What the rest of the daemon sees of the table.
 #[derive(Debug, Clone)]
@@ -34,7 +41,7 @@ pub struct TableHandle {
     /// Every event, after it is durable.
     pub events: broadcast::Sender<Envelope>,
     /// Commands into the engine (orchestrator, staff).
-    pub commands: mpsc::Sender<(Source, Command)>,
+    pub commands: mpsc::Sender<CommandRequest>,
     commands_rx: CommandQueue,
     snapshot: Arc<Mutex<Option<Snapshot>>>,
     /// The seq of the last durable event.
@@ -185,7 +192,7 @@ async fn run(
 async fn run_table(
     config: &Config,
     observations: &mut broadcast::Receiver<Observed>,
-    commands: &mut mpsc::Receiver<(Source, Command)>,
+    commands: &mut mpsc::Receiver<CommandRequest>,
     health: &Health,
     handle: &TableHandle,
     ctx: &ComponentCtx,
@@ -197,6 +204,12 @@ async fn run_table(
         rate: config.timing.timecode_rate,
     };
     let registries = registries(config);
+    // The key ring is re-read when its files change, so keys rotate without a restart.
+    let mut signer = match &config.signing {
+        Some(sc) => Some((crate::signing::KeyRing::load(&sc.keys)?, sc.key_id.clone())),
+        None => None,
+    };
+    let mut key_check = tokio::time::interval(Duration::from_secs(5));
     let now = now();
     let (mut engine, recovered) = engine::recovery::recover(engine_config(config), &history, now);
     let mut timers = Timers::default();
@@ -209,6 +222,7 @@ async fn run_table(
         &ctx.health,
         recovered,
         &mut timers,
+        signer.as_ref(),
     )?;
     journal_events(handle, written).await?;
     publish_snapshot(handle, &engine);
@@ -228,12 +242,23 @@ async fn run_table(
     );
 
     let mut device_states: BTreeMap<String, State> = BTreeMap::new();
+    let mut command_reply: Option<tokio::sync::oneshot::Sender<Vec<(u64, String)>>> = None;
     let mut health_rx = health.subscribe();
     loop {
         let next_timer = timers.next();
         let input = tokio::select! {
             biased;
             () = ctx.cancel.cancelled() => return Ok(()),
+            _ = key_check.tick(), if signer.is_some() => {
+                if let Some((ring, _)) = signer.as_mut() {
+                    match ring.reload_if_changed() {
+                        Ok(true) => info!(keys = ?ring.key_ids(), "signing keys reloaded"),
+                        Ok(false) => {}
+                        Err(err) => tracing::warn!(error = %err, "new signing keys refused; keeping the previous ones"),
+                    }
+                }
+                None
+            }
             () = sleep_until_mono(next_timer) => {
                 timers.pop_due(monotonic_ns());
                 Some(Input::Tick { at: now_at() })
@@ -247,7 +272,10 @@ async fn run_table(
                 }
                 Err(broadcast::error::RecvError::Closed) => return Ok(()),
             },
-            Some((source, command)) = commands.recv() => Some(Input::Command { source, at: now_at(), command }),
+            Some((source, command, reply)) = commands.recv() => {
+                command_reply = reply;
+                Some(Input::Command { source, at: now_at(), command })
+            }
             changed = health_rx.changed() => {
                 if changed.is_err() {
                     continue;
@@ -257,7 +285,7 @@ async fn run_table(
                 for input in inputs {
                     outputs.extend(engine.handle(input));
                 }
-                let written = emit(&mut log, &stamper, handle, &ctx.health, outputs, &mut timers)?;
+                let written = emit(&mut log, &stamper, handle, &ctx.health, outputs, &mut timers, signer.as_ref())?;
                 journal_events(handle, written).await?;
                 publish_snapshot(handle, &engine);
                 continue;
@@ -272,7 +300,11 @@ async fn run_table(
             &ctx.health,
             outputs,
             &mut timers,
+            signer.as_ref(),
         )?;
+        if let Some(reply) = command_reply.take() {
+            let _ = reply.send(written.iter().map(|e| (e.seq, e.kind.clone())).collect());
+        }
         journal_events(handle, written).await?;
         publish_snapshot(handle, &engine);
         ctx.health.set(
@@ -366,13 +398,22 @@ fn emit(
     health: &crate::health::HealthHandle,
     outputs: Vec<Output>,
     timers: &mut Timers,
+    signer: Option<&(crate::signing::KeyRing, String)>,
 ) -> Result<Vec<Envelope>, EventLogError> {
     let mut written = Vec::new();
     for output in outputs {
         match output {
             Output::Timer { at_mono_ns } => timers.arm(at_mono_ns),
             Output::Event(event) => {
-                let env = stamper.envelope(log.next_seq(), event, clock_now());
+                let mut env = stamper.envelope(log.next_seq(), event, clock_now());
+                if let Some((ring, key_id)) = signer {
+                    // An event that cannot be signed still goes out (the record comes first);
+                    // the missing signature is visible to every verifier.
+                    if let Err(err) = env.sign(ring, key_id) {
+                        tracing::error!(error = %err, seq = env.seq, "cannot sign the event");
+                        health.add("unsigned_events", 1);
+                    }
+                }
                 log.append(&env)?;
                 handle
                     .last_seq

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use rumqttc::v5::mqttbytes::v5::{LastWill, Packet};
+use rumqttc::v5::mqttbytes::v5::{LastWill, Packet, PublishProperties};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
 use rumqttc::{Outgoing, TlsConfiguration, Transport};
@@ -197,13 +197,41 @@ async fn publish_qos1(
     payload: Vec<u8>,
     seq: Option<u64>,
 ) -> bool {
+    publish_qos1_with(
+        client, flight, generation, topic, retain, payload, seq, None,
+    )
+    .await
+}
+
+/// [`publish_qos1`] with MQTT 5 properties (a command reply's correlation data).
+#[allow(clippy::too_many_arguments)]
+async fn publish_qos1_with(
+    client: &AsyncClient,
+    flight: &SharedFlight,
+    generation: u64,
+    topic: &str,
+    retain: bool,
+    payload: Vec<u8>,
+    seq: Option<u64>,
+    properties: Option<PublishProperties>,
+) -> bool {
     loop {
         {
             let mut f = lock(flight);
             if f.generation != generation {
                 return false;
             }
-            match client.try_publish(topic, QoS::AtLeastOnce, retain, payload.clone()) {
+            let sent = match &properties {
+                Some(p) => client.try_publish_with_properties(
+                    topic,
+                    QoS::AtLeastOnce,
+                    retain,
+                    payload.clone(),
+                    p.clone(),
+                ),
+                None => client.try_publish(topic, QoS::AtLeastOnce, retain, payload.clone()),
+            };
+            match sent {
                 Ok(()) => {
                     f.queue.push_back(InFlight { seq, pkid: None });
                     return true;

@@ -14,6 +14,7 @@ PACKAGES=(
   systemd                      # systemd-analyze verify of the unit
   iproute2 procps              # network namespaces and process checks in tests
   curl ca-certificates         # health checks in the demo and docs
+  openssl                      # makes the CA and the client/server certificates of tests/uplink_tls.rs (mTLS)
   python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0  # GStreamer's timecode, the oracle of tests/timecode_gstreamer.rs
 )
 

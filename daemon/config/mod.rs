@@ -40,6 +40,15 @@ pub struct Config {
     pub crosscheck: crate::engine::CrossCheck,
     /// Blackjack house rules ([blackjack]).
     pub blackjack: crate::engine::blackjack::Rules,
+    /// Event signatures and command keys ([signing]); none: events unsigned, commands refused.
+    pub signing: Option<SigningConfig>,
+}
+
+/// `[signing]`: where the keys are and which one signs this table's events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningConfig {
+    pub keys: PathBuf,
+    pub key_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -55,6 +55,7 @@ pub(super) fn check(text: &str, base_dir: &Path) -> (Option<Config>, Vec<ConfigI
     let cameras = camera_sections(&mut c, &mut top);
     let crosscheck = crosscheck_section(&mut c, &mut top);
     let blackjack = blackjack_section(&mut c, &mut top);
+    let signing = signing_section(&mut c, &mut top, base_dir);
     top.finish(&mut c);
 
     let config = (|| {
@@ -70,6 +71,7 @@ pub(super) fn check(text: &str, base_dir: &Path) -> (Option<Config>, Vec<ConfigI
             cameras: cameras?,
             crosscheck: crosscheck?,
             blackjack: blackjack?,
+            signing: signing?,
         })
     })();
     (config, c.issues)
@@ -534,6 +536,14 @@ fn mqtt_section(
             None,
             "a client certificate needs its key, and a key its certificate",
             "set both `cert` and `key` for mutual TLS, or neither",
+        );
+    }
+    if tls == Some(true) && !has(&ca) {
+        c.error(
+            "mqtt.ca",
+            url_span.as_ref(),
+            "mqtts:// needs the CA that signed the broker's certificate",
+            "set ca = \"/etc/croupier/tls/ca.pem\" (the studio's CA, PEM)",
         );
     }
     if tls == Some(false) && (has(&ca) || has(&cert) || has(&key)) {
@@ -1668,4 +1678,40 @@ fn blackjack_section(
         return None;
     }
     Some(rules)
+}
+
+fn signing_section(
+    c: &mut Checker<'_>,
+    top: &mut Section<'_>,
+    base_dir: &Path,
+) -> Option<Option<SigningConfig>> {
+    if top.get("signing").is_none() {
+        return Some(None);
+    }
+    let mut s = sub_table(c, top, "signing")?;
+    let span = s.span.clone();
+    let keys = read_path(c, &mut s, "keys", base_dir)?;
+    let key_id_span = s.get("key_id").and_then(|n| n.span.clone());
+    let key_id = read_str(c, &mut s, "key_id")?;
+    s.finish(c);
+    let (Some((keys, keys_node)), Some(key_id)) = (keys, key_id) else {
+        c.error("signing", span.as_ref(), "[signing] needs both `keys` and `key_id`", "set keys = \"/etc/croupier/keys\" (the key directory, docs/signing.md) and key_id = the key that signs this table's events");
+        return None;
+    };
+    match crate::signing::KeyRing::load(&keys) {
+        Err(err) => {
+            c.error(
+                "signing.keys",
+                keys_node.span.as_ref(),
+                err.to_string(),
+                "fix or remove the bad key files (docs/signing.md)",
+            );
+            None
+        }
+        Ok(ring) if !ring.can_sign(&key_id) => {
+            c.error("signing.key_id", key_id_span.as_ref(), format!("no private key `{key_id}` in {}", keys.display()), format!("put {key_id}.hmac or {key_id}.ed25519 in the key directory, or name one of: {}", ring.key_ids().join(", ")));
+            None
+        }
+        Ok(_) => Some(Some(SigningConfig { keys, key_id })),
+    }
 }
