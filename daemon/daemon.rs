@@ -77,6 +77,26 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<(), DaemonError> {
             .map_err(DaemonError::Journal)?;
     let table_handle = TableHandle::with_journal(journal.clone());
     let acked = uplink::AckedSeq::default();
+    // Commands keep their nonce memory and replies across reconnects and config reloads.
+    let command_keys = match &config.signing {
+        Some(sc) => match crate::signing::KeyRing::load(&sc.keys) {
+            Ok(ring) => Some(ring),
+            Err(err) => {
+                warn!(error = %err, "command keys unusable; commands will be refused");
+                None
+            }
+        },
+        None => None,
+    };
+    let commands = crate::commands::Commands::new(
+        crate::signing::CommandGuard::new(crate::signing::GuardConfig::new(
+            &config.table.studio,
+            &config.table.id,
+        )),
+        command_keys,
+        table_handle.clone(),
+        health.clone(),
+    );
     let mut supervisor = Supervisor::new(
         health.clone(),
         backoff_of(&config),
@@ -91,6 +111,7 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<(), DaemonError> {
             &bus,
             &table_handle,
             &acked,
+            &commands,
         ))
         .await;
 
@@ -121,7 +142,7 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<(), DaemonError> {
                         }
                         supervisor.set_backoff(backoff_of(&new), new.daemon.shutdown_timeout);
                         let restarted = supervisor
-                            .reconcile(component_specs(&new, boot_count, &health, &ready, &bus, &table_handle, &acked))
+                            .reconcile(component_specs(&new, boot_count, &health, &ready, &bus, &table_handle, &acked, &commands))
                             .await;
                         info!(restarted = ?restarted, "config reloaded");
                         config = new;
@@ -248,6 +269,7 @@ fn component_specs(
     bus: &ObservationBus,
     table: &TableHandle,
     acked: &uplink::AckedSeq,
+    commands: &crate::commands::Commands,
 ) -> Vec<ComponentSpec> {
     let mut specs: Vec<ComponentSpec> = config
         .devices
@@ -267,6 +289,7 @@ fn component_specs(
         health.clone(),
         table.clone(),
         acked.clone(),
+        commands.clone(),
     ));
     specs.push(http::component(
         config.http.listen,

@@ -73,6 +73,11 @@ impl TableHandle {
         }
     }
 
+    /// The journal, if the daemon keeps one.
+    pub fn journal(&self) -> Option<&crate::journal::JournalHandle> {
+        self.journal.as_ref()
+    }
+
     /// The seq of the last event written to the log (0 before the first).
     pub fn last_seq(&self) -> u64 {
         self.last_seq.load(std::sync::atomic::Ordering::Relaxed)

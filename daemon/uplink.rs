@@ -83,6 +83,7 @@ pub fn component(
     health: Health,
     table: TableHandle,
     acked: AckedSeq,
+    commands: crate::commands::Commands,
 ) -> ComponentSpec {
     let settings = UplinkSettings {
         mqtt: config.mqtt.clone(),
@@ -98,6 +99,7 @@ pub fn component(
             settings.clone(),
             health.clone(),
             table.clone(),
+            commands.clone(),
             acked.clone(),
             ctx,
         )
@@ -249,6 +251,7 @@ async fn run(
     s: UplinkSettings,
     health: Health,
     table: TableHandle,
+    commands: crate::commands::Commands,
     acked_seq: AckedSeq,
     ctx: ComponentCtx,
 ) -> ComponentResult {
@@ -302,6 +305,7 @@ async fn run(
             &prefix,
             &broker,
             &mut failures,
+            &commands,
         )
         .await;
         let _ = client_tx.send(None);
@@ -362,7 +366,9 @@ async fn connection(
     prefix: &str,
     broker: &str,
     failures: &mut u32,
+    commands: &crate::commands::Commands,
 ) -> Ended {
+    let cmd_topic = format!("{prefix}/cmd");
     let mut connected = false;
     let mut telemetry = tokio::time::interval(s.mqtt.telemetry_interval);
     telemetry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -390,6 +396,10 @@ async fn connection(
                     if !publish_qos1(client, flight, generation, &format!("{prefix}/status"), true, status, None).await {
                         return Ended::Lost("client closed".into());
                     }
+                    // Commands come in on …/cmd; replies go to each command's response topic.
+                    if let Err(err) = client.try_subscribe(cmd_topic.clone(), QoS::AtLeastOnce) {
+                        warn!(error = %err, "cannot subscribe to the command topic");
+                    }
                     // Now the publisher may replay the outbox and follow new events.
                     let _ = client_tx.send(Some((generation, client.clone())));
                     telemetry.reset_immediately();
@@ -404,6 +414,27 @@ async fn connection(
                         }
                     }
                     ctx.health.add("published", 1);
+                }
+                Ok(Event::Incoming(Packet::Publish(message))) if message.topic.as_ref() == cmd_topic.as_bytes() => {
+                    ctx.health.add("commands", 1);
+                    let commands = commands.clone();
+                    let client = client.clone();
+                    let flight = flight.clone();
+                    let response = message.properties.as_ref().and_then(|p| {
+                        p.response_topic.clone().map(|topic| (topic, p.correlation_data.clone()))
+                    });
+                    tokio::spawn(async move {
+                        let reply = commands.handle(&message.payload).await;
+                        if let Some((topic, correlation)) = response {
+                            let properties = PublishProperties {
+                                correlation_data: correlation,
+                                content_type: Some("application/json".into()),
+                                ..PublishProperties::default()
+                            };
+                            let payload = reply.to_string().into_bytes();
+                            publish_qos1_with(&client, &flight, generation, &topic, false, payload, None, Some(properties)).await;
+                        }
+                    });
                 }
                 Ok(Event::Incoming(Packet::PubAck(ack))) => {
                     let seq = {
