@@ -102,17 +102,16 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<(), DaemonError> {
         backoff_of(&config),
         config.daemon.shutdown_timeout,
     );
+    let shared = Shared {
+        health: health.clone(),
+        ready: ready.clone(),
+        bus,
+        table: table_handle.clone(),
+        acked,
+        commands,
+    };
     supervisor
-        .reconcile(component_specs(
-            &config,
-            boot_count,
-            &health,
-            &ready,
-            &bus,
-            &table_handle,
-            &acked,
-            &commands,
-        ))
+        .reconcile(component_specs(&config, boot_count, &shared))
         .await;
 
     let mut health_rx = health.subscribe();
@@ -142,7 +141,7 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<(), DaemonError> {
                         }
                         supervisor.set_backoff(backoff_of(&new), new.daemon.shutdown_timeout);
                         let restarted = supervisor
-                            .reconcile(component_specs(&new, boot_count, &health, &ready, &bus, &table_handle, &acked, &commands))
+                            .reconcile(component_specs(&new, boot_count, &shared))
                             .await;
                         info!(restarted = ?restarted, "config reloaded");
                         config = new;
@@ -260,17 +259,26 @@ fn short_reason(err: &ConfigError) -> String {
     }
 }
 
+/// What the components share, built once per daemon and kept across reloads.
+struct Shared {
+    health: Health,
+    ready: Arc<AtomicBool>,
+    bus: ObservationBus,
+    table: TableHandle,
+    acked: uplink::AckedSeq,
+    commands: crate::commands::Commands,
+}
+
 /// Every component the config asks for.
-fn component_specs(
-    config: &Config,
-    boot_count: u64,
-    health: &Health,
-    ready: &Arc<AtomicBool>,
-    bus: &ObservationBus,
-    table: &TableHandle,
-    acked: &uplink::AckedSeq,
-    commands: &crate::commands::Commands,
-) -> Vec<ComponentSpec> {
+fn component_specs(config: &Config, boot_count: u64, shared: &Shared) -> Vec<ComponentSpec> {
+    let Shared {
+        health,
+        ready,
+        bus,
+        table,
+        acked,
+        commands,
+    } = shared;
     let mut specs: Vec<ComponentSpec> = config
         .devices
         .iter()
