@@ -197,7 +197,9 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<(), DaemonError> {
     if let Err(err) = journal.flush().await {
         warn!(error = %err, "the journal could not be flushed at shutdown");
     }
+    // Every handle must go for the journal's thread to end.
     drop(journal);
+    drop(shared);
     drop(table_handle);
     // Flushed already; the thread ends when the last handle is gone. Never wait long for it.
     let _ = tokio::time::timeout(

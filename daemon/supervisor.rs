@@ -240,8 +240,9 @@ async fn supervise(
         let outcome = tokio::select! {
             outcome = &mut task => outcome,
             () = cancel.cancelled() => {
+                let asked = Instant::now();
                 match tokio::time::timeout(stop_grace, &mut task).await {
-                    Ok(_) => {}
+                    Ok(_) => tracing::debug!(component = %name, took_ms = asked.elapsed().as_millis() as u64, "component stopped"),
                     Err(_) => {
                         warn!(component = %name, grace = ?stop_grace, "component ignored the stop request; aborting it");
                         task.abort();
