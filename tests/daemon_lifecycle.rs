@@ -146,7 +146,9 @@ fn sigterm_stops_cleanly_within_the_deadline_and_says_offline() {
         });
     assert!(status.success(), "{status:?}");
     assert!(
-        sent.elapsed() < Duration::from_secs(3),
+        // The deadline is 3 s; a clean stop takes milliseconds (BENCHMARKS.md), so anything
+        // near a second means something waited when it should not have.
+        sent.elapsed() < Duration::from_millis(1500),
         "took {:?}",
         sent.elapsed()
     );

@@ -250,3 +250,107 @@ fn signed_commands_work_and_forged_replayed_late_malformed_ones_are_refused() {
         .expect("croupier verify");
     assert_eq!(verify.status.code(), Some(1));
 }
+
+/// Four-eyes over MQTT: a result the second witness did not confirm holds the round; only two
+/// approvals of the same result, each signed by its own person's key (a dealer and a
+/// supervisor), release it.
+#[test]
+fn a_held_round_is_released_by_two_signed_approvals() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ring = keys(&dir.path().join("keys"));
+    let broker = Broker::start();
+    let http_port = free_port();
+    let wheel_script = dir.path().join("wheel.txt");
+    // Betting is opened by command at about 1 s; the ball drops at 4 s, the number at 4.5 s.
+    std::fs::write(
+        &wheel_script,
+        "4s wheel 3 001 00\n500ms wheel 5 001 17\n60s wheel 6 001 17\n",
+    )
+    .expect("script");
+    let _wheel = simulator_with(
+        "wheel",
+        &dir.path().join("wheel"),
+        &["--script", wheel_script.to_str().expect("utf-8")],
+    );
+    let config = dir.path().join("table.toml");
+    let devices = format!(
+        "[[device]]\nrole = \"wheel\"\ndriver = \"cammegh\"\nport = \"{}\"\n",
+        dir.path().join("wheel").display()
+    );
+    let text = config_with_devices(broker.port, http_port, &devices)
+        + &format!(
+            "\n[signing]\nkeys = \"{}\"\nkey_id = \"k1\"\n\n[crosscheck]\nwindow = \"1s\"\nwheel = [\"vision\"]\n",
+            dir.path().join("keys").display()
+        );
+    std::fs::write(&config, text).expect("config");
+    let daemon = Daemon::start(&config, &[]);
+    wait_for(Duration::from_secs(20), || {
+        (component_state(http_port, "uplink").as_deref() == Some("up")).then_some(())
+    })
+    .unwrap_or_else(|| panic!("uplink never up:\n{}", daemon.log_text()));
+    let open = signed(
+        &ring,
+        "orch",
+        CommandKind::RoundOpen,
+        json!({}),
+        SystemTime::now(),
+    );
+    assert_eq!(send(broker.port, &open.to_string(), "open")["status"], "ok");
+    // No vision on this table: after the wheel's number and the 1 s window, the round is held.
+    let round_id = wait_for(Duration::from_secs(15), || {
+        let (_, body) = http_get(http_port, "/status")?;
+        let status: Value = serde_json::from_str(&body).ok()?;
+        (status["round"]["phase"] == "result_pending").then(|| {
+            status["round"]["round_id"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        })
+    })
+    .unwrap_or_else(|| panic!("the round was never held:\n{}", daemon.log_text()));
+
+    let approval = |key: &str, person: &str, role: &str| {
+        signed(
+            &ring,
+            key,
+            CommandKind::ResultManual,
+            json!({ "round_id": round_id, "person": person, "role": role, "result": { "number": 17 } }),
+            SystemTime::now(),
+        )
+    };
+    // Someone else's key cannot approve in a person's name.
+    let impostor = send(
+        broker.port,
+        &approval("orch", "dealer-7", "dealer").to_string(),
+        "impostor",
+    );
+    assert_eq!(impostor["reason"], "signer_mismatch", "{impostor}");
+    let dealer = send(
+        broker.port,
+        &approval("dealer-7", "dealer-7", "dealer").to_string(),
+        "dealer",
+    );
+    assert_eq!(dealer["status"], "ok", "{dealer}");
+    assert_eq!(dealer["data"]["events"][0]["type"], "result.approval");
+    let supervisor = send(
+        broker.port,
+        &approval("super-2", "super-2", "supervisor").to_string(),
+        "supervisor",
+    );
+    let kinds: Vec<&str> = supervisor["data"]["events"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e["type"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        kinds,
+        vec!["result.approval", "round.result"],
+        "{supervisor}"
+    );
+    let (_, body) = http_get(http_port, "/status").expect("status");
+    let status: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(status["round"]["phase"], "result", "{status}");
+    assert_eq!(
+        status["round"]["last_result"]["result"]["approved_by"],
+        json!(["dealer-7", "super-2"])
+    );
+}
