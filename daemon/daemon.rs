@@ -285,7 +285,7 @@ fn component_specs(config: &Config, boot_count: u64, shared: &Shared) -> Vec<Com
         .devices
         .iter()
         .filter(|d| d.enabled)
-        .map(|d| devices::component(d, bus.clone()))
+        .map(|d| devices::component(d, bus.clone(), table.journal().cloned()))
         .collect();
     specs.push(table::component(
         config,

@@ -83,16 +83,93 @@ struct Kept {
     poller: Option<InventoryPoller>,
 }
 
-/// The supervised component for one device.
-pub fn component(device: &DeviceConfig, bus: ObservationBus) -> ComponentSpec {
+/// The supervised component for one device. With a journal, every byte read from the device
+/// is recorded there, as read, before it is decoded.
+pub fn component(
+    device: &DeviceConfig,
+    bus: ObservationBus,
+    journal: Option<crate::journal::JournalHandle>,
+) -> ComponentSpec {
     let cfg = device.clone();
     let kept = Arc::new(Mutex::new(Kept::default()));
     ComponentSpec::new(
         device.name.clone(),
         "device",
         format!("{device:?}"),
-        move |ctx| run(cfg.clone(), ctx, bus.clone(), kept.clone()),
+        move |ctx| run(cfg.clone(), ctx, bus.clone(), kept.clone(), journal.clone()),
     )
+}
+
+/// Passes a device's bytes through, sending a copy of every read to the journal in order.
+struct Tee<S> {
+    inner: S,
+    device: String,
+    to_journal: tokio::sync::mpsc::UnboundedSender<crate::journal::Entry>,
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Tee<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(())) = &polled {
+            let new = buf.filled().get(before..).unwrap_or_default();
+            if !new.is_empty() {
+                let stamp = Stamp::now();
+                let entry =
+                    crate::journal::Entry::input(&self.device, new, stamp.utc, stamp.mono_ns);
+                let _ = self.to_journal.send(entry);
+            }
+        }
+        polled
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Tee<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// A tee into the journal for `serial`, and the task that writes its copies in order.
+fn tee<S>(serial: S, device: &str, journal: Option<&crate::journal::JournalHandle>) -> Tee<S> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    if let Some(journal) = journal.cloned() {
+        tokio::spawn(async move {
+            while let Some(entry) = rx.recv().await {
+                if let Err(err) = journal.record(entry).await {
+                    tracing::error!(error = %err, "cannot journal device input");
+                    break;
+                }
+            }
+        });
+    }
+    Tee {
+        inner: serial,
+        device: device.to_owned(),
+        to_journal: tx,
+    }
 }
 
 /// Reports observations: health, log, bus.
@@ -149,6 +226,7 @@ async fn run(
     ctx: ComponentCtx,
     bus: ObservationBus,
     kept: Arc<Mutex<Kept>>,
+    journal: Option<crate::journal::JournalHandle>,
 ) -> ComponentResult {
     ctx.health.fact("role", cfg.role.as_str());
     ctx.health.fact("driver", cfg.driver.as_str());
@@ -175,7 +253,7 @@ async fn run(
     };
     match &cfg.settings {
         DriverSettings::Wheel { layout, mode } => {
-            let mut serial = open_serial(&cfg, &port)?;
+            let mut serial = tee(open_serial(&cfg, &port)?, &cfg.name, journal.as_ref());
             if let Some(mode) = mode {
                 serial
                     .write_all(&mode_command(WheelMode(*mode)))
@@ -199,7 +277,7 @@ async fn run(
         }
         DriverSettings::CardLines { cards } => {
             let codec = card_codec(cards)?;
-            let serial = open_serial(&cfg, &port)?;
+            let serial = tee(open_serial(&cfg, &port)?, &cfg.name, journal.as_ref());
             up(&ctx, &cfg, &port);
             read_serial(
                 serial,
@@ -247,7 +325,7 @@ async fn run(
             absent_timeout,
             ..
         } => {
-            let serial = open_serial(&cfg, &port)?;
+            let serial = tee(open_serial(&cfg, &port)?, &cfg.name, journal.as_ref());
             up(&ctx, &cfg, &port);
             let mut keep = KeepGuard::take(&kept);
             let tracker = keep
@@ -267,7 +345,7 @@ async fn run(
             .await
         }
         DriverSettings::RfidFeig { poller, .. } => {
-            let serial = open_serial(&cfg, &port)?;
+            let serial = tee(open_serial(&cfg, &port)?, &cfg.name, journal.as_ref());
             up(&ctx, &cfg, &port);
             let mut keep = KeepGuard::take(&kept);
             if keep.poller.is_none() {
@@ -287,7 +365,7 @@ async fn run(
             modem_line: None,
             ..
         } => {
-            let serial = open_serial(&cfg, &port)?;
+            let serial = tee(open_serial(&cfg, &port)?, &cfg.name, journal.as_ref());
             up(&ctx, &cfg, &port);
             let mut source = SerialByteSource::new(serial, timing, cfg.baud);
             drive_pedal(&mut source, *timing, &ctx, &reporter).await
