@@ -76,7 +76,7 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<(), DaemonError> {
             .and_then(|j| j.spawn(4096))
             .map_err(DaemonError::Journal)?;
     let table_handle = TableHandle::with_journal(journal.clone());
-    let acked = uplink::AckedSeq::default();
+    let acked = uplink::AckedSeq::load(&config.storage.dir);
     // Commands keep their nonce memory and replies across reconnects and config reloads.
     let command_keys = match &config.signing {
         Some(sc) => match crate::signing::KeyRing::load(&sc.keys) {
@@ -292,6 +292,7 @@ fn component_specs(config: &Config, boot_count: u64, shared: &Shared) -> Vec<Com
         bus.clone(),
         health.clone(),
         table.clone(),
+        acked.clone(),
     ));
     specs.push(uplink::component(
         config,

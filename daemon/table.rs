@@ -121,15 +121,18 @@ pub fn component(
     bus: ObservationBus,
     health: Health,
     handle: TableHandle,
+    acked: crate::uplink::AckedSeq,
 ) -> ComponentSpec {
     let cfg = config.clone();
     let fingerprint = format!(
-        "{:?}{:?}{:?}{:?}{:?}",
+        "{:?}{:?}{:?}{:?}{:?}{:?}{}",
         engine_config(config),
         config.storage,
         config.timing,
         config.table,
-        registries(config).keys().collect::<Vec<_>>()
+        registries(config).keys().collect::<Vec<_>>(),
+        config.signing,
+        config.mqtt.outbox_max_events
     );
     ComponentSpec::new("table", "table", fingerprint, move |ctx| {
         run(
@@ -137,6 +140,7 @@ pub fn component(
             bus.clone(),
             health.clone(),
             handle.clone(),
+            acked.clone(),
             ctx,
         )
     })
@@ -166,6 +170,7 @@ async fn run(
     bus: ObservationBus,
     health: Health,
     handle: TableHandle,
+    acked: crate::uplink::AckedSeq,
     ctx: ComponentCtx,
 ) -> ComponentResult {
     let mut observations = bus.subscribe();
@@ -183,6 +188,7 @@ async fn run(
         &mut commands,
         &health,
         &handle,
+        &acked,
         &ctx,
     )
     .await;
@@ -200,9 +206,11 @@ async fn run_table(
     commands: &mut mpsc::Receiver<CommandRequest>,
     health: &Health,
     handle: &TableHandle,
+    acked: &crate::uplink::AckedSeq,
     ctx: &ComponentCtx,
 ) -> ComponentResult {
     let (mut log, history) = EventLog::open(&config.storage.dir)?;
+    let mut outbox = OutboxWatch::new(config.mqtt.outbox_max_events);
     let stamper = Stamper {
         studio: config.table.studio.clone(),
         table: config.table.id.clone(),
@@ -297,7 +305,13 @@ async fn run_table(
             }
         };
         let Some(input) = input else { continue };
-        let outputs = engine.handle(input);
+        let mut outputs = outbox.check(
+            &mut engine,
+            log.next_seq().saturating_sub(1),
+            acked.get(),
+            &ctx.health,
+        );
+        outputs.extend(engine.handle(input));
         let written = emit(
             &mut log,
             &stamper,
@@ -457,6 +471,55 @@ fn publish_snapshot(handle: &TableHandle, engine: &Engine) {
         .snapshot
         .lock()
         .unwrap_or_else(PoisonError::into_inner) = Some(engine.snapshot());
+}
+
+/// Watches the outbox's depth (events not yet acknowledged by the broker): an alarm at 80 %,
+/// and no new round at 100 %, so events are never dropped for lack of room.
+#[derive(Debug)]
+struct OutboxWatch {
+    max: u64,
+    alarmed: bool,
+}
+
+impl OutboxWatch {
+    fn new(max: u64) -> Self {
+        Self {
+            max: max.max(1),
+            alarmed: false,
+        }
+    }
+
+    fn check(
+        &mut self,
+        engine: &mut Engine,
+        last_seq: u64,
+        acked: u64,
+        health: &crate::health::HealthHandle,
+    ) -> Vec<Output> {
+        let depth = last_seq.saturating_sub(acked);
+        health.fact("outbox_depth", depth.to_string());
+        engine.set_outbox_full(depth >= self.max);
+        let high = depth.saturating_mul(10) >= self.max.saturating_mul(8);
+        let mut out = Vec::new();
+        if high && !self.alarmed {
+            self.alarmed = true;
+            tracing::error!(
+                depth,
+                max = self.max,
+                "outbox above 80 %: the broker has not acknowledged events for a long time"
+            );
+            out.push(Output::Event(engine::EngineEvent {
+                kind: "alert.outbox_high".into(),
+                round_id: engine.snapshot().round_id,
+                source: Source::System,
+                at: now_at(),
+                payload: serde_json::json!({ "depth": depth, "max": self.max, "action": "check the link to the studio broker; at 100 % no new round opens" }),
+            }));
+        } else if depth.saturating_mul(2) < self.max {
+            self.alarmed = false;
+        }
+        out
+    }
 }
 
 /// Deadlines on CLOCK_MONOTONIC, earliest first.

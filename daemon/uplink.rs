@@ -57,6 +57,13 @@ pub enum UplinkError {
 pub struct AckedSeq(Arc<AtomicU64>);
 
 impl AckedSeq {
+    /// Starts from the outbox pointer on disk, so the outbox's depth is right from the start.
+    pub fn load(storage: &std::path::Path) -> Self {
+        let acked = Self::default();
+        acked.set(Acks::load(storage).acked());
+        acked
+    }
+
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }

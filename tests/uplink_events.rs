@@ -235,3 +235,76 @@ fn a_sigkilled_daemon_replays_its_outbox() {
     let n = check_stream(&s, before + 3, &restarted);
     assert!(n > before);
 }
+
+/// With the broker away, the outbox fills: an alarm at 80 %, and at 100 % new rounds are
+/// refused (`alert.outbox_full`) rather than any event being dropped.
+#[test]
+fn a_full_outbox_refuses_new_rounds_instead_of_dropping_events() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("pedal.txt");
+    std::fs::write(&script, "100ms press\n".repeat(600)).expect("script");
+    let _pedal = simulator_with(
+        "pedal",
+        &dir.path().join("pedal"),
+        &["--script", script.to_str().expect("utf-8")],
+    );
+    // A fast wheel finishes rounds, so the pedal keeps trying to open new ones.
+    let _wheel = simulator("wheel", &dir.path().join("wheel"), 25.0);
+    let config = dir.path().join("table.toml");
+    let devices = format!(
+        "[[device]]\nrole = \"pedal\"\ndriver = \"serial\"\nport = \"{}\"\ndouble_press = \"0s\"\n\n[[device]]\nrole = \"wheel\"\ndriver = \"cammegh\"\nport = \"{}\"\n",
+        dir.path().join("pedal").display(),
+        dir.path().join("wheel").display()
+    );
+    let port = free_port(); // nobody listens: the broker is away for the whole test
+    let url = format!("url = \"mqtt://127.0.0.1:{port}\"\n");
+    let text = config_with_devices(port, free_port(), &devices)
+        .replace(&url, &format!("{url}outbox_max_events = 100\n"));
+    std::fs::write(&config, text).expect("config");
+    let daemon = Daemon::start(&config, &[]);
+    let log = dir.path().join("state/events/events.jsonl");
+    let events = wait_for(Duration::from_secs(30), || {
+        let events: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        (events
+            .iter()
+            .filter(|e| e["type"] == "alert.outbox_full")
+            .count()
+            >= 3)
+            .then_some(events)
+    })
+    .unwrap_or_else(|| panic!("the outbox never filled:\n{}", daemon.log_text()));
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["type"].as_str().unwrap_or(""))
+        .collect();
+    let high = kinds
+        .iter()
+        .position(|k| *k == "alert.outbox_high")
+        .expect("an alarm at high water");
+    let full = kinds
+        .iter()
+        .position(|k| *k == "alert.outbox_full")
+        .expect("refusals when full");
+    assert!(high < full, "the alarm comes first: {kinds:?}");
+    assert!(
+        (80..=100).contains(&high),
+        "alarm at 80 % of 100: at {high}"
+    );
+    assert!(
+        !kinds[full..].contains(&"round.open"),
+        "no round opened with a full outbox: {kinds:?}"
+    );
+    let seqs: Vec<u64> = events
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as u64).collect::<Vec<_>>(),
+        "nothing dropped"
+    );
+}

@@ -112,6 +112,8 @@ pub struct MqttConfig {
     pub keep_alive: Duration,
     /// How often component health goes out on `…/telemetry`.
     pub telemetry_interval: Duration,
+    /// Unacknowledged events the outbox may hold before new rounds are refused.
+    pub outbox_max_events: u64,
 }
 
 impl MqttConfig {

@@ -504,6 +504,14 @@ fn mqtt_section(
         Duration::from_secs(10),
         (Duration::from_secs(1), Duration::from_secs(3600)),
     );
+    let outbox_max_events = read_u_ranged(
+        c,
+        &mut s,
+        "outbox_max_events",
+        100..=100_000_000,
+        1_000_000,
+        "unacknowledged events kept before new rounds are refused",
+    );
     if s.get("password").is_some() {
         // Read so `finish` does not call it unknown; refused with a specific reason instead.
         let span = s.get("password").and_then(|n| n.span.clone());
@@ -579,6 +587,7 @@ fn mqtt_section(
         key: key?.map(|(p, _)| p),
         keep_alive: keep_alive?,
         telemetry_interval: telemetry_interval?,
+        outbox_max_events: u64::try_from(outbox_max_events?).unwrap_or(1_000_000),
     })
 }
 

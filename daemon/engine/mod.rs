@@ -297,6 +297,8 @@ pub struct Engine {
     counter: u64,
     last_result: Option<Value>,
     last_round_id: Option<String>,
+    /// The uplink's outbox is full: no new round may open (its events could not be kept).
+    outbox_full: bool,
 }
 
 impl Engine {
@@ -308,7 +310,14 @@ impl Engine {
             counter: 0,
             last_result: None,
             last_round_id: None,
+            outbox_full: false,
         }
+    }
+
+    /// Tells the engine whether the outbox is full. While it is, opening a round is refused
+    /// with `alert.outbox_full`; a round in progress plays on (its events are few).
+    pub fn set_outbox_full(&mut self, full: bool) {
+        self.outbox_full = full;
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -408,6 +417,13 @@ impl Engine {
     // ---- opening and closing ------------------------------------------------------------
 
     fn open(&mut self, source: Source, at: At, out: &mut Out) {
+        if self.outbox_full {
+            self.alert(out, "outbox_full", source, at, json!({
+                "reason": "the uplink's outbox is full: the broker has not acknowledged events for too long",
+                "action": "no new round until the orchestrator's broker is reachable again; call the technician",
+            }));
+            return;
+        }
         match self.phase {
             Phase::Idle | Phase::Result | Phase::Settled => {}
             other => {

@@ -179,6 +179,27 @@ fn a_late_observation_cannot_land_in_an_ended_window() {
 }
 
 #[test]
+fn a_full_outbox_refuses_new_rounds_but_lets_one_finish() {
+    let mut e = Engine::new(config(Game::Roulette));
+    e.handle(pedal(0.0));
+    e.set_outbox_full(true);
+    // The round in progress plays on.
+    let out = run(
+        &mut e,
+        vec![tick(15.0), wheel(26.0, WheelState::WinningNumber, 3)],
+    );
+    assert!(out.iter().any(|e| e.kind == "round.result"));
+    // The next one does not open.
+    let out = run(&mut e, vec![pedal(30.0)]);
+    assert_eq!(
+        out.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        vec!["alert.outbox_full"]
+    );
+    e.set_outbox_full(false);
+    assert_eq!(run(&mut e, vec![pedal(31.0)])[0].kind, "round.open");
+}
+
+#[test]
 fn early_close_by_pedal_only_where_configured() {
     let mut e = Engine::new(config(Game::Roulette));
     e.handle(pedal(0.0));
