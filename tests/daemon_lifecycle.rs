@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "common/schema.rs"]
+mod schema;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -132,6 +134,9 @@ fn sigterm_stops_cleanly_within_the_deadline_and_says_offline() {
     let telemetry: serde_json::Value = serde_json::from_str(&telemetry).expect("telemetry is JSON");
     assert_eq!(telemetry["wheel"]["kind"], "device", "{telemetry}");
     assert_eq!(telemetry["uplink"]["state"], "up", "{telemetry}");
+    schema::validate("telemetry", &telemetry).unwrap_or_else(|e| panic!("telemetry schema: {e}"));
+    let online_json: serde_json::Value = serde_json::from_str(&online).expect("status JSON");
+    schema::validate("status", &online_json).unwrap_or_else(|e| panic!("status schema: {e}"));
 
     let sent = Instant::now();
     daemon.proc.signal(Signal::SIGTERM);
@@ -162,6 +167,8 @@ fn sigterm_stops_cleanly_within_the_deadline_and_says_offline() {
         offline.contains("\"state\":\"offline\"") && offline.contains("shutdown"),
         "{offline}"
     );
+    let offline: serde_json::Value = serde_json::from_str(&offline).expect("status JSON");
+    schema::validate("status", &offline).unwrap_or_else(|e| panic!("status schema: {e}"));
 }
 
 #[test]
