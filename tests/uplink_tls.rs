@@ -503,3 +503,83 @@ fn validate_refuses_mqtts_with_a_missing_ca_file() {
         "only the CA is wrong: {stderr}"
     );
 }
+
+/// Username and password (the password read from `password_file`): the right password
+/// connects, a wrong one is refused by the broker and the table keeps buffering.
+#[test]
+fn username_and_password_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let passwords = dir.path().join("passwords");
+    let made = std::process::Command::new("mosquitto_passwd")
+        .args(["-c", "-b"])
+        .arg(&passwords)
+        .args(["rl-01", "s3cret-table"])
+        .status()
+        .expect("mosquitto_passwd");
+    assert!(made.success());
+    let conf = dir.path().join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\npersistence false\nuser {}\n",
+            passwords.display(),
+            std::env::var("USER").unwrap_or_else(|_| "root".into())
+        ),
+    )
+    .expect("conf");
+    let broker = std::process::Command::new("/usr/sbin/mosquitto")
+        .arg("-c")
+        .arg(&conf)
+        .env_remove("NOTIFY_SOCKET")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("mosquitto");
+    let _broker = Proc {
+        child: broker,
+        name: "mosquitto",
+    };
+    wait_for(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    })
+    .expect("broker up");
+    for (password, expected) in [("s3cret-table\n", "up"), ("wrong", "degraded")] {
+        let run = dir.path().join(format!("run-{expected}"));
+        std::fs::create_dir_all(&run).expect("dir");
+        std::fs::write(run.join("mqtt.password"), password).expect("password file");
+        let http_port = free_port();
+        let url = format!("url = \"mqtt://127.0.0.1:{port}\"\n");
+        let text = config_with_devices(port, http_port, "").replace(
+            &url,
+            &format!("{url}username = \"rl-01\"\npassword_file = \"mqtt.password\"\n"),
+        );
+        std::fs::write(run.join("table.toml"), text).expect("config");
+        let daemon = Daemon::start(&run.join("table.toml"), &[]);
+        if expected == "up" {
+            let up = wait_for(Duration::from_secs(10), || {
+                component_state(http_port, "uplink").filter(|s| s == "up")
+            });
+            assert!(up.is_some(), "uplink never up:\n{}", daemon.log_text());
+        } else {
+            // Refused by the broker: the uplink counts failed connections and keeps buffering.
+            let refused = wait_for(Duration::from_secs(10), || {
+                let (_, body) = http_get(http_port, "/status")?;
+                let status: serde_json::Value = serde_json::from_str(&body).ok()?;
+                (status["components"]["uplink"]["counters"]["connection_errors"]
+                    .as_u64()
+                    .unwrap_or(0)
+                    >= 1)
+                    .then_some(status)
+            })
+            .unwrap_or_else(|| {
+                panic!("a wrong password was never refused:\n{}", daemon.log_text())
+            });
+            assert_eq!(
+                refused["components"]["uplink"]["state"], "degraded",
+                "{refused}"
+            );
+            assert!(daemon.log_text().contains("uplink disconnected; buffering"));
+        }
+    }
+}
