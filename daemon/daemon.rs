@@ -73,7 +73,23 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<(), DaemonError> {
     let journal_dir = crate::journal::default_dir(&config.storage.dir);
     let (journal, journal_thread) =
         crate::journal::Journal::open(&journal_dir, crate::journal::JournalConfig::default())
-            .and_then(|j| j.spawn(4096))
+            .and_then(|mut j| {
+                // A crash between the event log's write and the journal's leaves events only
+                // in the log: copy them over before anything new happens.
+                let from = j.last_event_seq()?.map_or(1, |seq| seq + 1);
+                let missing =
+                    crate::outbox::events_from(&config.storage.dir, from).unwrap_or_default();
+                for env in &missing {
+                    j.append(crate::journal::Entry::event(env)?)?;
+                }
+                if !missing.is_empty() {
+                    info!(
+                        events = missing.len(),
+                        "journal caught up with the event log"
+                    );
+                }
+                j.spawn(4096)
+            })
             .map_err(DaemonError::Journal)?;
     let table_handle = TableHandle::with_journal(journal.clone());
     let acked = uplink::AckedSeq::load(&config.storage.dir);

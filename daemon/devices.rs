@@ -21,6 +21,7 @@ use croupier_drivers::rfid::{AsciiUidCodec, InventoryPoller, PresenceTracker, Ta
 use croupier_drivers::runner::{read_frames, Output, Stamper};
 use croupier_drivers::wheel::{mode_command, WheelCodec, WheelMode};
 use croupier_drivers::DeviceRole;
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::broadcast;
 use tokio_serial::{SerialPortBuilderExt, SerialStream};
@@ -180,6 +181,9 @@ struct Reporter {
     health: HealthHandle,
     bus: ObservationBus,
     registry: Option<Arc<TagRegistry>>,
+    /// For devices without a byte stream (evdev, GPIO, modem lines): each observation is their
+    /// raw input, recorded in the journal in order.
+    journal_inputs: Option<tokio::sync::mpsc::UnboundedSender<crate::journal::Entry>>,
 }
 
 impl Reporter {
@@ -200,6 +204,14 @@ impl Reporter {
         self.health
             .fact("last_observation_at", format_utc(stamp.utc));
         info!(device = %self.device, role = self.role.as_str(), observation = %text, mono_ns = stamp.mono_ns, "observation");
+        if let Some(journal) = &self.journal_inputs {
+            let entry = crate::journal::Entry::now(
+                crate::journal::Kind::Input,
+                json!({ "observation": text, "mono_ns": stamp.mono_ns }),
+            )
+            .with_device(self.device.clone());
+            let _ = journal.send(entry);
+        }
         let _ = self.bus.send(Observed {
             device: self.device.clone(),
             role: self.role,
@@ -244,12 +256,37 @@ async fn run(
         )),
         _ => None,
     };
+    // Serial devices journal their raw bytes (the tee); the others journal what they saw.
+    let raw_bytes = matches!(
+        &cfg.settings,
+        DriverSettings::Wheel { .. }
+            | DriverSettings::CardLines { .. }
+            | DriverSettings::RfidAscii { .. }
+            | DriverSettings::RfidFeig { .. }
+            | DriverSettings::PedalSerial {
+                modem_line: None,
+                ..
+            }
+    );
+    let journal_inputs = journal.as_ref().filter(|_| !raw_bytes).map(|journal| {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<crate::journal::Entry>();
+        let journal = journal.clone();
+        tokio::spawn(async move {
+            while let Some(entry) = rx.recv().await {
+                if journal.record(entry).await.is_err() {
+                    break;
+                }
+            }
+        });
+        tx
+    });
     let reporter = Reporter {
         device: cfg.name.clone(),
         role: cfg.role,
         health: ctx.health.clone(),
         bus,
         registry,
+        journal_inputs,
     };
     match &cfg.settings {
         DriverSettings::Wheel { layout, mode } => {
@@ -756,6 +793,7 @@ mod tests {
             health: handle,
             bus,
             registry: None,
+            journal_inputs: None,
         };
         let reader_task = tokio::spawn(async move {
             let mut reader = SimulatedReader::new(0);

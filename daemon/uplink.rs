@@ -581,6 +581,11 @@ pub fn state_message(table: &TableHandle, health: &Health) -> serde_json::Value 
             json!(format_utc(std::time::SystemTime::now())),
         );
         obj.insert("last_seq".into(), json!(table.last_seq()));
+        if let Some(journal) = table.journal() {
+            // Published off the box, the head anchors the journal against cut or forged ends.
+            let head = journal.head();
+            obj.insert("journal".into(), json!({ "n": head.n, "hash": head.hash }));
+        }
     }
     state
 }
