@@ -225,6 +225,9 @@ async fn run_table(
     let mut key_check = tokio::time::interval(Duration::from_secs(5));
     let now = now();
     let (mut engine, recovered) = engine::recovery::recover(engine_config(config), &history, now);
+    // The history was only needed to rebuild the engine; do not keep it for the table's life.
+    let replayed = history.len();
+    drop(history);
     let mut timers = Timers::default();
     ctx.health
         .fact("event_log", log.path().display().to_string());
@@ -249,7 +252,7 @@ async fn run_table(
     );
     info!(
         phase = engine.phase().as_str(),
-        events = history.len(),
+        events = replayed,
         next_seq = log.next_seq(),
         "table engine up"
     );
