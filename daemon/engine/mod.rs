@@ -275,6 +275,39 @@ struct Round {
     pending_reason: Option<String>,
 }
 
+impl Round {
+    /// A new round of the configured game, opened at `opened`, betting until `deadline`.
+    fn new(id: String, opened: At, deadline: At, cfg: &EngineConfig) -> Self {
+        let game = match cfg.game {
+            Game::Roulette => GameRound::Roulette {
+                number: None,
+                witnessed: Vec::new(),
+            },
+            Game::Baccarat => GameRound::Baccarat {
+                coup: baccarat::Coup::new(),
+                cards: Vec::new(),
+                witnessed: Vec::new(),
+            },
+            Game::Blackjack => GameRound::Blackjack {
+                round: blackjack::Round::new(cfg.blackjack.clone()),
+                cards: Vec::new(),
+                witnessed: Vec::new(),
+            },
+        };
+        Round {
+            id,
+            opened,
+            deadline,
+            closed: None,
+            game,
+            confirm_by: None,
+            candidate: None,
+            approvals: Vec::new(),
+            pending_reason: None,
+        }
+    }
+}
+
 /// The snapshot published as the retained `state` and shown on the prompter.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Snapshot {
@@ -434,33 +467,7 @@ impl Engine {
         self.counter += 1;
         let id = round_id(&self.cfg.table_id, at.utc, self.counter);
         let deadline = at.plus(self.cfg.bet_window);
-        let game = match self.cfg.game {
-            Game::Roulette => GameRound::Roulette {
-                number: None,
-                witnessed: Vec::new(),
-            },
-            Game::Baccarat => GameRound::Baccarat {
-                coup: baccarat::Coup::new(),
-                cards: Vec::new(),
-                witnessed: Vec::new(),
-            },
-            Game::Blackjack => GameRound::Blackjack {
-                round: blackjack::Round::new(self.cfg.blackjack.clone()),
-                cards: Vec::new(),
-                witnessed: Vec::new(),
-            },
-        };
-        self.round = Some(Round {
-            id: id.clone(),
-            opened: at,
-            deadline,
-            closed: None,
-            game,
-            confirm_by: None,
-            candidate: None,
-            approvals: Vec::new(),
-            pending_reason: None,
-        });
+        self.round = Some(Round::new(id.clone(), at, deadline, &self.cfg));
         self.last_round_id = Some(id.clone());
         self.phase = Phase::Open;
         out.event(

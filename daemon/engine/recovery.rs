@@ -77,33 +77,7 @@ fn replay(engine: &mut Engine, env: &Envelope, now: At) {
         "round.open" => {
             let id = env.round_id.clone().unwrap_or_default();
             // Monotonic instants of a previous boot mean nothing now; only the phase matters.
-            let game = match engine.cfg.game {
-                Game::Roulette => GameRound::Roulette {
-                    number: None,
-                    witnessed: Vec::new(),
-                },
-                Game::Baccarat => GameRound::Baccarat {
-                    coup: baccarat::Coup::new(),
-                    cards: Vec::new(),
-                    witnessed: Vec::new(),
-                },
-                Game::Blackjack => GameRound::Blackjack {
-                    round: blackjack::Round::new(engine.cfg.blackjack.clone()),
-                    cards: Vec::new(),
-                    witnessed: Vec::new(),
-                },
-            };
-            engine.round = Some(Round {
-                id: id.clone(),
-                opened: now,
-                deadline: now,
-                closed: None,
-                game,
-                confirm_by: None,
-                candidate: None,
-                approvals: Vec::new(),
-                pending_reason: None,
-            });
+            engine.round = Some(Round::new(id.clone(), now, now, &engine.cfg));
             engine.last_round_id = Some(id);
             engine.phase = Phase::Open;
         }
