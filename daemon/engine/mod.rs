@@ -617,7 +617,7 @@ impl Engine {
                         json!({ "box": box_no, "reason": err.to_string() }),
                     ),
                 }
-                self.maybe_finish_cards(source, at, out);
+                self.maybe_finish_cards(at, out);
             }
         }
     }
@@ -876,7 +876,6 @@ impl Engine {
             }
         }
         self.play(source, at, out);
-        let window = self.cfg.crosscheck.window;
         let Some(round) = self.round.as_mut() else {
             return;
         };
@@ -921,12 +920,11 @@ impl Engine {
                 return;
             }
         }
-        let _ = window;
-        self.maybe_finish_cards(source, at, out);
+        self.maybe_finish_cards(at, out);
     }
 
     /// When a card game's hand is complete, the outcome becomes the candidate result.
-    fn maybe_finish_cards(&mut self, source: Source, at: At, out: &mut Out) {
+    fn maybe_finish_cards(&mut self, at: At, out: &mut Out) {
         let window = self.cfg.crosscheck.window;
         let Some(round) = self.round.as_mut() else {
             return;
@@ -949,7 +947,6 @@ impl Engine {
         round.candidate = Some(outcome);
         round.confirm_by = Some(at.plus(window));
         out.timer(at.plus(window).mono_ns);
-        let _ = source;
         self.settle_candidate(at, false, out);
     }
 
