@@ -3,9 +3,12 @@
 //! cards and the roulette pocket from them.
 //!
 //! For now this crate knows how a camera source is written in the config (`[[camera]] source`),
-//! so that `croupier validate` can refuse a bad one before anything starts.
+//! so that `croupier validate` can refuse a bad one before anything starts, and it holds the
+//! LL-HLS fallback's playlist logic ([`llhls`]), which the GStreamer pipelines will feed.
 
 #![forbid(unsafe_code)]
+
+pub mod llhls;
 
 use std::fmt;
 use std::path::PathBuf;
