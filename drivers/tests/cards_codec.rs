@@ -1,48 +1,19 @@
 //! Byte-vector and property tests of the card readers (`croupier_drivers::cards`).
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::Write;
 
-use bytes::BytesMut;
+use common::decode_split;
 use croupier_drivers::cards::{
     card_line, BarcodeTable, CardFormat, CardLineCodec, CardPattern, CardsError, LineCodec, Shoe,
     DEFAULT_MAX_LINE,
 };
 use croupier_drivers::model::{Card, CardEvent, Decoded, Garbage, Rank, Suit};
 use proptest::prelude::*;
-use tokio_util::codec::Decoder;
 
 type Item = Decoded<CardEvent>;
-
-/// Feeds `bytes` in reads of the given sizes (cycled; all at once when empty), ends the input,
-/// and returns everything decoded.
-fn decode_split<D>(codec: &mut D, bytes: &[u8], reads: &[usize]) -> Vec<D::Item>
-where
-    D: Decoder<Error = std::io::Error>,
-{
-    let mut buf = BytesMut::new();
-    let mut out = Vec::new();
-    let mut rest = bytes;
-    let mut sizes = reads.iter().cycle();
-    while !rest.is_empty() {
-        let n = sizes
-            .next()
-            .copied()
-            .unwrap_or(rest.len())
-            .clamp(1, rest.len());
-        let (now, later) = rest.split_at(n);
-        buf.extend_from_slice(now);
-        rest = later;
-        while let Some(item) = codec.decode(&mut buf).expect("decoders never err") {
-            out.push(item);
-        }
-    }
-    while let Some(item) = codec.decode_eof(&mut buf).expect("decoders never err") {
-        out.push(item);
-    }
-    assert!(buf.is_empty(), "decode_eof leaves nothing behind");
-    out
-}
 
 fn decode_with(format: CardFormat, burn: Option<&str>, bytes: &[u8]) -> Vec<Item> {
     decode_split(&mut CardLineCodec::new(format, burn), bytes, &[])

@@ -1,6 +1,9 @@
 //! Byte-vector and property tests of the roulette wheel decoder (`croupier_drivers::wheel`).
 
+mod common;
+
 use bytes::BytesMut;
+use common::decode_split;
 use croupier_drivers::model::{Decoded, Garbage};
 use croupier_drivers::wheel::{
     mode_command, Direction, WarningFlags, WheelCodec, WheelEvent, WheelLayout, WheelMode,
@@ -10,33 +13,6 @@ use proptest::prelude::*;
 use tokio_util::codec::Decoder;
 
 type Item = Decoded<WheelEvent>;
-
-/// Feeds `bytes` in reads of the given sizes (cycled; the rest in one read when empty), then
-/// ends the input, and returns everything decoded.
-fn decode_split(codec: &mut WheelCodec, bytes: &[u8], reads: &[usize]) -> Vec<Item> {
-    let mut buf = BytesMut::new();
-    let mut out = Vec::new();
-    let mut rest = bytes;
-    let mut sizes = reads.iter().cycle();
-    while !rest.is_empty() {
-        let n = sizes
-            .next()
-            .copied()
-            .unwrap_or(rest.len())
-            .clamp(1, rest.len());
-        let (now, later) = rest.split_at(n);
-        buf.extend_from_slice(now);
-        rest = later;
-        while let Some(item) = codec.decode(&mut buf).expect("decoders never err") {
-            out.push(item);
-        }
-    }
-    while let Some(item) = codec.decode_eof(&mut buf).expect("decoders never err") {
-        out.push(item);
-    }
-    assert!(buf.is_empty(), "decode_eof leaves nothing behind");
-    out
-}
 
 fn decode(bytes: &[u8]) -> Vec<Item> {
     decode_split(&mut WheelCodec::default(), bytes, &[])
