@@ -7,7 +7,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use bytes::BytesMut;
+mod common;
+
+use common::decode_chunks;
 use croupier_drivers::feig::{
     crc16, encode_request, encode_request_as, encode_response, inventory_request, parse_inventory,
     AntennaInfo, FeigError, FrameKind, InventoryRequest, RequestCodec, Response, ResponseCodec,
@@ -15,7 +17,6 @@ use croupier_drivers::feig::{
 };
 use croupier_drivers::model::{Decoded, Garbage, TagUid};
 use proptest::prelude::*;
-use tokio_util::codec::Decoder;
 
 fn hex(s: &str) -> Vec<u8> {
     s.split_whitespace()
@@ -25,25 +26,6 @@ fn hex(s: &str) -> Vec<u8> {
 
 fn uid(s: &str) -> TagUid {
     s.parse().unwrap()
-}
-
-/// Every item a decoder makes of `chunks` fed one after another, then EOF.
-fn decode_chunks<D, T>(mut codec: D, chunks: &[&[u8]]) -> Vec<Decoded<T>>
-where
-    D: Decoder<Item = Decoded<T>, Error = std::io::Error>,
-{
-    let mut buf = BytesMut::new();
-    let mut out = Vec::new();
-    for chunk in chunks {
-        buf.extend_from_slice(chunk);
-        while let Some(item) = codec.decode(&mut buf).unwrap() {
-            out.push(item);
-        }
-    }
-    while let Some(item) = codec.decode_eof(&mut buf).unwrap() {
-        out.push(item);
-    }
-    out
 }
 
 fn frames<T: Clone>(items: &[Decoded<T>]) -> Vec<T> {

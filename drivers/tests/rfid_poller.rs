@@ -3,10 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use common::decode_chunks;
 use croupier_drivers::feig::{
     encode_response, FrameKind, ResponseCodec, SimulatedReader, Status, BROADCAST_ADR,
 };
@@ -366,19 +369,7 @@ fn configuration_is_checked() {
 // ---------------------------------------------------------------------------------------------
 
 fn ascii(codec: AsciiUidCodec, chunks: &[&[u8]]) -> Vec<Decoded<TagUid>> {
-    let mut codec = codec;
-    let mut buf = BytesMut::new();
-    let mut out = Vec::new();
-    for chunk in chunks {
-        buf.extend_from_slice(chunk);
-        while let Some(item) = codec.decode(&mut buf).unwrap() {
-            out.push(item);
-        }
-    }
-    while let Some(item) = codec.decode_eof(&mut buf).unwrap() {
-        out.push(item);
-    }
-    out
+    decode_chunks(codec, chunks)
 }
 
 fn frame(u: &str, wire_len: usize) -> Decoded<TagUid> {

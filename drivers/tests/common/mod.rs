@@ -1,6 +1,10 @@
 //! Helpers shared by the codec tests.
 
+// Each test binary compiles this module and uses only some of it.
+#![allow(dead_code)]
+
 use bytes::BytesMut;
+use croupier_drivers::model::Decoded;
 use tokio_util::codec::Decoder;
 
 /// Feeds `bytes` in reads of the given sizes (cycled; all at once when empty), ends the input,
@@ -30,5 +34,24 @@ where
         out.push(item);
     }
     assert!(buf.is_empty(), "decode_eof leaves nothing behind");
+    out
+}
+
+/// Every item a decoder makes of `chunks` fed one after another, then EOF.
+pub fn decode_chunks<D, T>(mut codec: D, chunks: &[&[u8]]) -> Vec<Decoded<T>>
+where
+    D: Decoder<Item = Decoded<T>, Error = std::io::Error>,
+{
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
+    for chunk in chunks {
+        buf.extend_from_slice(chunk);
+        while let Some(item) = codec.decode(&mut buf).expect("decoders never err") {
+            out.push(item);
+        }
+    }
+    while let Some(item) = codec.decode_eof(&mut buf).expect("decoders never err") {
+        out.push(item);
+    }
     out
 }
