@@ -8,7 +8,18 @@
 
 #![forbid(unsafe_code)]
 
+/// GStreamer, as this crate builds against it (for taps and tests).
+pub use gstreamer;
+pub use gstreamer_app;
+
+pub mod camera;
+pub mod fmp4;
+pub mod hls;
 pub mod llhls;
+pub mod recording;
+pub mod video;
+pub mod webrtc;
+pub mod whip;
 
 use std::fmt;
 use std::path::PathBuf;
