@@ -125,6 +125,7 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<(), DaemonError> {
         table: table_handle.clone(),
         acked,
         commands,
+        video: crate::video::VideoHandle::default(),
     };
     supervisor
         .reconcile(component_specs(&config, boot_count, &shared))
@@ -285,6 +286,7 @@ struct Shared {
     table: TableHandle,
     acked: uplink::AckedSeq,
     commands: crate::commands::Commands,
+    video: crate::video::VideoHandle,
 }
 
 /// Every component the config asks for.
@@ -296,6 +298,7 @@ fn component_specs(config: &Config, boot_count: u64, shared: &Shared) -> Vec<Com
         table,
         acked,
         commands,
+        video,
     } = shared;
     let mut specs: Vec<ComponentSpec> = config
         .devices
@@ -325,8 +328,10 @@ fn component_specs(config: &Config, boot_count: u64, shared: &Shared) -> Vec<Com
             ready: ready.clone(),
             table: config.table.clone(),
             engine: table.clone(),
+            video: video.clone(),
         },
     ));
+    specs.extend(crate::video::components(config, table, video));
     specs
 }
 
@@ -336,6 +341,8 @@ fn not_ready(snap: &std::collections::BTreeMap<String, ComponentHealth>) -> Vec<
     snap.iter()
         .filter(|(_, c)| match c.kind {
             "uplink" => !matches!(c.state, State::Up | State::Degraded),
+            // The engine plays from its sensors; a lost camera shows on /status, not here.
+            "camera" => false,
             _ => c.state != State::Up,
         })
         .map(|(name, _)| name.clone())

@@ -5,7 +5,11 @@
 //! - `/status`: the health of every component as JSON, for the technician.
 //! - `/metrics`: Prometheus text exposition.
 //!
-//! The prompter, the status page's HTML and WebRTC/HLS endpoints join this listener later.
+//! - `/whep/<camera>`: WebRTC viewers (WHEP): `POST` an SDP offer, `PATCH`/`DELETE` the session.
+//! - `/hls/<camera>/index.m3u8` and its parts: the LL-HLS fallback, with blocking reload.
+//! - `/video/<camera>`: a viewer page (WebRTC, falling back to LL-HLS), for the technician.
+//!
+//! The prompter and the status page's HTML join this listener later.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -13,10 +17,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use axum::extract::State as AxumState;
+use axum::extract::{Path as AxumPath, Query};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, patch, post};
 use axum::{Json, Router};
+use croupier_pipelines::hls::HlsRequestError;
+use croupier_pipelines::video::VideoError;
 use serde_json::json;
 use tracing::info;
 
@@ -45,6 +52,8 @@ pub struct HttpState {
     pub table: TableConfig,
     /// The engine's phase, round and last result.
     pub engine: crate::table::TableHandle,
+    /// The running cameras.
+    pub video: crate::video::VideoHandle,
 }
 
 /// The supervised HTTP component.
@@ -63,6 +72,14 @@ pub fn router(state: HttpState) -> Router {
         .route("/readyz", get(readyz))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
+        .route("/whep/{camera}", post(whep_offer))
+        .route(
+            "/whep/{camera}/{session}",
+            patch(whep_patch).delete(whep_delete),
+        )
+        .route("/hls/{camera}/{file}", get(hls_file))
+        .route("/video/{camera}", get(viewer_page))
+        .route("/web/{file}", get(web_asset))
         .with_state(state)
 }
 
@@ -225,4 +242,203 @@ pub fn render_metrics(state: &HttpState) -> String {
     let connected = snap.get("uplink").is_some_and(|c| c.state == State::Up);
     let _ = writeln!(out, "croupier_mqtt_connected {}", u8::from(connected));
     out
+}
+
+/// A video error as an HTTP answer: the status a WHEP client expects, and the reason in words.
+fn video_error(err: &VideoError) -> Response {
+    let code = match err {
+        VideoError::UnknownCamera(_) | VideoError::UnknownSession(_) => StatusCode::NOT_FOUND,
+        VideoError::BadOffer(_) => StatusCode::BAD_REQUEST,
+        VideoError::TooManyViewers { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    (code, format!("{err}\n")).into_response()
+}
+
+fn camera_of(
+    state: &HttpState,
+    name: &str,
+) -> Result<std::sync::Arc<croupier_pipelines::camera::Camera>, Box<Response>> {
+    state
+        .video
+        .get(name)
+        .ok_or_else(|| Box::new(video_error(&VideoError::UnknownCamera(name.to_owned()))))
+}
+
+fn content_type(headers: &axum::http::HeaderMap) -> &str {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap_or("")
+        .trim()
+}
+
+async fn whep_offer(
+    AxumState(state): AxumState<HttpState>,
+    AxumPath(camera): AxumPath<String>,
+    headers: axum::http::HeaderMap,
+    body: String,
+) -> Response {
+    let cam = match camera_of(&state, &camera) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    if !content_type(&headers).eq_ignore_ascii_case("application/sdp") {
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the SDP offer with Content-Type: application/sdp\n",
+        )
+            .into_response();
+    }
+    let answer = tokio::task::spawn_blocking(move || cam.whep_offer(&body)).await;
+    match answer {
+        Ok(Ok(answer)) => (
+            StatusCode::CREATED,
+            [
+                (header::CONTENT_TYPE, "application/sdp".to_owned()),
+                (
+                    header::LOCATION,
+                    format!("/whep/{camera}/{}", answer.session),
+                ),
+            ],
+            answer.sdp,
+        )
+            .into_response(),
+        Ok(Err(e)) => video_error(&e),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
+}
+
+async fn whep_patch(
+    AxumState(state): AxumState<HttpState>,
+    AxumPath((camera, session)): AxumPath<(String, String)>,
+    headers: axum::http::HeaderMap,
+    body: String,
+) -> Response {
+    let cam = match camera_of(&state, &camera) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    if !content_type(&headers).eq_ignore_ascii_case("application/trickle-ice-sdpfrag") {
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send candidates with Content-Type: application/trickle-ice-sdpfrag\n",
+        )
+            .into_response();
+    }
+    match cam.whep_patch(&session, &body) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => video_error(&e),
+    }
+}
+
+async fn whep_delete(
+    AxumState(state): AxumState<HttpState>,
+    AxumPath((camera, session)): AxumPath<(String, String)>,
+) -> Response {
+    let cam = match camera_of(&state, &camera) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    match tokio::task::spawn_blocking(move || cam.whep_delete(&session)).await {
+        Ok(Ok(())) => StatusCode::OK.into_response(),
+        Ok(Err(e)) => video_error(&e),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
+}
+
+async fn hls_file(
+    AxumState(state): AxumState<HttpState>,
+    AxumPath((camera, file)): AxumPath<(String, String)>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let cam = match camera_of(&state, &camera) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    if file == "index.m3u8" {
+        let number = |key: &str| -> Result<Option<u64>, String> {
+            match query.get(key) {
+                None => Ok(None),
+                Some(v) => v
+                    .parse::<u64>()
+                    .map(Some)
+                    .map_err(|_| format!("{key}={v} is not a number\n")),
+            }
+        };
+        let (msn, part) = match (number("_HLS_msn"), number("_HLS_part")) {
+            (Ok(m), Ok(p)) => (m, p.map(|p| u32::try_from(p).unwrap_or(u32::MAX))),
+            (Err(why), _) | (_, Err(why)) => return (StatusCode::BAD_REQUEST, why).into_response(),
+        };
+        return match cam.hls().playlist(msn, part).await {
+            Ok(text) => (
+                [
+                    (header::CONTENT_TYPE, "application/vnd.apple.mpegurl"),
+                    (header::CACHE_CONTROL, "no-cache"),
+                ],
+                text,
+            )
+                .into_response(),
+            Err(e @ HlsRequestError::BadRequest(_)) => {
+                (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response()
+            }
+            Err(e) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "1")],
+                format!("{e}\n"),
+            )
+                .into_response(),
+        };
+    }
+    match cam.hls().file(&file) {
+        Some(bytes) => (
+            [
+                (header::CONTENT_TYPE, "video/mp4"),
+                // A part's bytes never change under its name.
+                (header::CACHE_CONTROL, "max-age=60"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            format!("{file} is not (or no longer) in the playlist of {camera}\n"),
+        )
+            .into_response(),
+    }
+}
+
+const VIEWER_HTML: &str = include_str!("web/viewer.html");
+const VIEWER_JS: &str = include_str!("web/viewer.js");
+const VIEWER_CSS: &str = include_str!("web/viewer.css");
+
+async fn viewer_page(
+    AxumState(state): AxumState<HttpState>,
+    AxumPath(camera): AxumPath<String>,
+) -> Response {
+    if let Err(r) = camera_of(&state, &camera) {
+        return *r;
+    }
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        VIEWER_HTML,
+    )
+        .into_response()
+}
+
+async fn web_asset(AxumPath(file): AxumPath<String>) -> Response {
+    match file.as_str() {
+        "viewer.js" => (
+            [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+            VIEWER_JS,
+        )
+            .into_response(),
+        "viewer.css" => (
+            [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+            VIEWER_CSS,
+        )
+            .into_response(),
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
 }

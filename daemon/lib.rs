@@ -38,3 +38,4 @@ pub mod supervisor;
 pub mod table;
 pub mod timecode;
 pub mod uplink;
+pub mod video;

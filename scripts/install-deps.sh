@@ -16,7 +16,17 @@ PACKAGES=(
   curl ca-certificates         # health checks in the demo and docs
   openssl                      # makes the CA and the client/server certificates of tests/uplink_tls.rs (mTLS)
   python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0  # GStreamer's timecode, the oracle of tests/timecode_gstreamer.rs
+  # Video (pipelines/): building against GStreamer 1.22, and the elements the cameras use.
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-nice
+  gir1.2-gst-rtsp-server-1.0   # the IP camera of tests/video_camera_loss.rs (tests/rtsp_camera.py)
+  chromium                     # the WebRTC and LL-HLS viewer of the video tests (headless)
 )
+# Node.js drives Chromium in the browser tests (playwright-core). A Node already on the machine
+# (nodesource, nvm) is used as is; otherwise Debian's.
+command -v node >/dev/null || PACKAGES+=(nodejs)
+command -v npm >/dev/null || PACKAGES+=(npm)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -53,4 +63,13 @@ rust_minor=$(rustc --version | sed -E 's/^rustc 1\.([0-9]+).*/\1/')
 if ((rust_minor < 85)); then
   echo "install-deps: rustc $(rustc --version) is too old; Croupier needs 1.85 or newer (rustup update)" >&2
   exit 1
+fi
+
+# The browser harness's own packages (tests/browser/package-lock.json), installed once.
+browser_dir="$(dirname "$0")/../tests/browser"
+stamp="$browser_dir/node_modules/.croupier-lock"
+if ! cmp -s "$browser_dir/package-lock.json" "$stamp" 2>/dev/null; then
+  echo "install-deps: npm ci in tests/browser"
+  (cd "$browser_dir" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$browser_dir/package-lock.json" "$stamp"
 fi

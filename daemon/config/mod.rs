@@ -36,6 +36,7 @@ pub struct Config {
     pub daemon: DaemonConfig,
     pub devices: Vec<DeviceConfig>,
     pub cameras: Vec<CameraConfig>,
+    pub video: VideoConfig,
     /// Which sources must confirm a result ([crosscheck]).
     pub crosscheck: crate::engine::CrossCheck,
     /// Blackjack house rules ([blackjack]).
@@ -319,10 +320,41 @@ impl Driver {
     }
 }
 
+/// `[[camera]]`: one table camera (docs/video.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CameraConfig {
     pub name: String,
     pub source: CameraSource,
+    pub width: u32,
+    pub height: u32,
+    /// The camera's frame rate; the timecode rate unless set.
+    pub fps: Option<TimecodeRate>,
+    pub encoder: croupier_pipelines::video::EncoderKind,
+    pub bitrate_kbps: u32,
+    /// Burn the timecode, phase and countdown into the picture.
+    pub overlay: bool,
+    /// Burn a QR code with each frame's capture time (for latency measurements).
+    pub qr_timestamp: bool,
+    pub max_viewers: usize,
+    /// Keep a rolling recording of this camera ([video] recording_*).
+    pub recording: bool,
+    /// Push the camera to a media server with WHIP.
+    pub whip_url: Option<String>,
+    /// File holding the WHIP bearer token.
+    pub whip_token_file: Option<PathBuf>,
+}
+
+/// `[video]`: what every camera shares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoConfig {
+    /// `stun://host:port`; none by default.
+    pub stun: Option<String>,
+    /// `turn://user:pass@host:port` URLs; none by default.
+    pub turn: Vec<String>,
+    /// Where recordings go: `<recording_dir>/<camera>/…` (default `<storage.dir>/recordings`).
+    pub recording_dir: PathBuf,
+    pub recording_segment: Duration,
+    pub recording_retention: Duration,
 }
 
 /// How serious a reported problem is. Warnings are printed but do not refuse the file.

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use croupier_drivers::DeviceRole;
+use croupier_pipelines::video::EncoderKind;
 use croupier_pipelines::CameraSource;
 
 use super::duration::{format_duration, parse_duration};
@@ -52,7 +53,8 @@ pub(super) fn check(text: &str, base_dir: &Path) -> (Option<Config>, Vec<ConfigI
     let log = log_section(&mut c, &mut top);
     let daemon = daemon_section(&mut c, &mut top);
     let devices = device_sections(&mut c, &mut top, base_dir);
-    let cameras = camera_sections(&mut c, &mut top);
+    let cameras = camera_sections(&mut c, &mut top, base_dir);
+    let video = video_section(&mut c, &mut top, storage.as_ref());
     let crosscheck = crosscheck_section(&mut c, &mut top);
     let blackjack = blackjack_section(&mut c, &mut top);
     let signing = signing_section(&mut c, &mut top, base_dir);
@@ -69,6 +71,7 @@ pub(super) fn check(text: &str, base_dir: &Path) -> (Option<Config>, Vec<ConfigI
             daemon: daemon?,
             devices: devices?,
             cameras: cameras?,
+            video: video?,
             crosscheck: crosscheck?,
             blackjack: blackjack?,
             signing: signing?,
@@ -1537,7 +1540,11 @@ fn driver_settings(
     ok.then_some(settings)
 }
 
-fn camera_sections(c: &mut Checker<'_>, top: &mut Section<'_>) -> Option<Vec<CameraConfig>> {
+fn camera_sections(
+    c: &mut Checker<'_>,
+    top: &mut Section<'_>,
+    base_dir: &Path,
+) -> Option<Vec<CameraConfig>> {
     let tables = array_of_tables(c, top, "camera")?;
     let mut cameras = Vec::new();
     let mut all_ok = true;
@@ -1547,6 +1554,7 @@ fn camera_sections(c: &mut Checker<'_>, top: &mut Section<'_>) -> Option<Vec<Cam
         let name = required_str(c, &mut s, "name", "overhead");
         let source_span = s.get("source").and_then(|n| n.span.clone());
         let source = required_str(c, &mut s, "source", "test");
+        let settings = camera_settings(c, &mut s, base_dir);
         s.finish(c);
         let name_ok = name
             .as_deref()
@@ -1558,8 +1566,8 @@ fn camera_sections(c: &mut Checker<'_>, top: &mut Section<'_>) -> Option<Vec<Cam
                 None
             }
         });
-        match (name, source, name_ok) {
-            (Some(name), Some(source), true) => cameras.push(CameraConfig { name, source }),
+        match (name, source, name_ok, settings) {
+            (Some(name), Some(source), true, Some(f)) => cameras.push(f(name, source)),
             _ => all_ok = false,
         }
     }
@@ -1723,4 +1731,195 @@ fn signing_section(
         }
         Ok(_) => Some(Some(SigningConfig { keys, key_id })),
     }
+}
+
+type CameraBuilder = Box<dyn FnOnce(String, CameraSource) -> CameraConfig>;
+
+/// The optional keys of one `[[camera]]`.
+fn camera_settings(
+    c: &mut Checker<'_>,
+    s: &mut Section<'_>,
+    base_dir: &Path,
+) -> Option<CameraBuilder> {
+    let width = read_u_ranged(
+        c,
+        s,
+        "width",
+        16..=7680,
+        1280,
+        "pixels; 1280 for 720p, 1920 for 1080p",
+    );
+    let height = read_u_ranged(c, s, "height", 16..=4320, 720, "pixels; 720 or 1080");
+    let fps_span = s.get("fps").and_then(|n| n.span.clone());
+    let fps = read_str(c, s, "fps");
+    let fps = match fps {
+        Some(Some(text)) => match text.parse::<TimecodeRate>() {
+            Ok(rate) => Some(Some(rate)),
+            Err(_) => {
+                c.error(&s.key_path("fps"), fps_span.as_ref(), format!("`{text}` is not a camera frame rate"), "use one of 23.976, 24, 25, 29.97, 30, 50, 59.94, 60 (leave it out to use [timing] timecode_rate)");
+                None
+            }
+        },
+        Some(None) => Some(None),
+        None => None,
+    };
+    let names: Vec<&str> = EncoderKind::ALL.iter().map(|(n, _)| *n).collect();
+    let encoder = read_choice(
+        c,
+        s,
+        "encoder",
+        &names,
+        |v| v.parse::<EncoderKind>().ok(),
+        Some(EncoderKind::X264),
+    );
+    let bitrate = read_u_ranged(
+        c,
+        s,
+        "bitrate_kbps",
+        200..=50_000,
+        2500,
+        "kbit/s; 2500 suits 720p30, 5000 1080p30",
+    );
+    let overlay = read_bool(c, s, "overlay", true);
+    let qr = read_bool(c, s, "qr_timestamp", false);
+    let max_viewers = read_u_ranged(
+        c,
+        s,
+        "max_viewers",
+        1..=256,
+        16,
+        "WebRTC viewers served at once; more get the LL-HLS fallback",
+    );
+    let recording = read_bool(c, s, "recording", true);
+    let whip_span = s.get("whip_url").and_then(|n| n.span.clone());
+    let whip_url = read_str(c, s, "whip_url");
+    let whip_url = match whip_url {
+        Some(Some(u)) if !(u.starts_with("http://") || u.starts_with("https://")) => {
+            c.error(
+                &s.key_path("whip_url"),
+                whip_span.as_ref(),
+                format!("`{u}` is not an http(s) URL"),
+                "write the media server's WHIP endpoint, like \"https://sfu.example/whip/table-1\"",
+            );
+            None
+        }
+        other => other,
+    };
+    let token = read_path(c, s, "whip_token_file", base_dir);
+    let (
+        width,
+        height,
+        fps,
+        encoder,
+        bitrate,
+        overlay,
+        qr,
+        max_viewers,
+        recording,
+        whip_url,
+        token,
+    ) = (
+        width?,
+        height?,
+        fps?,
+        encoder?,
+        bitrate?,
+        overlay?,
+        qr?,
+        max_viewers?,
+        recording?,
+        whip_url?,
+        token?,
+    );
+    Some(Box::new(move |name, source| CameraConfig {
+        name,
+        source,
+        width: u32::try_from(width).unwrap_or(1280),
+        height: u32::try_from(height).unwrap_or(720),
+        fps,
+        encoder,
+        bitrate_kbps: u32::try_from(bitrate).unwrap_or(2500),
+        overlay,
+        qr_timestamp: qr,
+        max_viewers: usize::try_from(max_viewers).unwrap_or(16),
+        recording,
+        whip_url,
+        whip_token_file: token.map(|(p, _)| p),
+    }))
+}
+
+/// `[video]`: ICE servers and the recording's place, length and retention.
+fn video_section(
+    c: &mut Checker<'_>,
+    top: &mut Section<'_>,
+    storage: Option<&StorageConfig>,
+) -> Option<VideoConfig> {
+    let mut s = sub_table(c, top, "video")?;
+    let stun_span = s.get("stun").and_then(|n| n.span.clone());
+    let stun = read_str(c, &mut s, "stun");
+    let stun = match stun {
+        Some(Some(u)) if !u.starts_with("stun://") => {
+            c.error(
+                "video.stun",
+                stun_span.as_ref(),
+                format!("`{u}` is not a stun:// URL"),
+                "write it like \"stun://stun.example:3478\", or leave it out (none by default)",
+            );
+            None
+        }
+        other => other,
+    };
+    let turn = read_string_list(c, &mut s, "turn");
+    if let Some(Some(list)) = &turn {
+        for t in list {
+            if !(t.starts_with("turn://") || t.starts_with("turns://")) {
+                let span = s.get("turn").and_then(|n| n.span.clone());
+                c.error(
+                    "video.turn",
+                    span.as_ref(),
+                    format!("`{t}` is not a turn:// URL"),
+                    "write each like \"turn://user:password@turn.example:3478\"",
+                );
+            }
+        }
+    }
+    let dir_node = s.get("recording_dir").cloned();
+    let dir = read_str(c, &mut s, "recording_dir");
+    let segment = read_duration(
+        c,
+        &mut s,
+        "recording_segment",
+        Duration::from_secs(60),
+        (Duration::from_secs(2), Duration::from_secs(3600)),
+    );
+    let retention = read_duration(
+        c,
+        &mut s,
+        "recording_retention",
+        Duration::from_secs(72 * 3600),
+        (Duration::from_secs(60), Duration::from_secs(90 * 24 * 3600)),
+    );
+    s.finish(c);
+    let _ = dir_node;
+    let base = storage
+        .map(|st| st.dir.clone())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STORAGE_DIR));
+    let recording_dir = match dir? {
+        Some(d) => resolve(&base, &d),
+        None => base.join("recordings"),
+    };
+    let turn = turn?.unwrap_or_default();
+    if turn
+        .iter()
+        .any(|t| !(t.starts_with("turn://") || t.starts_with("turns://")))
+    {
+        return None;
+    }
+    Some(VideoConfig {
+        stun: stun?,
+        turn,
+        recording_dir,
+        recording_segment: segment?,
+        recording_retention: retention?,
+    })
 }

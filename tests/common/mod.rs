@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+pub mod netns;
 
 pub fn croupier() -> &'static str {
     env!("CARGO_BIN_EXE_croupier")
