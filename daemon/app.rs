@@ -30,8 +30,24 @@ pub fn main(cli: Cli) -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-        Command::Journal(JournalCommand::Export { round, dir, out }) => {
-            match crate::journal::cli_export(&dir, &round, out.as_deref()) {
+        Command::Journal(JournalCommand::Export {
+            round,
+            dir,
+            out,
+            video,
+            video_out,
+        }) => {
+            let video = video.map(|recordings| crate::journal::VideoExport {
+                recordings,
+                copy_to: video_out.or_else(|| {
+                    out.as_ref().map(|o| {
+                        let mut name = o.as_os_str().to_owned();
+                        name.push(".video");
+                        std::path::PathBuf::from(name)
+                    })
+                }),
+            });
+            match crate::journal::cli_export(&dir, &round, out.as_deref(), video) {
                 Ok(summary) => {
                     eprintln!("{summary}");
                     ExitCode::SUCCESS

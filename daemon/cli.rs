@@ -121,7 +121,7 @@ pub enum JournalCommand {
     /// Write everything about one round (records, device inputs and commands around it) for a
     /// dispute.
     #[command(
-        after_help = "Example: croupier journal export --round rl-01-20261121T142310Z-0007 --out dispute-0007.jsonl"
+        after_help = "Example: croupier journal export --round rl-01-20261121T142310Z-0007 --out dispute-0007.jsonl \\\n           --video /var/lib/croupier/recordings   (copies the round's clips to dispute-0007.jsonl.video/)"
     )]
     Export {
         /// The round id, as in the events (`<table>-<UTC>-<counter>`).
@@ -133,6 +133,15 @@ pub enum JournalCommand {
         /// Where to write the export (must not exist; default: standard output).
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Include the round's video: the cameras' recording directory (`[video] recording_dir`,
+        /// by default `<storage>/recordings`). The covering files are listed in the header with
+        /// their SHA-256.
+        #[arg(long, value_name = "DIR")]
+        video: Option<PathBuf>,
+        /// Where to copy the round's video files (default: `<out>.video/` with --out; without
+        /// --out, the files are only listed).
+        #[arg(long, value_name = "DIR", requires = "video")]
+        video_out: Option<PathBuf>,
     },
 }
 

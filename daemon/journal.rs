@@ -1264,6 +1264,78 @@ impl Checker {
 pub struct ExportOptions {
     /// Widens the round's window on both sides (0 by default: exactly first to last record).
     pub margin: Duration,
+    /// Include the round's video from the cameras' rolling recordings.
+    pub video: Option<VideoExport>,
+}
+
+/// Where the recordings are, and where the round's files are copied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoExport {
+    /// `[video] recording_dir`: one directory per camera.
+    pub recordings: PathBuf,
+    /// Copy the files here (`<dir>/<camera>/<file>`); none: only list them.
+    pub copy_to: Option<PathBuf>,
+}
+
+/// The recording files (per camera) that hold any video of `[from, to]`, copied when asked,
+/// with their SHA-256 so the export can be checked against the copies.
+fn round_video(
+    video: &VideoExport,
+    from: SystemTime,
+    to: SystemTime,
+) -> Result<Value, JournalError> {
+    let mut clips = Vec::new();
+    let mut cameras: Vec<PathBuf> = std::fs::read_dir(&video.recordings)
+        .map_err(|source| JournalError::Read {
+            path: video.recordings.clone(),
+            source,
+        })?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    cameras.sort();
+    for cam_dir in cameras {
+        let camera = cam_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for file in croupier_pipelines::recording::covering(&cam_dir, from, to) {
+            let bytes = std::fs::read(&file.path).map_err(|source| JournalError::Read {
+                path: file.path.clone(),
+                source,
+            })?;
+            let name = file
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let copied = match &video.copy_to {
+                Some(dest) => {
+                    let dir = dest.join(&camera);
+                    let target = dir.join(&name);
+                    std::fs::create_dir_all(&dir)
+                        .and_then(|()| std::fs::write(&target, &bytes))
+                        .map_err(|source| JournalError::Export {
+                            path: target.clone(),
+                            source,
+                        })?;
+                    Some(target.display().to_string())
+                }
+                None => None,
+            };
+            clips.push(json!({
+                "camera": camera,
+                "file": name,
+                "source": file.path.display().to_string(),
+                "started_utc": format_utc(file.started),
+                "bytes": bytes.len(),
+                "sha256": hex::encode(sha2::Sha256::digest(&bytes)),
+                "copied_to": copied,
+            }));
+        }
+    }
+    Ok(Value::Array(clips))
 }
 
 /// What [`export_round`] wrote.
@@ -1281,13 +1353,16 @@ pub struct ExportSummary {
     /// Whether the whole journal verified when exported.
     pub journal_intact: bool,
     pub problems: usize,
+    /// Recording files listed (and copied), when video was asked for.
+    pub video_files: Option<usize>,
 }
 
 /// Writes everything about one round for a dispute, as JSON lines (see `docs/journal.md`):
 ///
 /// 1. a header: `{"export": "croupier-journal-export/1", "round_id", "exported_utc", "journal":
 ///    {"dir", "head", "records", "intact", "problems"}, "window", "selection", "counts",
-///    "video": null}`. `video` is reserved for the clip references of a later release.
+///    "video"}`. `video` is null unless asked for ([`ExportOptions::video`]); then it lists the
+///    recording files that cover the round's window, per camera, with their SHA-256.
 /// 2. one line per record, in `n` order: `{"why": "round" | "context", "file", "line",
 ///    "record": {…the record exactly as stored…}}`.
 ///
@@ -1332,6 +1407,27 @@ pub fn export_round_with(
     }
     let margin = i128::try_from(options.margin.as_nanos()).unwrap_or(i128::MAX);
     let report = verify(dir);
+    let video = match &options.video {
+        None => Value::Null,
+        Some(v) => {
+            let at = |n: Option<i128>| {
+                n.and_then(|n| u64::try_from(n).ok())
+                    .map(|n| SystemTime::UNIX_EPOCH + Duration::from_nanos(n))
+            };
+            let from = at(window
+                .utc_first
+                .as_ref()
+                .map(|(t, _)| t.saturating_sub(margin)));
+            let to = at(window
+                .utc_last
+                .as_ref()
+                .map(|(t, _)| t.saturating_add(margin)));
+            match (from, to) {
+                (Some(from), Some(to)) => round_video(v, from, to)?,
+                _ => Value::Array(Vec::new()),
+            }
+        }
+    };
 
     // Pass 2 counts first so the header can say how many lines follow.
     let mut counts = (0u64, 0u64);
@@ -1373,7 +1469,7 @@ pub fn export_round_with(
                         that has round records, by utc otherwise, widened by margin_ns",
         },
         "counts": { "round": counts.0, "context": counts.1 },
-        "video": null,
+        "video": video,
     });
     serde_json::to_writer(&mut *out, &header)?;
     out.write_all(b"\n").map_err(export_err)?;
@@ -1408,6 +1504,7 @@ pub fn export_round_with(
         head: report.head.clone(),
         journal_intact: report.is_ok(),
         problems: report.problems.len(),
+        video_files: video.as_array().map(Vec::len),
     })
 }
 
@@ -1545,7 +1642,12 @@ pub fn cli_export(
     dir: &Path,
     round_id: &str,
     out_path: Option<&Path>,
+    video: Option<VideoExport>,
 ) -> Result<String, JournalError> {
+    let options = ExportOptions {
+        margin: Duration::ZERO,
+        video,
+    };
     let summary = match out_path {
         Some(path) => {
             let export_err = |source| JournalError::Export {
@@ -1558,7 +1660,7 @@ pub fn cli_export(
                 .open(path)
                 .map_err(export_err)?;
             let mut out = std::io::BufWriter::new(file);
-            let summary = export_round(dir, round_id, &mut out)?;
+            let summary = export_round_with(dir, round_id, &options, &mut out)?;
             let file = out.into_inner().map_err(|e| export_err(e.into_error()))?;
             file.sync_all().map_err(export_err)?;
             summary
@@ -1566,7 +1668,7 @@ pub fn cli_export(
         None => {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
-            export_round(dir, round_id, &mut out)?
+            export_round_with(dir, round_id, &options, &mut out)?
         }
     };
     let to = out_path.map_or_else(|| "stdout".to_owned(), |p| p.display().to_string());
@@ -1583,8 +1685,12 @@ pub fn cli_export(
             dir.display()
         )
     };
+    let video = match summary.video_files {
+        None => String::new(),
+        Some(n) => format!("; {n} video file(s)"),
+    };
     Ok(format!(
-        "exported round {}: {} round records and {} context records (n {} to {}) to {to}; journal head {head}; {state}",
+        "exported round {}: {} round records and {} context records (n {} to {}){video} to {to}; journal head {head}; {state}",
         summary.round_id,
         summary.round_records,
         summary.context_records,

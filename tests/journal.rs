@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use croupier::journal::*;
 use serde_json::{json, Value};
+use sha2::Digest;
 
 /// 2099-01-01T00:00:00Z: after any real "now", so the files of a test are dated by its entries.
 const BASE_SECS: u64 = 4_070_908_800;
@@ -556,6 +557,7 @@ fn a_round_export_holds_its_records_and_the_inputs_in_its_window() {
         "R1",
         &ExportOptions {
             margin: Duration::from_millis(150),
+            video: None,
         },
         &mut out,
     )
@@ -592,14 +594,14 @@ fn the_cli_export_writes_a_new_file_and_never_overwrites_one() {
         .expect("append");
     drop(journal);
     let out = dir.path().join("R9.export.jsonl");
-    let summary = cli_export(dir.path(), "R9", Some(&out)).expect("export");
+    let summary = cli_export(dir.path(), "R9", Some(&out), None).expect("export");
     assert!(
         summary.contains("exported round R9: 1 round records"),
         "{summary}"
     );
     assert!(summary.contains("verified intact"), "{summary}");
     assert_eq!(lines(&out).len(), 2);
-    let again = cli_export(dir.path(), "R9", Some(&out));
+    let again = cli_export(dir.path(), "R9", Some(&out), None);
     assert!(matches!(again, Err(JournalError::Export { .. })));
     // The export file itself is not mistaken for a journal file.
     assert!(verify(dir.path()).is_ok());
@@ -658,4 +660,69 @@ async fn the_writer_thread_keeps_what_async_tasks_hand_it() {
     );
     let journal = Journal::open(dir.path(), config("boot-a", 4096)).expect("reopen");
     assert_eq!(journal.last_event_seq().expect("scan"), Some(7));
+}
+
+#[test]
+fn a_round_export_lists_and_copies_the_recordings_that_cover_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journal_dir = dir.path().join("journal");
+    let mut journal = Journal::open(&journal_dir, config("boot-a", 4096)).expect("open");
+    for (ms, t) in [
+        (10_000, "round.open"),
+        (25_000, "round.close"),
+        (40_000, "round.result"),
+    ] {
+        journal
+            .append(entry(Kind::Event, ms, Some("RV"), json!({ "type": t })))
+            .expect("append");
+    }
+    drop(journal);
+    // Two cameras, a file a minute... and 20 s: files at 0 s, 20 s, 40 s, 60 s.
+    let recordings = dir.path().join("recordings");
+    for camera in ["overhead", "wheel"] {
+        std::fs::create_dir_all(recordings.join(camera)).expect("camera dir");
+        for s in [0u64, 20, 40, 60] {
+            let name = croupier_pipelines::recording::file_name(at_ms(s * 1000), None);
+            std::fs::write(recordings.join(camera).join(name), format!("{camera} {s}"))
+                .expect("clip");
+        }
+    }
+    let out = dir.path().join("RV.jsonl");
+    let copies = dir.path().join("RV.video");
+    let summary = cli_export(
+        &journal_dir,
+        "RV",
+        Some(&out),
+        Some(VideoExport {
+            recordings: recordings.clone(),
+            copy_to: Some(copies.clone()),
+        }),
+    )
+    .expect("export");
+    assert!(summary.contains("6 video file(s)"), "{summary}");
+    let header: Value = serde_json::from_str(lines(&out).first().expect("header")).expect("json");
+    let clips = header["video"].as_array().expect("video list");
+    // The round runs from 10 s to 40 s: the files starting at 0, 20 and 40 s of each camera.
+    let listed: Vec<(String, String)> = clips
+        .iter()
+        .map(|c| {
+            (
+                c["camera"].as_str().unwrap().to_owned(),
+                c["file"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(listed.len(), 6, "{listed:?}");
+    for clip in clips {
+        let copy = PathBuf::from(clip["copied_to"].as_str().expect("copied"));
+        let bytes = std::fs::read(&copy).expect("copy exists");
+        assert_eq!(
+            clip["sha256"].as_str(),
+            Some(hex::encode(sha2::Sha256::digest(&bytes)).as_str())
+        );
+        assert!(
+            !String::from_utf8_lossy(&bytes).ends_with(" 60"),
+            "the file after the round is not included"
+        );
+    }
 }

@@ -120,4 +120,27 @@ fn a_lost_camera_recovers_and_the_others_go_on() {
     );
     assert!(up("overhead"));
     drop(camera);
+    // Both cameras kept their rolling recording, named by UTC and start timecode.
+    for cam in ["ip", "overhead"] {
+        let files =
+            croupier_pipelines::recording::list(&dir.path().join("state/recordings").join(cam));
+        assert!(!files.is_empty(), "no recording of {cam}");
+        let age = std::time::SystemTime::now()
+            .duration_since(files[0].started)
+            .expect("past");
+        assert!(
+            age < Duration::from_secs(120),
+            "{cam}'s first file starts {age:?} ago"
+        );
+        let name = files[0]
+            .path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            name.len() == "20261121T142310.120Z_14-23-10-03.mp4".len(),
+            "{name}"
+        );
+    }
 }

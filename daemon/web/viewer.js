@@ -662,6 +662,7 @@
       this.stopped = true;
       this.abort.abort(new Error('stopped'));
       clearInterval(this.timer);
+      viewer.hls.latencyMs = null; // a figure for a stream no longer playing would mislead
       try {
         if (this.ms.readyState === 'open' && !this.sb.updating) this.ms.endOfStream();
       } catch (_) { /* already ended or closed: nothing to release */ }
