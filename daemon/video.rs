@@ -204,6 +204,14 @@ async fn run(
             // Once a second, so a viewer's countdown and timecode never drift far.
             camera.broadcast_table();
             health.fact("encoders", camera.encoder_count().to_string());
+            health.fact(
+                "pts_utc_offset_us",
+                camera
+                    .stats()
+                    .pts_utc_offset_us
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    .to_string(),
+            );
             health.fact("sessions", camera.sessions().to_string());
             let stats = camera.stats();
             use std::sync::atomic::Ordering::Relaxed;

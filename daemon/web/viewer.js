@@ -47,6 +47,7 @@
 
   let current = null; // the session whose picture is on screen (possibly dead, frozen)
   let lastError = '';
+  let autoplayRefused = false;
   let table = null; // last table message and when it arrived, for the local countdown
   const sessions = new Set(); // every session not yet stopped, so pagehide can end them all
 
@@ -64,7 +65,8 @@
     async stats() {
       if (current && !current.dead) return current.stats();
       // Nothing live: the last figures of the source that died, if any, under the current mode.
-      return { framesDecoded: 0, framesDropped: 0, freezeCount: 0, totalFreezesDuration: 0, ...(current && current.lastStats), mode: viewer.mode };
+      const zero = { framesDecoded: 0, framesDropped: 0, freezeCount: 0, totalFreezesDuration: 0 };
+      return { ...zero, ...(current && current.lastStats), mode: viewer.mode };
     },
   };
   window.croupierViewer = viewer;
@@ -123,17 +125,25 @@
     let text = body.trim();
     try {
       const j = JSON.parse(text);
-      text = String(j.reason || j.error || j.message || text);
-    } catch (_) { /* plain text */ }
-    return text.slice(0, 160);
+      const words = [j.error, j.reason || j.message].filter((x) => typeof x === 'string' && x);
+      if (words.length) text = words.join(': ');
+    } catch (_) {
+      // Plain text, or an HTML error page from a proxy: keep its words only.
+      if (text.startsWith('<')) text = text.replace(/<(script|style)[^]*?<\/\1>|<[^>]*>/gi, ' ');
+    }
+    return text.replace(/\s+/g, ' ').trim().slice(0, 160);
   }
 
   function play(video) {
     video.play().catch((e) => {
       if (e.name !== 'NotAllowedError') return; // AbortError: a newer load replaced this one
       // Muted autoplay is normally allowed; a locked-down kiosk profile may still refuse it.
-      statusEl.textContent = 'Click to start the video';
-      document.addEventListener('click', () => play(video), { once: true });
+      autoplayRefused = true;
+      renderStatus();
+      document.addEventListener('click', () => {
+        autoplayRefused = false;
+        document.querySelectorAll('#stage video').forEach(play);
+      }, { once: true });
     });
   }
 
@@ -276,7 +286,9 @@
   // ---------------------------------------------------------------- WebRTC (WHEP)
   async function openWhep() {
     const video = addVideo();
-    const pc = new RTCPeerConnection(); // no STUN/TURN: viewer and table box share the LAN
+    // No STUN/TURN: viewer and table box share the LAN. max-bundle: one transport for video and
+    // data channel, so one set of candidates to gather (and to trickle, if it comes to that).
+    const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
     const s = newSession('whep', video);
     s.pc = pc;
     s.resource = null;
@@ -368,9 +380,16 @@
       const sdp = pc.localDescription.sdp;
       const ufrag = (sdp.match(/a=ice-ufrag:(.*)/) || [])[1];
       const pwd = (sdp.match(/a=ice-pwd:(.*)/) || [])[1];
-      const mline = (sdp.match(/^m=.*$/m) || ['m=video 9 UDP/TLS/RTP/SAVPF 0'])[0];
-      const lines = [`a=ice-ufrag:${ufrag}`, `a=ice-pwd:${pwd}`, mline];
-      for (const c of queue.splice(0)) lines.push(`a=mid:${c.sdpMid}`, `a=${c.candidate}`);
+      // One "m= / a=mid / a=candidate…" block per media section the candidates belong to.
+      const sections = sdp.split(/\r?\n(?=m=)/).slice(1);
+      const mline = (mid) => {
+        const sec = sections.find((x) => x.split(/\r?\n/).includes(`a=mid:${mid}`));
+        return sec ? sec.split(/\r?\n/)[0] : 'm=video 9 UDP/TLS/RTP/SAVPF 0';
+      };
+      const lines = [`a=ice-ufrag:${ufrag}`, `a=ice-pwd:${pwd}`];
+      const byMid = new Map();
+      for (const c of queue.splice(0)) byMid.set(c.sdpMid, [...(byMid.get(c.sdpMid) || []), c.candidate]);
+      byMid.forEach((cands, mid) => lines.push(mline(mid), `a=mid:${mid}`, ...cands.map((c) => `a=${c}`)));
       if (pc.iceGatheringState === 'complete') lines.push('a=end-of-candidates');
       fetchOk(s.resource, {
         method: 'PATCH',
@@ -489,7 +508,9 @@
     const video = addVideo();
     const s = newSession('hls', video);
     const url = new URL(`/hls/${encodeURIComponent(camera)}/index.m3u8`, location.href).href;
-    const player = new LlHlsPlayer(video, url, (reason) => s.fail(reason));
+    // iPhones have no MediaSource but play (LL-)HLS natively; nothing to measure there, though.
+    const onfail = (reason) => s.fail(reason);
+    const player = window.MediaSource ? new LlHlsPlayer(video, url, onfail) : nativeHls(video, url, onfail);
     s.stop = () => player.stop();
     s.stats = async () => (s.lastStats = player.stats());
     try {
@@ -499,6 +520,31 @@
       s.close();
       throw e;
     }
+  }
+
+  function nativeHls(video, url, onfail) {
+    return {
+      async start() {
+        video.src = url;
+        video.addEventListener('error', () => onfail('native HLS playback error'));
+        play(video);
+        await firstPicture(video, HLS_FIRST_FRAME_MS, 'native HLS');
+      },
+      stop() {},
+      stats() {
+        const q = video.getVideoPlaybackQuality ? video.getVideoPlaybackQuality() : null;
+        return {
+          mode: 'hls',
+          framesDecoded: q ? q.totalVideoFrames : 0,
+          framesDropped: q ? q.droppedVideoFrames : 0,
+          currentTime: video.currentTime,
+          bufferedEnd: null,
+          latencyMs: null,
+          freezeCount: 0,
+          totalFreezesDuration: 0,
+        };
+      },
+    };
   }
 
   // Parses a media playlist into segments (the last one possibly still growing, with parts only).
@@ -602,7 +648,8 @@
           offset += p.duration;
         });
       } else if (seg.complete) {
-        out.push({ ...base, part: -1, uri: seg.uri, independent: true, discontinuity: seg.discontinuity, pdt: seg.pdt, last: true });
+        const whole = { part: -1, uri: seg.uri, independent: true, discontinuity: seg.discontinuity, pdt: seg.pdt };
+        out.push({ ...base, ...whole, last: true });
       }
     }
     return out;
@@ -689,7 +736,8 @@
         } else if (!list.length || list[0].msn > this.pos.msn + 1 || list[list.length - 1].msn < this.pos.msn) {
           // We fell out of the playlist's window, or the daemon restarted and its sequence
           // numbers began again: join afresh at the live edge.
-          report('hls', `resync at the live edge (had segment ${this.pos.msn}, playlist has ${list.length ? `${list[0].msn}–${list[list.length - 1].msn}` : 'nothing'})`);
+          const has = list.length ? `${list[0].msn}–${list[list.length - 1].msn}` : 'nothing';
+          report('hls', `resync at the live edge (had segment ${this.pos.msn}, playlist has ${has})`);
           viewer.hls.discontinuities++;
           this.map = null;
           this.positioned = false;
@@ -735,7 +783,8 @@
       }
       const nextSegment = this.pos.part < 0 || this.pos.last;
       const msn = nextSegment ? this.pos.msn + 1 : this.pos.msn;
-      const query = pl.partTarget ? `?_HLS_msn=${msn}&_HLS_part=${nextSegment ? 0 : this.pos.part + 1}` : `?_HLS_msn=${msn}`;
+      const part = nextSegment ? 0 : this.pos.part + 1;
+      const query = pl.partTarget ? `?_HLS_msn=${msn}&_HLS_part=${part}` : `?_HLS_msn=${msn}`;
       const holdMs = 1000 * (3 * pl.targetDuration + 3);
       for (let attempt = 0; ; attempt++) {
         try {
@@ -816,7 +865,8 @@
           else resolve();
         };
         const ok = () => done();
-        const bad = () => done(new Error(`media decode error${this.video.error ? `: ${this.video.error.message}` : ''}`));
+        const why = () => (this.video.error ? `: ${this.video.error.message}` : '');
+        const bad = () => done(new Error(`media decode error${why()}`));
         sb.addEventListener('updateend', ok);
         sb.addEventListener('error', bad);
         try {
@@ -924,7 +974,7 @@
   // (moov/trak/mdia/minf/stbl/stsd/avc1|avc3/avcC): "avc1.PPCCLL" = profile, constraints, level.
   function avcCodec(buffer) {
     const dv = new DataView(buffer);
-    const fourcc = (p) => String.fromCharCode(dv.getUint8(p), dv.getUint8(p + 1), dv.getUint8(p + 2), dv.getUint8(p + 3));
+    const fourcc = (p) => String.fromCharCode(...new Uint8Array(buffer, p, 4));
     const hex = (p) => dv.getUint8(p).toString(16).toUpperCase().padStart(2, '0');
     const path = ['moov', 'trak', 'mdia', 'minf', 'stbl', 'stsd'];
     function search(start, end, depth, entry) {
@@ -981,7 +1031,7 @@
       default:
         text = current ? 'Reconnecting…' : 'Connecting…';
     }
-    statusEl.textContent = `${camera} · ${text}`;
+    statusEl.textContent = `${camera} · ${autoplayRefused ? 'click to start the video · ' : ''}${text}`;
     statusEl.dataset.mode = viewer.mode;
   }
 

@@ -77,6 +77,9 @@ pub struct CameraStats {
     pub restarts: AtomicU64,
     /// WebRTC viewers now connected through WHEP.
     pub viewers: AtomicU64,
+    /// The capture UTC of a frame minus its PTS in the output pipeline, in µs: what turns the
+    /// timestamp a `debugqroverlay` QR code shows back into UTC.
+    pub pts_utc_offset_us: std::sync::atomic::AtomicI64,
 }
 
 /// The appsrc side, shared by the source's callback and the slate pump.
@@ -88,6 +91,7 @@ struct Pusher {
     timecode: Arc<dyn TimecodeSource>,
     frame: gst::ClockTime,
     slate: gst::Buffer,
+    last_offset_us: Option<i64>,
 }
 
 impl Pusher {
@@ -110,6 +114,10 @@ impl Pusher {
             .duration_since(UNIX_EPOCH)
             .map(|d| u64::try_from(d.as_nanos()).unwrap_or(0))
             .unwrap_or(0);
+        self.last_offset_us = i64::try_from(utc_ns / 1000)
+            .ok()
+            .zip(i64::try_from(pts.useconds()).ok())
+            .map(|(u, p)| u - p);
         {
             let b = buffer.make_mut();
             b.set_pts(pts);
@@ -289,7 +297,7 @@ impl Camera {
             CameraSource::Rtsp { .. } => require_element("rtspsrc")?,
         }
         if settings.qr_timestamp {
-            require_element("qroverlay")?;
+            require_element("debugqroverlay")?;
         }
 
         let output = gst::Pipeline::with_name(&format!("camera-{name}"));
@@ -304,7 +312,6 @@ impl Camera {
             .build();
         let mut chain: Vec<gst::Element> = vec![appsrc.clone().upcast()];
         let mut status_text = None;
-        let mut qr = None;
         if settings.overlay {
             let tc = make("timeoverlay", &name)?;
             tc.set_property_from_str("time-mode", "time-code");
@@ -323,12 +330,14 @@ impl Camera {
         chain.push(text.clone());
         status_text = Some(text).or(status_text);
         if settings.qr_timestamp {
-            let q = make("qroverlay", &name)?;
+            // debugqroverlay encodes each frame's PTS ({"TIMESTAMP": ns, …}); the camera
+            // publishes UTC − PTS (`pts_utc_offset_us`), so a reader turns it into the capture
+            // UTC. (qroverlay's `data` cannot change per frame in GStreamer 1.22.)
+            let q = make("debugqroverlay", &name)?;
             q.set_property("x", 2.0f32);
-            q.set_property("y", 60.0f32);
+            q.set_property("y", 55.0f32);
             q.set_property("pixel-size", 4.0f32);
-            chain.push(q.clone());
-            qr = Some(q);
+            chain.push(q);
         }
         let raw = make("tee", &name)?;
         raw.set_property("allow-not-linked", true);
@@ -376,28 +385,6 @@ impl Camera {
                 });
             }
         }
-        if let Some(q) = &qr {
-            // The QR code shows the capture instant of the very frame it is drawn on.
-            let q = q.clone();
-            if let Some(pad) = q.static_pad("sink") {
-                let qw = q.downgrade();
-                pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-                    if let (Some(gst::PadProbeData::Buffer(b)), Some(q)) =
-                        (&info.data, qw.upgrade())
-                    {
-                        if let Some(utc) = frame_capture_utc(b) {
-                            let us = utc
-                                .duration_since(UNIX_EPOCH)
-                                .map(|d| d.as_micros())
-                                .unwrap_or(0);
-                            q.set_property("data", us.to_string());
-                        }
-                    }
-                    gst::PadProbeReturn::Ok
-                });
-            }
-        }
-
         let hls = Arc::new(HlsStream::new(&name, &settings)?);
         crate::hls::attach(&output, &encoded, &hls, &name, &settings)?;
         if let Some(rec) = &settings.recording {
@@ -415,6 +402,7 @@ impl Camera {
             timecode,
             frame,
             slate: slate_frame(&settings)?,
+            last_offset_us: None,
         };
         let shared = Arc::new(Shared {
             settings: settings.clone(),
@@ -784,6 +772,12 @@ fn slate_pump(shared: &Arc<Shared>) {
             }
         }
         let mut pusher = shared.pusher.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(offset) = pusher.last_offset_us {
+            shared
+                .stats
+                .pts_utc_offset_us
+                .store(offset, Ordering::Relaxed);
+        }
         let idle = pusher.last_real.is_none_or(|t| t.elapsed() > frame * 3);
         if idle {
             let slate = pusher.slate.copy();

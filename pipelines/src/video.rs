@@ -101,8 +101,8 @@ pub struct CameraSettings {
     pub bitrate_kbps: u32,
     /// Burn the timecode, the table phase and the bet countdown into the picture.
     pub overlay: bool,
-    /// Burn a QR code with each frame's capture time (µs since the Unix epoch) into the
-    /// picture, for glass-to-glass measurements.
+    /// Burn a QR code with each frame's timestamp into the picture (`debugqroverlay`), for
+    /// glass-to-glass measurements; `/status` gives the offset that turns it into UTC.
     pub qr_timestamp: bool,
     pub recording: Option<RecordingSettings>,
     pub ice: IceSettings,
@@ -250,7 +250,7 @@ pub fn require_element(element: &str) -> Result<(), VideoError> {
         "x264enc" => "gstreamer1.0-plugins-ugly",
         "webrtcbin" | "rtpbin" => "gstreamer1.0-plugins-bad and gstreamer1.0-nice",
         "vaapih264enc" => "gstreamer1.0-vaapi",
-        "nvh264enc" | "qroverlay" => "gstreamer1.0-plugins-bad",
+        "nvh264enc" | "debugqroverlay" => "gstreamer1.0-plugins-bad",
         "rtspsrc" | "v4l2src" | "v4l2h264enc" | "mp4mux" | "splitmuxsink" | "rtph264pay" => {
             "gstreamer1.0-plugins-good"
         }

@@ -171,6 +171,8 @@ fn new_peer(camera: &Camera, id: String, pt: u32, profile: &str) -> Result<Peer,
     pay.set_property_from_str("aggregate-mode", "zero-latency");
     let webrtc = make("webrtcbin")?;
     webrtc.set_property_from_str("bundle-policy", "max-bundle");
+    // Its own state changes must not hold up the running pipeline while it negotiates.
+    webrtc.set_property("async-handling", true);
     configure_ice(&webrtc, &settings.ice);
     output
         .add_many([&queue, &pay, &webrtc])
@@ -534,7 +536,9 @@ pub(crate) fn remove_peer(camera: &Camera, id: &str) {
         let _ = peer.tee_pad.unlink(&sink);
     }
     tee.release_request_pad(&peer.tee_pad);
-    for e in &peer.elements {
+    // Downstream first: a queue stopped while its thread is blocked pushing into an unconnected
+    // webrtcbin would wait for it forever.
+    for e in peer.elements.iter().rev() {
         let _ = e.set_state(gst::State::Null);
     }
     for e in &peer.elements {
@@ -665,7 +669,7 @@ fn whip_loop(camera: &std::sync::Weak<Camera>, whip: &crate::video::WhipSettings
         }
         cam.sleep_unless_stopping(backoff);
         drop(cam);
-        backoff = (backoff * 2).min(Duration::from_secs(30));
+        backoff = (backoff * 2).min(Duration::from_secs(10));
     }
 }
 

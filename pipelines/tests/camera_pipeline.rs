@@ -82,3 +82,21 @@ fn test_camera_reaches_ll_hls_with_parts() {
     assert!(frames > 50, "frames {frames}");
     cam.stop();
 }
+
+#[test]
+fn whip_push_to_nowhere_reports_down() {
+    let mut settings = CameraSettings::new("w1", CameraSource::Test);
+    settings.width = 320;
+    settings.height = 240;
+    settings.whip = Some(croupier_pipelines::video::WhipSettings {
+        url: "http://127.0.0.1:9/whip".into(),
+        token: None,
+    });
+    let cam =
+        Camera::start(settings, Arc::new(Tod25), Arc::new(|_, _: &str| {})).expect("camera starts");
+    let ok = wait_for(Duration::from_secs(15), || {
+        cam.whip_state().is_some_and(|s| s.starts_with("down:"))
+    });
+    assert!(ok, "whip state {:?}", cam.whip_state());
+    cam.stop();
+}

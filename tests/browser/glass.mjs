@@ -29,8 +29,9 @@
 //   {"mode","samples","p50_ms","p95_ms","p99_ms","min_ms","max_ms","decoded_qr","frames",
 //    "receive_p50_ms","format","implausible","errors"}
 // samples: distinct capture stamps measured; decoded_qr: frames whose QR was read; frames: frames
-// presented while measuring; receive_p50_ms (WebRTC only): capture → packet arrival, so the
-// rest is jitter buffer, decode and render. Exit status 4 when no QR code was read at all.
+// the page saw presented (requestVideoFrameCallback skips some while jsQR is busy);
+// receive_p50_ms (WebRTC only): capture → packet arrival, the rest being jitter buffer, decode
+// and render. Exit status 4 when no QR code was read at all.
 
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
@@ -108,6 +109,12 @@ try {
     errors: [...r.errors, ...pageErrors],
   };
   process.stdout.write(JSON.stringify(out) + '\n');
+  if (r.decoded >= 10 && sorted.length === 1) {
+    process.stderr.write(
+      'warning: every frame carries the same stamp: the QR code is frozen (GStreamer 1.22 qroverlay ' +
+        'draws only the first `data` it gets; see tests/browser/README.md)\n',
+    );
+  }
   if (!r.decoded) {
     process.stderr.write('error: no QR code read: is the test camera stamping frames (qroverlay), and does --qr-box cover it?\n');
     process.exitCode = 4;
