@@ -448,6 +448,12 @@ fn print_banner(
     println!("  status:   http://{http}/status");
     println!("  ready:    http://{http}/readyz");
     println!("  metrics:  http://{http}/metrics");
+    for camera in &config.cameras {
+        println!(
+            "  video:    http://{http}/video/{}   (WebRTC, LL-HLS fallback: /hls/{}/index.m3u8)",
+            camera.name, camera.name
+        );
+    }
     println!("  broker:   mqtt://127.0.0.1:{broker_port}");
     println!("            mosquitto_sub -p {broker_port} -t '{prefix}/#' -v");
     println!("  devices:");

@@ -26,6 +26,10 @@ use crate::supervisor::{ComponentCtx, ComponentResult, ComponentSpec};
 use crate::table::TableHandle;
 use crate::timecode::{Timecode, TimecodeRate};
 
+/// How long the encoder may produce nothing (the camera-lost picture keeps it busy even without
+/// a camera) before the camera is rebuilt.
+const OUTPUT_STALL: Duration = Duration::from_secs(10);
+
 /// The running cameras, by name, for the HTTP handlers.
 #[derive(Debug, Clone, Default)]
 pub struct VideoHandle {
@@ -188,10 +192,26 @@ async fn run(
     let mut last_view = TableView::default();
     let mut last_counts = (0u64, 0u64, 0u64, std::time::Instant::now());
     let mut since_rates = 0u32;
-    loop {
+    // The encoder's output is the one thing every viewer, the fallback and the recording share:
+    // if it stops (a broken encoder, a wedged element), the whole camera is rebuilt.
+    let mut last_encoded = (0u64, std::time::Instant::now());
+    let outcome: ComponentResult = loop {
         tokio::select! {
-            () = ctx.cancel.cancelled() => break,
+            () = ctx.cancel.cancelled() => break Ok(()),
             _ = tick.tick() => {}
+        }
+        let encoded = camera
+            .stats()
+            .encoded_frames
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if encoded != last_encoded.0 {
+            last_encoded = (encoded, std::time::Instant::now());
+        } else if last_encoded.1.elapsed() > OUTPUT_STALL {
+            break Err(format!(
+                "the video output stalled (no encoded frame for {} s); rebuilding the camera",
+                OUTPUT_STALL.as_secs()
+            )
+            .into());
         }
         let view = table_view(&table);
         if view != last_view {
@@ -237,7 +257,7 @@ async fn run(
             health.add("reconnects", restarts - last_counts.2);
             last_counts = (frames, bytes, restarts, std::time::Instant::now());
         }
-    }
+    };
     video.remove(camera.name());
     let stopping = camera.clone();
     if tokio::time::timeout(
@@ -249,7 +269,7 @@ async fn run(
     {
         warn!(camera = %camera.name(), "the camera did not stop within 5 s");
     }
-    Ok(())
+    outcome
 }
 
 /// The phase, round and deadline the overlay and data channel show.

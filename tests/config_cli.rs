@@ -541,3 +541,42 @@ pin = 99
         );
     }
 }
+
+#[test]
+fn camera_and_video_mistakes_are_all_reported() {
+    let text = r#"
+[table]
+studio = "s"
+id = "t"
+game = "roulette"
+
+[video]
+stun = "stun.example:3478"
+turn = ["http://turn.example"]
+recording_segment = "1s"
+
+[[camera]]
+name = "overhead"
+source = "test"
+encoder = "h265"
+fps = "31"
+bitrate_kbps = 10
+width = 0
+whip_url = "ftp://sfu.example/whip"
+"#;
+    let (code, _, err) = validate(text);
+    assert_eq!(code, 78, "{err}");
+    for key in [
+        "video.stun",
+        "video.turn",
+        "video.recording_segment",
+        "camera[0].encoder",
+        "camera[0].fps",
+        "camera[0].bitrate_kbps",
+        "camera[0].width",
+        "camera[0].whip_url",
+    ] {
+        assert!(err.contains(key), "{key} not reported:\n{err}");
+    }
+    assert!(err.contains("x264, v4l2h264, vaapi, nvh264"), "{err}");
+}

@@ -54,6 +54,11 @@ fn demo_runs_a_whole_simulated_table_and_cleans_up() {
         "{banner}"
     );
     assert!(banner.contains("mosquitto_sub -p "), "{banner}");
+    let video_url = format!("http://127.0.0.1:{http_port}/video/overhead");
+    assert!(
+        banner.contains(&format!("video:    {video_url}")),
+        "{banner}"
+    );
     for role in ["wheel", "shoe", "rfid", "pedal"] {
         assert!(
             banner.contains(&format!("    {role:<6} /")),
@@ -101,6 +106,31 @@ fn demo_runs_a_whole_simulated_table_and_cleans_up() {
     assert!(
         result["number"].as_u64().is_some_and(|n| n <= 36),
         "{result}"
+    );
+    // The test camera plays in a stock browser at the printed URL (WebRTC, or the LL-HLS
+    // fallback where this machine gives WebRTC no usable interface).
+    let out = Command::new("node")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/browser/view.mjs"
+        ))
+        .args(["--url", &video_url, "--mode", "auto", "--seconds", "6"])
+        .output()
+        .expect("node (make test installs it)");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "viewer harness {e}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let page = &report["pages"][0];
+    assert!(
+        page["mode"] == "whep" || page["mode"] == "hls",
+        "the demo camera did not play: {page}"
+    );
+    assert!(
+        page["framesDecoded"].as_u64().unwrap_or(0) >= 50,
+        "the demo camera barely played: {page}"
     );
     // Each simulator's real framing was decoded into observations.
     for (device, prefix) in [
