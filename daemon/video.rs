@@ -103,6 +103,7 @@ pub fn camera_settings(
         i32::try_from(n).unwrap_or(25),
         i32::try_from(d).unwrap_or(1),
     );
+    s.source_caps = cam.caps.clone();
     s.encoder = cam.encoder;
     s.bitrate_kbps = cam.bitrate_kbps;
     s.overlay = cam.overlay;

@@ -563,6 +563,7 @@ fps = "31"
 bitrate_kbps = 10
 width = 0
 whip_url = "ftp://sfu.example/whip"
+caps = "image/jpeg,width=(int)x"
 "#;
     let (code, _, err) = validate(text);
     assert_eq!(code, 78, "{err}");
@@ -575,6 +576,7 @@ whip_url = "ftp://sfu.example/whip"
         "camera[0].bitrate_kbps",
         "camera[0].width",
         "camera[0].whip_url",
+        "camera[0].caps",
     ] {
         assert!(err.contains(key), "{key} not reported:\n{err}");
     }

@@ -60,7 +60,7 @@ fn a_lost_camera_recovers_and_the_others_go_on() {
     let http = free_port();
     let mut config = table_config(free_port(), http, &[]);
     config.push_str(&format!(
-        "\n[video]\nrecording_segment = \"4s\"\n\n[[camera]]\nname = \"ip\"\nsource = \"rtsp://127.0.0.1:{rtsp_port}/cam\"\nwidth = 320\nheight = 240\n\n[[camera]]\nname = \"overhead\"\nsource = \"test\"\nwidth = 320\nheight = 240\n"
+        "\n[video]\nrecording_segment = \"4s\"\n\n[[camera]]\nname = \"ip\"\nsource = \"rtsp://127.0.0.1:{rtsp_port}/cam\"\nwidth = 320\nheight = 240\n\n[[camera]]\nname = \"overhead\"\nsource = \"test\"\nwidth = 320\nheight = 240\n\n[[camera]]\nname = \"usb\"\nsource = \"v4l2:///dev/video-croupier-absent\"\ncaps = \"image/jpeg,width=1280,height=720\"\nwidth = 320\nheight = 240\n"
     ));
     let path = dir.path().join("table.toml");
     std::fs::write(&path, config).expect("config");
@@ -88,6 +88,18 @@ fn a_lost_camera_recovers_and_the_others_go_on() {
     assert!(daemon.proc.is_running(), "the daemon died with its camera");
     assert_eq!(http_get(http, "/healthz").map(|r| r.0), Some(200));
     assert!(up("overhead"), "the other camera stopped with the lost one");
+    // A V4L2 camera that is not plugged in is down with the device's error, and retried.
+    let (_, body) = http_get(http, "/status").expect("status");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let usb = &json["components"]["camera:usb"];
+    assert_eq!(usb["state"], "down", "{usb}");
+    assert!(
+        usb["last_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("video-croupier-absent"),
+        "{usb}"
+    );
     // Viewers keep getting video: the playlist grows while the camera is away.
     let during = live_edge(http, "ip").expect("playlist while lost");
     let later = wait_for(Duration::from_secs(5), || {

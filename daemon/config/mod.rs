@@ -329,6 +329,8 @@ pub struct CameraConfig {
     pub height: u32,
     /// The camera's frame rate; the timecode rate unless set.
     pub fps: Option<TimecodeRate>,
+    /// The format asked of a V4L2 camera (GStreamer caps).
+    pub caps: Option<String>,
     pub encoder: croupier_pipelines::video::EncoderKind,
     pub bitrate_kbps: u32,
     /// Burn the timecode, phase and countdown into the picture.

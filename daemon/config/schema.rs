@@ -1763,6 +1763,22 @@ fn camera_settings(
         Some(None) => Some(None),
         None => None,
     };
+    let caps_span = s.get("caps").and_then(|n| n.span.clone());
+    let caps = match read_str(c, s, "caps") {
+        Some(Some(text)) => match croupier_pipelines::video::check_caps(&text) {
+            Ok(()) if !text.contains('!') => Some(Some(text)),
+            Ok(()) => {
+                c.error(&s.key_path("caps"), caps_span.as_ref(), "caps cannot contain `!`", "write one format only, like \"image/jpeg,width=1920,height=1080,framerate=30/1\"");
+                None
+            }
+            Err(why) => {
+                c.error(&s.key_path("caps"), caps_span.as_ref(), why, "write the format the camera offers, like \"image/jpeg,width=1920,height=1080,framerate=30/1\" (list them with `v4l2-ctl --list-formats-ext`)");
+                None
+            }
+        },
+        Some(None) => Some(None),
+        None => None,
+    };
     let names: Vec<&str> = EncoderKind::ALL.iter().map(|(n, _)| *n).collect();
     let encoder = read_choice(
         c,
@@ -1810,6 +1826,7 @@ fn camera_settings(
         width,
         height,
         fps,
+        caps,
         encoder,
         bitrate,
         overlay,
@@ -1822,6 +1839,7 @@ fn camera_settings(
         width?,
         height?,
         fps?,
+        caps?,
         encoder?,
         bitrate?,
         overlay?,
@@ -1837,6 +1855,7 @@ fn camera_settings(
         width: u32::try_from(width).unwrap_or(1280),
         height: u32::try_from(height).unwrap_or(720),
         fps,
+        caps,
         encoder,
         bitrate_kbps: u32::try_from(bitrate).unwrap_or(2500),
         overlay,

@@ -92,6 +92,8 @@ struct Pusher {
     frame: gst::ClockTime,
     slate: gst::Buffer,
     last_offset_us: Option<i64>,
+    last_capture: Option<SystemTime>,
+    last_label: Option<FrameTimecode>,
 }
 
 impl Pusher {
@@ -100,6 +102,13 @@ impl Pusher {
         let Some(now) = self.output.current_running_time() else {
             return false;
         };
+        // At the hand-over from the camera-lost picture (stamped "now") to the camera, the
+        // camera's first frame can be older than the last picture shown: drop it, so capture
+        // times and timecode labels never run backwards.
+        if self.last_capture.is_some_and(|last| capture_utc <= last) {
+            return false;
+        }
+        self.last_capture = Some(capture_utc);
         let age = gst::ClockTime::from_nseconds(u64::try_from(age.as_nanos()).unwrap_or(0));
         let mut pts = now.saturating_sub(age);
         if let Some(last) = self.last_pts {
@@ -108,8 +117,13 @@ impl Pusher {
                 pts = last + gst::ClockTime::from_nseconds(1);
             }
         }
-        self.last_pts = Some(pts);
         let tc = self.timecode.timecode_at(capture_utc);
+        // Two frames never share a label (it can happen only at that same hand-over).
+        if self.last_label == Some(tc) {
+            return false;
+        }
+        self.last_label = Some(tc);
+        self.last_pts = Some(pts);
         let utc_ns = capture_utc
             .duration_since(UNIX_EPOCH)
             .map(|d| u64::try_from(d.as_nanos()).unwrap_or(0))
@@ -403,6 +417,8 @@ impl Camera {
             frame,
             slate: slate_frame(&settings)?,
             last_offset_us: None,
+            last_capture: None,
+            last_label: None,
         };
         let shared = Arc::new(Shared {
             settings: settings.clone(),
@@ -850,12 +866,19 @@ fn source_description(s: &CameraSettings) -> String {
         s.width, s.height
     );
     let quote = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"");
+    // Caps were checked at config time; a stray `!` cannot splice elements in.
+    let caps = s
+        .source_caps
+        .as_deref()
+        .filter(|c| !c.contains('!'))
+        .map(|c| format!("{c} ! "))
+        .unwrap_or_default();
     match &s.source {
         CameraSource::Test => {
             format!("videotestsrc is-live=true pattern=ball motion=wavy background-color=0xff1d5f3b ! {scale}")
         }
         CameraSource::V4l2 { device } => format!(
-            "v4l2src device=\"{}\" ! decodebin ! {scale}",
+            "v4l2src device=\"{}\" ! {caps}decodebin ! {scale}",
             quote(&device.display().to_string())
         ),
         CameraSource::Rtsp { url } => format!(

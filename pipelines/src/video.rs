@@ -97,6 +97,9 @@ pub struct CameraSettings {
     pub height: u32,
     /// Frame rate as a fraction (25/1, 30000/1001, …).
     pub fps: (i32, i32),
+    /// GStreamer caps asked of the source before decoding (a V4L2 camera's format, size and
+    /// rate: `image/jpeg,width=1920,height=1080,framerate=30/1`); none: the source's choice.
+    pub source_caps: Option<String>,
     pub encoder: EncoderKind,
     pub bitrate_kbps: u32,
     /// Burn the timecode, the table phase and the bet countdown into the picture.
@@ -120,6 +123,7 @@ impl CameraSettings {
             width: 1280,
             height: 720,
             fps: (25, 1),
+            source_caps: None,
             encoder: EncoderKind::X264,
             bitrate_kbps: 2500,
             overlay: true,
@@ -262,4 +266,16 @@ pub fn require_element(element: &str) -> Result<(), VideoError> {
             "install the Debian package {package} (scripts/install-deps.sh installs the defaults)"
         ),
     })
+}
+
+/// Checks a caps string as a technician wrote it (`[[camera]] caps`).
+pub fn check_caps(text: &str) -> Result<(), String> {
+    init().map_err(|e| e.to_string())?;
+    let caps = text
+        .parse::<gstreamer::Caps>()
+        .map_err(|_| format!("`{text}` is not GStreamer caps"))?;
+    if caps.is_empty() || caps.is_any() {
+        return Err(format!("`{text}` names no format"));
+    }
+    Ok(())
 }
