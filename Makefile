@@ -21,7 +21,7 @@ UDEVDIR       := $(DESTDIR)$(SYSCONFDIR)/udev/rules.d
 CONFDIR       := $(DESTDIR)$(SYSCONFDIR)/croupier
 DOCDIR        := $(DESTDIR)$(PREFIX)/share/doc/croupier
 
-.PHONY: all deps build demo test lint fuzz-build install uninstall clean
+.PHONY: all deps build demo test lint fuzz-build vision-bench install uninstall clean
 
 all: build
 
@@ -43,6 +43,16 @@ test: deps
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+# Regenerates the synthetic vision set (deterministic from SEED) and prints the accuracy and
+# latency table of BENCHMARKS.md. DECKS=all for every deck (slow: ~10 min of rendering).
+SEED          ?= 7
+DECKS         ?= standard,dondorf,gm-paris,nicu-white
+vision-bench: deps
+	$(CARGO) build --release --locked
+	/usr/bin/python3 tests/vision/synth.py --seed $(SEED) --out target/vision-data --decks $(DECKS) \
+	  --tables 4 --scenes 25 --empty 50 --wheel 90 --jobs 2
+	$(BIN) vision bench --data target/vision-data
 
 # Builds every fuzz target (fuzz/). cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP lets the
 # stable toolchain take them. Run one with: RUSTC_BOOTSTRAP=1 cargo fuzz run wheel_codec

@@ -58,6 +58,8 @@ pub fn main(cli: Cli) -> ExitCode {
                 }
             }
         }
+        Command::Calibrate(cmd) => crate::vision::calibrate(cmd),
+        Command::Vision(cmd) => crate::vision::vision(cmd),
         Command::Timecode(args) => match crate::timecode::run(&args) {
             Ok(text) => {
                 println!("{text}");

@@ -94,6 +94,119 @@ line).",
     /// Check or export the append-only, hash-chained journal (dispute evidence).
     #[command(subcommand)]
     Journal(JournalCommand),
+
+    /// Calibrate a table for vision: the deck's templates, the table plane and zones, the wheel.
+    #[command(subcommand)]
+    Calibrate(CalibrateCommand),
+
+    /// Run the recognisers on still images: to check a table, or to evaluate them.
+    #[command(subcommand)]
+    Vision(VisionCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CalibrateCommand {
+    /// Build a deck's templates from single-card face images named by card (AS.png, TD.png, 9H.png…).
+    #[command(
+        after_help = "Writes (or updates, bumping its version) the calibration file F with the deck, and F's report image (F with .deck.png) showing every template.
+Example: croupier calibrate deck --cards photos/ --out calibration/rl-01.json"
+    )]
+    Deck {
+        /// Folder of the 52 face images, one card each, named by card.
+        #[arg(long, value_name = "DIR")]
+        cards: PathBuf,
+        /// The calibration file to write or update.
+        #[arg(long, value_name = "F")]
+        out: PathBuf,
+        /// The deck's name (default: the folder's name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Set the table plane (four reference corners in the image) and the zones, and draw the
+    /// report image on a live frame.
+    #[command(
+        after_help = "The corners are where the table plane's (0,0), (W,0), (W,H), (0,H) millimetres appear in the image, in that order.
+Example: croupier calibrate table --calibration calibration/rl-01.json --image frame.png \\\n  --corners 102,80:1180,95:1250,690:40,660 --table-mm 1000x600 --zones zones.json"
+    )]
+    Table {
+        #[arg(long, value_name = "F")]
+        calibration: PathBuf,
+        /// A frame from the table's camera (PNG or JPEG).
+        #[arg(long, value_name = "IMAGE")]
+        image: PathBuf,
+        /// Four image points `x,y:x,y:x,y:x,y`.
+        #[arg(long)]
+        corners: String,
+        /// Size of the calibrated plane, `WxH` in millimetres.
+        #[arg(long, default_value = "1000x600")]
+        table_mm: String,
+        /// A JSON file `[{"name": "player", "polygon_mm": [[x,y], …]}, …]` (default: keep the file's zones).
+        #[arg(long, value_name = "FILE")]
+        zones: Option<PathBuf>,
+    },
+    /// Set a wheel camera's geometry: the wheel's centre and the pocket ring's radii.
+    Wheel {
+        #[arg(long, value_name = "F")]
+        calibration: PathBuf,
+        /// A frame from the wheel camera with the ball in a pocket (for the report image).
+        #[arg(long, value_name = "IMAGE")]
+        image: PathBuf,
+        /// `x,y` in pixels.
+        #[arg(long)]
+        centre: String,
+        /// `inner,outer` radii of the pocket ring, in pixels.
+        #[arg(long)]
+        ring: String,
+        /// `european`, `american` or `auto`.
+        #[arg(long, default_value = "auto")]
+        layout: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VisionCommand {
+    /// Print one JSON line per image: the cards found, with card, zone, confidence and corners.
+    #[command(
+        after_help = "Rejects rather than guesses: a card whose index does not match one card of the deck clearly is counted in `rejected`, not printed.
+Example: croupier vision recognize --calibration calibration/rl-01.json frame-*.png"
+    )]
+    Recognize {
+        #[arg(long, value_name = "F")]
+        calibration: PathBuf,
+        #[arg(value_name = "IMAGE", required = true)]
+        images: Vec<PathBuf>,
+        /// Also write each image with the zones and the reads drawn, into this folder.
+        #[arg(long, value_name = "DIR")]
+        draw: Option<PathBuf>,
+    },
+    /// Print one JSON line per wheel image: the pocket the ball rests in, if any.
+    Pocket {
+        #[arg(long, value_name = "F")]
+        calibration: PathBuf,
+        #[arg(value_name = "IMAGE", required = true)]
+        images: Vec<PathBuf>,
+    },
+    /// Accuracy, rejects, wrong reads, false positives and latency on a synthetic set
+    /// (tests/vision/synth.py), per deck and overall, as a Markdown table.
+    #[command(
+        after_help = "Example: /usr/bin/python3 tests/vision/synth.py --seed 7 --out target/vision-data && \\\n  croupier vision bench --data target/vision-data   (or: make vision-bench)"
+    )]
+    Bench {
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// Only these decks (comma-separated).
+        #[arg(long)]
+        decks: Option<String>,
+        /// Print the figures as JSON too.
+        #[arg(long)]
+        json: bool,
+        /// Override the calibration's card_min_score (for tuning).
+        #[arg(long)]
+        min_score: Option<f64>,
+        /// Override the calibration's card_min_margin (for tuning).
+        #[arg(long)]
+        min_margin: Option<f64>,
+    },
 }
 
 #[derive(Debug, Args)]

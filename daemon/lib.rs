@@ -39,3 +39,5 @@ pub mod table;
 pub mod timecode;
 pub mod uplink;
 pub mod video;
+pub mod vision;
+pub mod vision_bench;

@@ -22,6 +22,8 @@ PACKAGES=(
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-nice
   gir1.2-gst-rtsp-server-1.0   # the IP camera of tests/video_camera_loss.rs (tests/rtsp_camera.py)
   chromium                     # the WebRTC and LL-HLS viewer of the video tests (headless)
+  kdegames-card-data-kf5 librsvg2-bin python3-opencv python3-numpy  # vision test data: tests/vision/synth.py (card decks, SVG export, rendering)
+  libopencv-dev clang libclang-dev  # vision/: the opencv crate builds against OpenCV 4.6 (its binding generator needs libclang)
 )
 # Node.js drives Chromium in the browser tests (playwright-core). A Node already on the machine
 # (nodesource, nvm) is used as is; otherwise Debian's.

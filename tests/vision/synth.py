@@ -135,8 +135,12 @@ def write_json(path, obj):
         f.write(text + "\n")
 
 
-def write_png(path, img):
-    ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+def write_png(path, img, photo=False):
+    # camera frames are noisy: Huffman-only coding is faster and smaller for them
+    params = [cv2.IMWRITE_PNG_COMPRESSION, 3]
+    if photo:
+        params += [cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY]
+    ok, buf = cv2.imencode(".png", img, params)
     assert ok
     with open(path, "wb") as f:
         f.write(buf.tobytes())
@@ -268,10 +272,16 @@ def stamp(layer_bgr, layer_a, mask, cx, cy, angle_deg, colour, opacity=1.0):
     h, w = mask.shape
     M = Tm(cx, cy) @ Rm(angle_deg) @ Tm(-(w - 1) / 2, -(h - 1) / 2)
     H, W = layer_a.shape
-    m = cv2.warpAffine(mask, M[:2], (W, H), flags=cv2.INTER_LINEAR,
+    c = proj(M, [[-1, -1], [w, -1], [w, h], [-1, h]])
+    x0, y0 = max(int(c[:, 0].min()) - 1, 0), max(int(c[:, 1].min()) - 1, 0)
+    x1, y1 = min(int(c[:, 0].max()) + 2, W), min(int(c[:, 1].max()) + 2, H)
+    if x1 <= x0 or y1 <= y0:
+        return
+    m = cv2.warpAffine(mask, (Tm(-x0, -y0) @ M)[:2], (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_CONSTANT, borderValue=0) * opacity
-    layer_bgr[:] = layer_bgr * (1 - m[..., None]) + np.float32(colour) * m[..., None]
-    np.maximum(layer_a, m, out=layer_a)
+    roi = layer_bgr[y0:y1, x0:x1]
+    roi[:] = roi * (1 - m[..., None]) + np.float32(colour) * m[..., None]
+    np.maximum(layer_a[y0:y1, x0:x1], m, out=layer_a[y0:y1, x0:x1])
 
 
 def lowfreq_noise(rng, h, w, cell):
@@ -341,26 +351,30 @@ def rsvg(svg, eid, zoom):
 
 
 def alpha_crop(img):
-    ys, xs = np.nonzero(img[:, :, 3] > 0)
+    """Crops to the card: alpha >= 50 %, which leaves out soft drop shadows and glows that
+    some decks draw around their cards."""
+    ys, xs = np.nonzero(img[:, :, 3] >= 128)
     if len(ys) == 0:
         raise RuntimeError("empty render")
     return img[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
 
 
 def render_face(task):
-    """(svg, eid, zoom, out_png) -> (out_png, width, height). BGRA, RGB over white."""
-    svg, eid, zoom, out = task
+    """(svg, eid, zoom, width, out_png) -> (out_png, rendered width, rendered height).
+    BGRA, RGB over white; every face of a deck gets the same size, width x FACE_H."""
+    svg, eid, zoom, W, out = task
     img = alpha_crop(rsvg(svg, eid, zoom))
     a = img[:, :, 3].astype(np.float32) / 255
     p = img[:, :, :3].astype(np.float32) * a[..., None]
     h, w = a.shape
-    W = max(1, int(round(w * FACE_H / h)))
-    p = cv2.resize(p, (W, FACE_H), interpolation=cv2.INTER_AREA)
-    a = np.clip(cv2.resize(a, (W, FACE_H), interpolation=cv2.INTER_AREA), 0, 1)
+    if (W, FACE_H) != (w, h):
+        interp = cv2.INTER_AREA if h > FACE_H else cv2.INTER_CUBIC
+        p = cv2.resize(p, (W, FACE_H), interpolation=interp)
+        a = np.clip(cv2.resize(a, (W, FACE_H), interpolation=interp), 0, 1)
     rgb = p + 255 * (1 - a[..., None])
     out_img = np.dstack([np.clip(np.rint(rgb), 0, 255), np.clip(np.rint(a * 255), 0, 255)])
     write_png(out, out_img.astype(np.uint8))
-    return out, W, FACE_H
+    return out, w, h
 
 
 def face_premul(im):
@@ -379,9 +393,10 @@ def make_table(seed, k, W, H):
                 int(rng.integers(br[0], br[1] + 1))]
     fov = U(rng, 50, 68)
     f = (W / 2) / math.tan(math.radians(fov / 2))
-    tilt = U(rng, 0, 35)
+    # tilt of the optical axis from the table's normal stays within 0..35 degrees overall
+    tilt = U(rng, 0, 33)
     side = 1 if rng.random() < 0.5 else -1
-    pan = U(rng, -5, 5)
+    pan = U(rng, -4, 4)
     roll = U(rng, -10, 10)
     target = np.array([500 + U(rng, -25, 25), 300 + U(rng, -20, 20), 0.0])
     fill = U(rng, 0.80, 0.92)
@@ -677,26 +692,21 @@ def draw_chip(rng, d_mm, colour, white_centre, ppm=6.0):
     light = 1 + 0.08 * (dx * math.cos(la) + dy * math.sin(la)) / r
     edge = np.clip((1.0 - rad) * 12, 0, 1) ** 0.5 * 0.25 + 0.75
     img *= (light * edge)[..., None]
-    img += rng.normal(0, 3, img.shape).astype(np.float32)
+    img += rng.standard_normal(img.shape, dtype=np.float32) * np.float32(3)
     a = np.zeros((n, n), np.uint8)
     aa_circle(a, (c, c), r, 255)
     return premul(np.clip(img, 0, 255), a.astype(np.float32) / 255)
 
 
-def draw_hand(rng, ppm=3.0):
+def draw_hand(rng, ppm=2.0):
     """A dealer's hand and cuff, fingers towards +y, wrist at (0, 0) mm. Returns patch, origin."""
-    ox, oy, wmm, hmm = -130.0, -300.0, 260.0, 520.0
+    ox, oy, wmm, hmm = -130.0, -230.0, 260.0, 430.0
     n_w, n_h = int(wmm * ppm), int(hmm * ppm)
     skin = np.float32([U(rng, 95, 165), U(rng, 125, 185), U(rng, 175, 235)])
     m = np.zeros((n_h, n_w), np.uint8)
 
     def pt(x, y):
         return ((x - ox) * ppm - 0.5, (y - oy) * ppm - 0.5)
-
-    def ell(cx, cy, ax, ay, ang):
-        p = pt(cx, cy)
-        cv2.ellipse(m, (int(p[0] * 16), int(p[1] * 16)), (int(ax * ppm * 16), int(ay * ppm * 16)),
-                    ang, 0, 360, 255, -1, cv2.LINE_AA, 4)
 
     def capsule(x0, y0, ang, length, width):
         a = math.radians(ang)
@@ -707,29 +717,40 @@ def draw_hand(rng, ppm=3.0):
         return x1, y1
 
     spread = U(rng, 0.6, 1.4)
-    ell(0, 55, 42, 50, 0)
+    p = pt(0, 55)
+    cv2.ellipse(m, (int(p[0] * 16), int(p[1] * 16)), (int(42 * ppm * 16), int(50 * ppm * 16)),
+                0, 0, 360, 255, -1, cv2.LINE_AA, 4)
     tips = []
     for bx, ln, wd, sp in [(-27, 58, 16, -9), (-9, 70, 17, -3), (9, 66, 17, 3), (27, 52, 15, 9)]:
         tips.append(capsule(bx, 88, sp * spread + U(rng, -3, 3), ln * U(rng, 0.9, 1.05), wd))
     capsule(-36, 40, -55 + U(rng, -15, 15), 52, 20)
     hand = m.astype(np.float32) / 255
     cuff = np.zeros_like(m)
-    aa_poly(cuff, [[-50, -290], [50, -290], [52, 12], [-52, 12]], 255, ppm, (ox, oy))
+    aa_poly(cuff, [[-50, -225], [50, -225], [52, 12], [-52, 12]], 255, ppm, (ox, oy))
     cuffa = cuff.astype(np.float32) / 255
     sleeve = np.float32([235, 235, 232]) if rng.random() < 0.5 else np.float32([32, 30, 30])
-    yy = (oy + (np.arange(n_h) + 0.5) / ppm)[:, None]
-    xx = (ox + (np.arange(n_w) + 0.5) / ppm)[None, :]
+    yy = (oy + (np.arange(n_h, dtype=np.float32) + 0.5) / ppm)[:, None]
+    xx = (ox + (np.arange(n_w, dtype=np.float32) + 0.5) / ppm)[None, :]
     tone = 1 + 0.10 * lowfreq_noise(rng, n_h, n_w, 25 * ppm) - 0.15 * (np.abs(xx) / 60) ** 2
     img = skin * np.clip(tone, 0.6, 1.2)[..., None]
-    img = img + rng.normal(0, 2.5, img.shape).astype(np.float32)
-    # knuckle creases and lighter nails
+    img += rng.standard_normal(img.shape, dtype=np.float32) * np.float32(2.5)
+    # lighter nails at the fingertips
+    nail = np.float32([200, 205, 235])
     for tx, ty in tips:
-        k = np.exp(-(((xx - tx) ** 2 + (yy - ty) ** 2) / (2 * 5.0 ** 2)))
-        img = img * (1 - 0.35 * k[..., None]) + np.float32([200, 205, 235]) * 0.35 * k[..., None]
-    sl = sleeve * (1 - 0.18 * (np.abs(xx) / 52) ** 2)[..., None]
+        cx, cy = pt(tx, ty)
+        r = int(12 * ppm)
+        x0, y0 = max(int(cx) - r, 0), max(int(cy) - r, 0)
+        x1, y1 = min(int(cx) + r, n_w), min(int(cy) + r, n_h)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        k = np.exp(-(((xx[:, x0:x1] - tx) ** 2 + (yy[y0:y1] - ty) ** 2) / (2 * 5.0 ** 2))) * 0.35
+        roi = img[y0:y1, x0:x1]
+        roi[:] = roi * (1 - k[..., None]) + nail * k[..., None]
+    folds = 1 + 0.08 * np.sin(yy / U(rng, 9, 16) + 2 * lowfreq_noise(rng, n_h, 1, 30 * ppm))
+    sl = sleeve * ((1 - 0.22 * (np.abs(xx) / 52) ** 2) * folds)[..., None]
     img = img * (1 - cuffa[..., None]) + sl * cuffa[..., None]
     a = np.maximum(hand, cuffa)
-    a = cv2.GaussianBlur(a, (0, 0), 0.8)
+    a = cv2.GaussianBlur(a, (0, 0), 0.6)
     return premul(np.clip(img, 0, 255), a), (ox, oy)
 
 
@@ -738,7 +759,7 @@ def draw_placard(rng, w_mm, h_mm, ppm=5.0):
     paper = np.float32([U(rng, 228, 245)] * 3) + np.float32([0, 2, 4])
     img = np.empty((n_h, n_w, 3), np.float32)
     img[:] = paper
-    img += rng.normal(0, 2.0, img.shape).astype(np.float32)
+    img += rng.standard_normal(img.shape, dtype=np.float32) * np.float32(2)
     ink = np.float32([30, 30, 160]) if rng.random() < 0.5 else np.float32([25, 25, 25])
     a = np.zeros((n_h, n_w), np.float32)
     lines = [["MIN 10", "MAX 500"], ["RESERVED"], ["TABLE %d" % int(rng.integers(1, 20))],
@@ -772,7 +793,7 @@ def draw_shoe(rng, ppm=3.0):
     border = (xx < cx0 + 3) | (xx > cx1 - 3)
     card = np.where(border[..., None], np.float32([235, 235, 235]), pattern)
     img = np.where(strip[..., None], card, img)
-    img += rng.normal(0, 2.0, img.shape).astype(np.float32)
+    img += rng.standard_normal(img.shape, dtype=np.float32) * np.float32(2)
     a = np.zeros((n_h, n_w), np.uint8)
     aa_poly(a, [[6, 0], [wmm - 6, 0], [wmm, hmm - 35], [wmm - 10, hmm], [10, hmm], [0, hmm - 35]],
             255, ppm)
@@ -795,7 +816,9 @@ def place_chip(img, rng, H_ss, cx, cy, stack=1):
         M = H_ss @ patch_to_local(ppm, ox - n / ppm / 2, oy - n / ppm / 2)
         shadow(img, patch[:, :, 3], M, (2.5, 3.0), 3.0, 0.45)
         composite(img, patch, M)
-    return {"type": "chip", "centre_mm": [cx, cy], "diameter_mm": d, "colour_bgr": colour,
+    centre_px = proj(np.linalg.inv(SS_M) @ H_ss, [[cx, cy]])[0]
+    return {"type": "chip", "centre_mm": [cx, cy], "centre_px": centre_px, "diameter_mm": d,
+            "colour_bgr": colour,
             "white_centre": white_centre, "stack": stack}
 
 
@@ -942,8 +965,7 @@ def render_scene(ctx, deck, n):
     Hm = tb["H"]
     H_ss = SS_M @ Hm
     img = table_image(ctx, k).astype(np.float32)
-    fw, fh = ctx["faces"][deck]
-    w_mm = CARD_H_MM * fw / fh
+    w_mm = CARD_H_MM * ctx["faces"][deck][0] / ctx["faces"][deck][1]
     n_cards = int(rng.integers(1, 7))
     cards = place_cards(rng, n_cards, w_mm)
     occ = index_occlusion(cards, w_mm)
@@ -954,13 +976,14 @@ def render_scene(ctx, deck, n):
     for _ in range(n_chips):
         for attempt in range(50):
             cx, cy = U(rng, 30, 970), U(rng, 20, 580)
-            circ = [[cx + 25 * math.cos(t), cy + 25 * math.sin(t)] for t in np.linspace(0, 6.28, 12)]
+            circ = [[cx + 28 * math.cos(t), cy + 28 * math.sin(t)] for t in np.linspace(0, 6.28, 12)]
             if all(convex_overlap(circ, c["poly"]) == 0 for c in cards):
                 distractors.append(place_chip(img, rng, H_ss, cx, cy, int(rng.integers(1, 4))))
                 break
     labels = []
     for i, c in enumerate(cards):
         face = face_for(ctx, deck, c["code"])
+        fh, fw = face.shape[:2]
         # paper is not a perfect reflector; slight shading across the card
         g = U(rng, 0.9, 0.99)
         ga = math.radians(U(rng, 0, 360))
@@ -986,7 +1009,7 @@ def render_scene(ctx, deck, n):
              "card_mm": {"width": w_mm, "height": CARD_H_MM},
              "cards": labels, "distractors": distractors, "photometric": phot}
     base = os.path.join(ctx["out"], "scenes", deck, str(n))
-    write_png(base + ".png", out)
+    write_png(base + ".png", out, photo=True)
     write_json(base + ".json", label)
     return base
 
@@ -1033,8 +1056,8 @@ def render_empty(ctx, n):
                             "corners_px": px(Hm, proj(A, [[0, 0], [pw, 0], [pw, ph], [0, ph]]))})
     # the dealer's hand, reaching in from the dealer's side
     if rng.random() < 0.7:
-        patch, (ox, oy) = draw_hand(rng)
-        ppm = 3.0
+        ppm = 2.0
+        patch, (ox, oy) = draw_hand(rng, ppm)
         hx, hy = U(rng, 150, 850), U(rng, -40, 260)
         rot = U(rng, -45, 45)
         A = Tm(hx, hy) @ Rm(rot)
@@ -1048,7 +1071,7 @@ def render_empty(ctx, n):
     label = {"frame": "empty", "table": k, "seed": seed, "index": n, "cards": [],
              "distractors": distractors, "photometric": phot}
     base = os.path.join(ctx["out"], "empty", str(n))
-    write_png(base + ".png", out)
+    write_png(base + ".png", out, photo=True)
     write_json(base + ".json", label)
     return base
 
@@ -1091,7 +1114,8 @@ def make_wheel_pose(seed, p, W, H):
 
 
 def polar_wood(rng, size, r_px, base, grain_along="tangent", stripes=60.0):
-    """Wood-like BGR texture in a size x size canvas centred, as a function of polar coords."""
+    """Wood-like BGR texture in a size x size canvas, centred, made in polar coordinates
+    (grain along circles, or radial like a sunburst veneer)."""
     na, nr = 1440, int(r_px) + 4
     ang_n = lowfreq_noise(rng, na, nr, 20 if grain_along == "tangent" else 60)
     fine = cv2.blur(rng.standard_normal((na, nr), dtype=np.float32), (1, 3) if grain_along == "tangent" else (9, 1))
@@ -1103,10 +1127,13 @@ def polar_wood(rng, size, r_px, base, grain_along="tangent", stripes=60.0):
         g = np.sin(aa / na * stripes * 6 + 0.6 * ang_n)
     val = 1 + 0.07 * g + 0.05 * fine + (0.04 if grain_along == "tangent" else 0.015) * ang_n
     polar = np.float32(base) * val[..., None]
+    polar = np.concatenate([polar, polar[:1]], 0)  # wrap the angle for interpolation
     c = (size - 1) / 2
-    out = cv2.warpPolar(polar, (size, size), (c, c), nr, cv2.WARP_POLAR_LINEAR | cv2.WARP_INVERSE_MAP
-                        | cv2.INTER_LINEAR)
-    return out
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    rho = np.minimum(np.hypot(xx - c, yy - c), nr - 1)
+    phi = (np.arctan2(yy - c, xx - c) % np.float32(2 * np.pi)) * np.float32(na / (2 * np.pi))
+    return cv2.remap(polar, rho.astype(np.float32), phi.astype(np.float32), cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
 
 
 def wheel_static(seed, wp, W, H):
@@ -1261,7 +1288,7 @@ def wheel_head(seed, wp, layout):
     sh = cv2.GaussianBlur(np.roll(np.roll(tmf, int(3 * s), 0), int(3 * s), 1), (0, 0), 2 * s)
     col *= (1 - 0.45 * sh * cone)[..., None]
     col = col * (1 - tmf[..., None]) + tmetal * tmf[..., None]
-    col += rng.normal(0, 2, col.shape).astype(np.float32)
+    col += rng.standard_normal(col.shape, dtype=np.float32) * np.float32(2)
     return premul(np.clip(col, 0, 255), alpha)
 
 
@@ -1357,7 +1384,7 @@ def render_wheel(ctx, n):
         "photometric": phot,
     }
     base = os.path.join(ctx["out"], "wheel", str(n))
-    write_png(base + ".png", out)
+    write_png(base + ".png", out, photo=True)
     write_json(base + ".json", label)
     return base
 
@@ -1422,7 +1449,7 @@ def main(argv=None):
     if a.decks == "all":
         chosen = usable
     else:
-        names = [x.strip() for x in a.decks.split(",") if x.strip()]
+        names = [re.sub(r"^svg-", "", x.strip()) for x in a.decks.split(",") if x.strip()]
         by = {d["name"]: d for d in survey}
         chosen = []
         for nm in names:
@@ -1454,14 +1481,18 @@ def main(argv=None):
             svg = os.path.join(tmp, d["name"] + ".svg")
             with open(svg, "w", encoding="utf-8") as f:
                 f.write(read_svg(d["svgz"]))
-            probe = alpha_crop(rsvg(svg, "1_spade", 1.0))
-            zoom = 2.0 * FACE_H / probe.shape[0]
+            # zoom so that the card is FACE_H px tall: a coarse probe, then a finer one
+            zoom = FACE_H / alpha_crop(rsvg(svg, "1_spade", 1.0)).shape[0]
+            probe = alpha_crop(rsvg(svg, "1_spade", zoom * 2))
+            zoom = FACE_H * zoom * 2 / probe.shape[0]
+            fw = int(round(probe.shape[1] * FACE_H / probe.shape[0]))
             fdir = os.path.join(out, "decks", d["name"], "faces")
             os.makedirs(fdir)
+            ctx["faces"][d["name"]] = (fw, FACE_H)
             for c in CODES:
-                face_tasks.append((svg, d["ids"][c], zoom, os.path.join(fdir, c + ".png")))
+                face_tasks.append((svg, d["ids"][c], zoom, fw, os.path.join(fdir, c + ".png")))
             if d["back_id"]:
-                face_tasks.append((svg, d["back_id"], zoom, os.path.join(out, "decks", d["name"], "back.png")))
+                face_tasks.append((svg, d["back_id"], zoom, fw, os.path.join(out, "decks", d["name"], "back.png")))
         stage1 = [(ctx, "bg", "table", k) for k in range(a.tables) if a.scenes * len(chosen) + a.empty > 0]
         stage1 += [(ctx, "bg", "wheel", p) for p in range(3) if a.wheel > 0]
         stage1 += [(ctx, "face", t, None) for t in face_tasks]
@@ -1471,14 +1502,17 @@ def main(argv=None):
                 sizes[r[0]] = (r[1], r[2])
         for d in chosen:
             fdir = os.path.join(out, "decks", d["name"], "faces")
-            ws = sorted(sizes[os.path.join(fdir, c + ".png")][0] for c in CODES)
-            fw = ws[len(ws) // 2]
-            ctx["faces"][d["name"]] = (fw, FACE_H)
-            odd = [c for c in CODES if abs(sizes[os.path.join(fdir, c + ".png")][0] - fw) > 2]
+            fw = ctx["faces"][d["name"]][0]
+            # a face whose rendered card is not the deck's shape would be stretched: report it
+            odd = []
+            for c in CODES:
+                w, h = sizes[os.path.join(fdir, c + ".png")]
+                if abs(w * FACE_H / h - fw) > 3:
+                    odd.append(c)
             deck_meta.append({"name": d["name"], "source": d["svgz"],
                               "face_px": {"width": fw, "height": FACE_H},
                               "card_mm": {"width": CARD_H_MM * fw / FACE_H, "height": CARD_H_MM},
-                              "back": d["back_id"] is not None, "odd_width_faces": odd})
+                              "back": d["back_id"] is not None, "odd_shape_faces": odd})
         t_faces = time.monotonic()
         # 2. tables
         tables = []

@@ -1,0 +1,398 @@
+//! `croupier calibrate …` and `croupier vision …`: the technician's and the evaluator's side of
+//! the vision stage (docs/vision.md). The recognisers are in the `croupier-vision` crate.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Instant, SystemTime};
+
+use croupier_vision::calibration::{
+    Calibration, Ring, SizeMm, SizePx, TableGeometry, WheelGeometry, Zone,
+};
+use croupier_vision::cards::{draw_report, CardReader, Deck, FrameReads};
+use croupier_vision::geometry::{centroid, Pt};
+use croupier_vision::opencv::core::{Mat, Point, Scalar};
+use croupier_vision::opencv::prelude::*;
+use croupier_vision::opencv::{imgcodecs, imgproc};
+use croupier_vision::{read_image, wheel, VisionError};
+use serde_json::{json, Value};
+
+use crate::cli::{CalibrateCommand, VisionCommand};
+use crate::clock::format_utc;
+
+fn fail(what: &str, err: impl std::fmt::Display) -> ExitCode {
+    eprintln!("croupier {what}: {err}");
+    ExitCode::FAILURE
+}
+
+fn load_or_new(path: &Path) -> Result<Calibration, VisionError> {
+    if path.exists() {
+        Calibration::load(path)
+    } else {
+        Ok(Calibration::default())
+    }
+}
+
+fn write_image(path: &Path, img: &Mat) -> Result<(), VisionError> {
+    let text = path.to_string_lossy();
+    if !imgcodecs::imwrite_def(&text, img)? {
+        return Err(VisionError::File {
+            path: text.into_owned(),
+            reason: "cannot write the report image".into(),
+        });
+    }
+    Ok(())
+}
+
+fn report_path(cal: &Path, what: &str) -> PathBuf {
+    cal.with_extension(format!("{what}.png"))
+}
+
+fn pair(text: &str) -> Option<(f64, f64)> {
+    let (a, b) = text.split_once(',')?;
+    Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
+}
+
+/// `croupier calibrate …`.
+pub fn calibrate(cmd: CalibrateCommand) -> ExitCode {
+    let result = match cmd {
+        CalibrateCommand::Deck { cards, out, name } => calibrate_deck(&cards, &out, name),
+        CalibrateCommand::Table {
+            calibration,
+            image,
+            corners,
+            table_mm,
+            zones,
+        } => calibrate_table(&calibration, &image, &corners, &table_mm, zones.as_deref()),
+        CalibrateCommand::Wheel {
+            calibration,
+            image,
+            centre,
+            ring,
+            layout,
+        } => calibrate_wheel(&calibration, &image, &centre, &ring, &layout),
+    };
+    match result {
+        Ok(msg) => {
+            println!("{msg}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail("calibrate", e),
+    }
+}
+
+fn calibrate_deck(cards: &Path, out: &Path, name: Option<String>) -> Result<String, VisionError> {
+    let name = name.unwrap_or_else(|| {
+        cards
+            .components()
+            .rev()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .find(|c| c != "faces" && !c.is_empty())
+            .unwrap_or_else(|| "deck".into())
+    });
+    let deck = Deck::from_faces(cards, &name)?;
+    let mut cal = load_or_new(out)?;
+    // The report: every template on one sheet, so a technician sees what will be matched.
+    let loaded = Deck::load(&deck)?;
+    let sheet = loaded.contact_sheet()?;
+    cal.deck = Some(deck);
+    cal.save(out, &format_utc(SystemTime::now()))?;
+    let report = report_path(out, "deck");
+    write_image(&report, &sheet)?;
+    Ok(format!(
+        "{}: deck `{name}` with 52 templates, calibration version {}; report {}",
+        out.display(),
+        cal.version,
+        report.display()
+    ))
+}
+
+fn calibrate_table(
+    path: &Path,
+    image: &Path,
+    corners: &str,
+    table_mm: &str,
+    zones: Option<&Path>,
+) -> Result<String, VisionError> {
+    let frame = read_image(image)?;
+    let pts: Vec<(f64, f64)> = corners.split(':').filter_map(pair).collect();
+    let [a, b, c, d] = pts.as_slice() else {
+        return Err(VisionError::Calibration(format!(
+            "--corners `{corners}`: give four points x,y:x,y:x,y:x,y (the plane's (0,0), (W,0), (W,H), (0,H))"
+        )));
+    };
+    let (w, h) = table_mm
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.parse::<f64>().ok()?, h.parse::<f64>().ok()?)))
+        .ok_or_else(|| {
+            VisionError::Calibration(format!(
+                "--table-mm `{table_mm}`: write WxH in millimetres, like 1000x600"
+            ))
+        })?;
+    let mut cal = load_or_new(path)?;
+    let zones: Vec<Zone> = match zones {
+        Some(z) => {
+            let text = std::fs::read_to_string(z).map_err(|e| VisionError::File {
+                path: z.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            serde_json::from_str(&text).map_err(|e| VisionError::File {
+                path: z.display().to_string(),
+                reason: format!(
+                    "not a zone list ({e}): [{{\"name\": \"player\", \"polygon_mm\": [[x,y], …]}}]"
+                ),
+            })?
+        }
+        None => cal
+            .table
+            .as_ref()
+            .map(|t| t.zones.clone())
+            .unwrap_or_default(),
+    };
+    let table = TableGeometry {
+        image: SizePx {
+            width: u32::try_from(frame.cols()).unwrap_or(0),
+            height: u32::try_from(frame.rows()).unwrap_or(0),
+        },
+        table_mm: SizeMm {
+            width: w,
+            height: h,
+        },
+        corners_px: [[a.0, a.1], [b.0, b.1], [c.0, c.1], [d.0, d.1]],
+        card_mm: SizeMm {
+            width: 63.0,
+            height: 88.0,
+        },
+        zones,
+    };
+    table.image_from_table()?;
+    cal.table = Some(table);
+    // The report shows the zones and whatever the recogniser reads on this frame.
+    let reads = match CardReader::new(&cal) {
+        Ok(reader) => reader.read(&frame)?,
+        Err(_) => FrameReads::default(),
+    };
+    let drawn = draw_report(&frame, &cal, &reads)?;
+    cal.save(path, &format_utc(SystemTime::now()))?;
+    let report = report_path(path, "table");
+    write_image(&report, &drawn)?;
+    Ok(format!(
+        "{}: table plane {w}x{h} mm, {} zone(s), calibration version {}; {} card(s) read on this frame; report {}",
+        path.display(),
+        cal.table.as_ref().map_or(0, |t| t.zones.len()),
+        cal.version,
+        reads.cards.len(),
+        report.display()
+    ))
+}
+
+fn calibrate_wheel(
+    path: &Path,
+    image: &Path,
+    centre: &str,
+    ring: &str,
+    layout: &str,
+) -> Result<String, VisionError> {
+    let frame = read_image(image)?;
+    let (cx, cy) = pair(centre).ok_or_else(|| {
+        VisionError::Calibration(format!("--centre `{centre}`: write x,y in pixels"))
+    })?;
+    let (inner, outer) = pair(ring).filter(|(i, o)| i < o).ok_or_else(|| {
+        VisionError::Calibration(format!(
+            "--ring `{ring}`: write inner,outer radii in pixels, inner < outer"
+        ))
+    })?;
+    if !["european", "american", "auto"].contains(&layout) {
+        return Err(VisionError::Calibration(format!(
+            "--layout `{layout}`: european, american or auto"
+        )));
+    }
+    let mut cal = load_or_new(path)?;
+    let geometry = WheelGeometry {
+        layout: layout.into(),
+        centre_px: [cx, cy],
+        pocket_ring_px: Ring { inner, outer },
+    };
+    let read = wheel::read_pocket(&frame, &geometry, &cal.thresholds)?;
+    let mut drawn = frame.try_clone()?;
+    let c = Point::new(cx.round() as i32, cy.round() as i32);
+    for r in [inner, outer] {
+        imgproc::circle(
+            &mut drawn,
+            c,
+            r.round() as i32,
+            Scalar::new(255.0, 200.0, 0.0, 0.0),
+            2,
+            imgproc::LINE_AA,
+            0,
+        )?;
+    }
+    if let Some(p) = &read {
+        let a = p.ball_angle_deg.to_radians();
+        let r = (inner + outer) / 2.0;
+        let at = Point::new(
+            (cx + r * a.sin()).round() as i32,
+            (cy - r * a.cos()).round() as i32,
+        );
+        imgproc::circle(
+            &mut drawn,
+            at,
+            12,
+            Scalar::new(0.0, 255.0, 0.0, 0.0),
+            2,
+            imgproc::LINE_AA,
+            0,
+        )?;
+        imgproc::put_text_def(
+            &mut drawn,
+            &format!("{} ({:.2})", p.number, p.confidence),
+            Point::new(at.x + 14, at.y),
+            imgproc::FONT_HERSHEY_SIMPLEX,
+            0.8,
+            Scalar::new(0.0, 255.0, 0.0, 0.0),
+        )?;
+    }
+    cal.wheel = Some(geometry);
+    cal.save(path, &format_utc(SystemTime::now()))?;
+    let report = report_path(path, "wheel");
+    write_image(&report, &drawn)?;
+    Ok(format!(
+        "{}: wheel centre {cx},{cy}, ring {inner}–{outer} px, layout {layout}, calibration version {}; pocket on this frame: {}; report {}",
+        path.display(),
+        cal.version,
+        read.map_or_else(|| "none".to_owned(), |p| p.number),
+        report.display()
+    ))
+}
+
+/// `croupier vision …`.
+pub fn vision(cmd: VisionCommand) -> ExitCode {
+    let _ = croupier_vision::opencv::core::set_num_threads(1);
+    match cmd {
+        VisionCommand::Recognize {
+            calibration,
+            images,
+            draw,
+        } => recognize(&calibration, &images, draw.as_deref()),
+        VisionCommand::Pocket {
+            calibration,
+            images,
+        } => pocket(&calibration, &images),
+        VisionCommand::Bench {
+            data,
+            decks,
+            json,
+            min_score,
+            min_margin,
+        } => match crate::vision_bench::run(&data, decks.as_deref(), json, min_score, min_margin) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail("vision bench", e),
+        },
+    }
+}
+
+fn recognize(calibration: &Path, images: &[PathBuf], draw: Option<&Path>) -> ExitCode {
+    let cal = match Calibration::load(calibration) {
+        Ok(c) => c,
+        Err(e) => return fail("vision recognize", e),
+    };
+    let reader = match CardReader::new(&cal) {
+        Ok(r) => r,
+        Err(e) => return fail("vision recognize", e),
+    };
+    let mut failed = false;
+    for image in images {
+        let line = (|| -> Result<Value, VisionError> {
+            let frame = read_image(image)?;
+            let t = Instant::now();
+            let reads = reader.read(&frame)?;
+            let ms = t.elapsed().as_secs_f64() * 1000.0;
+            if let Some(dir) = draw {
+                let name = image
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                std::fs::create_dir_all(dir).map_err(|e| VisionError::File {
+                    path: dir.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                write_image(
+                    &dir.join(name).with_extension("png"),
+                    &draw_report(&frame, &cal, &reads)?,
+                )?;
+            }
+            Ok(json!({
+                "image": image.display().to_string(),
+                "cards": reads.cards.iter().map(|c| json!({
+                    "card": c.card, "zone": c.zone, "confidence": (c.confidence * 1000.0).round() / 1000.0,
+                    "margin": (c.margin * 1000.0).round() / 1000.0, "corners_px": c.corners_px,
+                })).collect::<Vec<_>>(),
+                "rejected": reads.rejected,
+                "ms": (ms * 100.0).round() / 100.0,
+                "calibration_version": cal.version,
+            }))
+        })();
+        match line {
+            Ok(v) => println!("{v}"),
+            Err(e) => {
+                failed = true;
+                println!(
+                    "{}",
+                    json!({ "image": image.display().to_string(), "error": e.to_string() })
+                );
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn pocket(calibration: &Path, images: &[PathBuf]) -> ExitCode {
+    let cal = match Calibration::load(calibration) {
+        Ok(c) => c,
+        Err(e) => return fail("vision pocket", e),
+    };
+    let Some(geometry) = cal.wheel.clone() else {
+        return fail(
+            "vision pocket",
+            "no wheel in the calibration; run `croupier calibrate wheel`",
+        );
+    };
+    let mut failed = false;
+    for image in images {
+        match read_image(image).and_then(|f| wheel::read_pocket(&f, &geometry, &cal.thresholds)) {
+            Ok(read) => println!(
+                "{}",
+                json!({ "image": image.display().to_string(), "pocket": read })
+            ),
+            Err(e) => {
+                failed = true;
+                println!(
+                    "{}",
+                    json!({ "image": image.display().to_string(), "error": e.to_string() })
+                );
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Ground truth helpers shared with the benchmark.
+pub(crate) fn label_centre_mm(label: &Value, table: &TableGeometry) -> Option<Pt> {
+    let corners: Vec<Pt> = label["corners_px"]
+        .as_array()?
+        .iter()
+        .filter_map(|p| Some(Pt::new(p.get(0)?.as_f64()?, p.get(1)?.as_f64()?)))
+        .collect();
+    if corners.len() != 4 {
+        return None;
+    }
+    let inv = table.image_from_table().ok()?.inverse()?;
+    Some(inv.apply(centroid(&corners)))
+}

@@ -1,0 +1,395 @@
+//! `croupier vision bench --data DIR`: the recognisers against a synthetic set made by
+//! `tests/vision/synth.py` (deterministic from its seed), per deck and overall.
+//!
+//! Cards: each labelled card is **correct** when a read lies within 30 mm of it with its card,
+//! **wrong** when the read there names another card, **rejected** when nothing was read there.
+//! A read where no card lies is an **extra** (a false positive, and wrong too). Empty tables
+//! (chips, hands, placards, no card) count their extras per 1000 frames, read with every
+//! deck's templates. Latency is `CardReader::read` on one core (OpenCV held to one thread),
+//! image decoding excluded. The wheel: the pocket read against the label, and any pocket read
+//! on a frame whose ball is not at rest is wrong.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use croupier_vision::calibration::{Calibration, TableGeometry, WheelGeometry};
+use croupier_vision::cards::{CardReader, Deck};
+use croupier_vision::geometry::Pt;
+use croupier_vision::{read_image, wheel, VisionError};
+use serde_json::{json, Value};
+
+use crate::vision::label_centre_mm;
+
+const SAME_CARD_MM: f64 = 30.0;
+
+fn read_json(path: &Path) -> Result<Value, VisionError> {
+    let text = std::fs::read_to_string(path).map_err(|e| VisionError::File {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    serde_json::from_str(&text).map_err(|e| VisionError::File {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn sorted_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Images with a `.json` label beside them, in name order (numbers sort numerically).
+fn labelled(dir: &Path) -> Vec<(PathBuf, PathBuf)> {
+    let mut v: Vec<(PathBuf, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .filter_map(|p| {
+            let label = p.with_extension("json");
+            label.exists().then_some((p, label))
+        })
+        .collect();
+    v.sort_by_key(|(p, _)| {
+        let stem = p
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        (stem.parse::<u64>().unwrap_or(u64::MAX), stem)
+    });
+    v
+}
+
+#[derive(Debug, Default, Clone)]
+struct Tally {
+    frames: u64,
+    cards: u64,
+    correct: u64,
+    rejected: u64,
+    wrong: u64,
+    extra: u64,
+    /// Labelled cards with a card-shaped find within 30 mm (read or not).
+    found: u64,
+    ms: Vec<f64>,
+}
+
+impl Tally {
+    fn add(&mut self, o: &Tally) {
+        self.frames += o.frames;
+        self.cards += o.cards;
+        self.correct += o.correct;
+        self.rejected += o.rejected;
+        self.wrong += o.wrong;
+        self.extra += o.extra;
+        self.found += o.found;
+        self.ms.extend(&o.ms);
+    }
+    fn pct(&self, n: u64) -> f64 {
+        if self.cards == 0 {
+            0.0
+        } else {
+            100.0 * n as f64 / self.cards as f64
+        }
+    }
+    fn quantile(&self, q: f64) -> f64 {
+        let mut v = self.ms.clone();
+        v.sort_by(f64::total_cmp);
+        if v.is_empty() {
+            return 0.0;
+        }
+        let i = ((v.len() - 1) as f64 * q).round() as usize;
+        v[i.min(v.len() - 1)]
+    }
+    fn json(&self) -> Value {
+        json!({
+            "frames": self.frames, "cards": self.cards, "correct": self.correct,
+            "rejected": self.rejected, "wrong": self.wrong, "extra": self.extra,
+            "found_pct": self.pct(self.found), "correct_pct": self.pct(self.correct), "rejected_pct": self.pct(self.rejected),
+            "wrong_pct": self.pct(self.wrong + self.extra),
+            "p50_ms": self.quantile(0.5), "p99_ms": self.quantile(0.99),
+        })
+    }
+}
+
+fn tables(data: &Path) -> Result<BTreeMap<u64, TableGeometry>, VisionError> {
+    let mut out = BTreeMap::new();
+    for entry in std::fs::read_dir(data.join("tables")).map_err(|e| VisionError::File {
+        path: data.join("tables").display().to_string(),
+        reason: format!("{e} (make the set with tests/vision/synth.py)"),
+    })? {
+        let path = entry
+            .map_err(|e| VisionError::File {
+                path: data.display().to_string(),
+                reason: e.to_string(),
+            })?
+            .path();
+        let Some(k) = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| VisionError::File {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let t: TableGeometry = serde_json::from_str(&text).map_err(|e| VisionError::File {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        out.insert(k, t);
+    }
+    Ok(out)
+}
+
+fn reader(
+    deck: &croupier_vision::calibration::DeckTemplates,
+    table: &TableGeometry,
+    thresholds: croupier_vision::calibration::Thresholds,
+) -> Result<CardReader, VisionError> {
+    let cal = Calibration {
+        table: Some(table.clone()),
+        deck: Some(deck.clone()),
+        thresholds,
+        ..Calibration::default()
+    };
+    CardReader::new(&cal)
+}
+
+pub fn run(
+    data: &Path,
+    only: Option<&str>,
+    as_json: bool,
+    min_score: Option<f64>,
+    min_margin: Option<f64>,
+) -> Result<(), VisionError> {
+    let mut thresholds = Calibration::default().thresholds;
+    if let Some(v) = min_score {
+        thresholds.card_min_score = v;
+    }
+    if let Some(v) = min_margin {
+        thresholds.card_min_margin = v;
+    }
+    let tables = tables(data)?;
+    let wanted: Option<Vec<&str>> = only.map(|s| s.split(',').map(str::trim).collect());
+    let mut decks = Vec::new();
+    for dir in sorted_dirs(&data.join("decks")) {
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if wanted.as_ref().is_some_and(|w| !w.contains(&name.as_str())) {
+            continue;
+        }
+        decks.push((name.clone(), Deck::from_faces(&dir.join("faces"), &name)?));
+    }
+    let mut per_deck: BTreeMap<String, Tally> = BTreeMap::new();
+    for (name, deck) in &decks {
+        let readers: BTreeMap<u64, CardReader> = tables
+            .iter()
+            .map(|(k, t)| Ok((*k, reader(deck, t, thresholds)?)))
+            .collect::<Result<_, VisionError>>()?;
+        let mut tally = Tally::default();
+        for (image, label) in labelled(&data.join("scenes").join(name)) {
+            let label = read_json(&label)?;
+            let k = label["table"].as_u64().unwrap_or(0);
+            let (Some(r), Some(table)) = (readers.get(&k), tables.get(&k)) else {
+                continue;
+            };
+            let frame = read_image(&image)?;
+            let t = Instant::now();
+            let reads = r.read(&frame)?;
+            tally.ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            tally.frames += 1;
+            let truth: Vec<(String, Pt)> = label["cards"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| Some((c["card"].as_str()?.to_owned(), label_centre_mm(c, table)?)))
+                .collect();
+            let mut used = vec![false; reads.cards.len()];
+            for (card, at) in &truth {
+                tally.cards += 1;
+                if reads
+                    .found_mm
+                    .iter()
+                    .any(|f| Pt::new(f[0], f[1]).sub(*at).len() <= SAME_CARD_MM)
+                {
+                    tally.found += 1;
+                }
+                let near = reads
+                    .cards
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| !used[*i])
+                    .min_by(|a, b| {
+                        let da = Pt::new(a.1.centre_mm[0], a.1.centre_mm[1]).sub(*at).len();
+                        let db = Pt::new(b.1.centre_mm[0], b.1.centre_mm[1]).sub(*at).len();
+                        da.total_cmp(&db)
+                    });
+                match near {
+                    Some((i, read))
+                        if Pt::new(read.centre_mm[0], read.centre_mm[1]).sub(*at).len()
+                            <= SAME_CARD_MM =>
+                    {
+                        used[i] = true;
+                        if &read.card == card {
+                            tally.correct += 1
+                        } else {
+                            tally.wrong += 1;
+                            if std::env::var_os("CROUPIER_VISION_DEBUG").is_some() {
+                                eprintln!(
+                                    "wrong: {} read as {} ({:.3}, margin {:.3}) in {}",
+                                    card,
+                                    read.card,
+                                    read.confidence,
+                                    read.margin,
+                                    image.display()
+                                );
+                            }
+                        }
+                    }
+                    _ => tally.rejected += 1,
+                }
+            }
+            tally.extra += used.iter().filter(|u| !**u).count() as u64;
+        }
+        per_deck.insert(name.clone(), tally);
+    }
+    // Empty tables, read with every deck's templates.
+    let mut empty = Tally::default();
+    let empties = labelled(&data.join("empty"));
+    for (_, deck) in &decks {
+        let readers: BTreeMap<u64, CardReader> = tables
+            .iter()
+            .map(|(k, t)| Ok((*k, reader(deck, t, thresholds)?)))
+            .collect::<Result<_, VisionError>>()?;
+        for (image, label) in &empties {
+            let label = read_json(label)?;
+            let Some(r) = readers.get(&label["table"].as_u64().unwrap_or(0)) else {
+                continue;
+            };
+            let frame = read_image(image)?;
+            let t = Instant::now();
+            let reads = r.read(&frame)?;
+            empty.ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            empty.frames += 1;
+            empty.extra += reads.cards.len() as u64;
+        }
+    }
+    // The wheel.
+    let mut pocket = Tally::default();
+    let mut no_ball = (0u64, 0u64);
+    for (image, label) in labelled(&data.join("wheel")) {
+        let label = read_json(&label)?;
+        let pose = label["pose"].as_u64();
+        let geometry: WheelGeometry = match pose
+            .map(|p| data.join("wheel").join(format!("pose_{p}.json")))
+        {
+            Some(p) if p.exists() => {
+                let v = read_json(&p)?;
+                WheelGeometry {
+                    layout: "auto".into(),
+                    centre_px: serde_json::from_value(v["centre_px"].clone())
+                        .map_err(|e| VisionError::Calibration(e.to_string()))?,
+                    pocket_ring_px: serde_json::from_value(v["pocket_ring_px"].clone())
+                        .map_err(|e| VisionError::Calibration(e.to_string()))?,
+                }
+            }
+            _ => WheelGeometry {
+                layout: "auto".into(),
+                centre_px: serde_json::from_value(label["geometry"]["centre_px"].clone())
+                    .map_err(|e| VisionError::Calibration(e.to_string()))?,
+                pocket_ring_px: serde_json::from_value(label["geometry"]["pocket_ring_px"].clone())
+                    .map_err(|e| VisionError::Calibration(e.to_string()))?,
+            },
+        };
+        let frame = read_image(&image)?;
+        let t = Instant::now();
+        let read = wheel::read_pocket(&frame, &geometry, &thresholds)?;
+        pocket.ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        pocket.frames += 1;
+        let truth = label["number"].as_str();
+        match (truth, read) {
+            (Some(n), Some(r)) => {
+                pocket.cards += 1;
+                if r.number == n {
+                    pocket.correct += 1
+                } else {
+                    pocket.wrong += 1
+                }
+            }
+            (Some(_), None) => {
+                pocket.cards += 1;
+                pocket.rejected += 1;
+            }
+            (None, Some(_)) => {
+                no_ball.0 += 1;
+                no_ball.1 += 1;
+                pocket.extra += 1;
+            }
+            (None, None) => no_ball.0 += 1,
+        }
+    }
+
+    let mut overall = Tally::default();
+    for t in per_deck.values() {
+        overall.add(t);
+    }
+    println!("| deck | frames | cards | found | correct | rejected | wrong | extra reads | p50 ms | p99 ms |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    let row = |name: &str, t: &Tally| {
+        println!(
+            "| {name} | {} | {} | {:.1} % | {:.2} % | {:.2} % | {:.2} % | {} | {:.2} | {:.2} |",
+            t.frames,
+            t.cards,
+            t.pct(t.found),
+            t.pct(t.correct),
+            t.pct(t.rejected),
+            t.pct(t.wrong),
+            t.extra,
+            t.quantile(0.5),
+            t.quantile(0.99)
+        );
+    };
+    for (name, t) in &per_deck {
+        row(name, t);
+    }
+    row("**all decks**", &overall);
+    println!();
+    println!(
+        "Empty tables: {} reads of {} frames (× {} decks): {:.2} false cards per 1000 frames; p50 {:.2} ms, p99 {:.2} ms",
+        empty.frames / decks.len().max(1) as u64,
+        empties.len(),
+        decks.len(),
+        if empty.frames == 0 { 0.0 } else { 1000.0 * empty.extra as f64 / empty.frames as f64 },
+        empty.quantile(0.5),
+        empty.quantile(0.99)
+    );
+    println!(
+        "Wheel: {} frames, {} with the ball at rest: correct {:.2} %, rejected {:.2} %, wrong {:.2} %; {} frames without: {} pocket(s) read; p50 {:.2} ms, p99 {:.2} ms",
+        pocket.frames, pocket.cards, pocket.pct(pocket.correct), pocket.pct(pocket.rejected), pocket.pct(pocket.wrong),
+        no_ball.0, no_ball.1, pocket.quantile(0.5), pocket.quantile(0.99)
+    );
+    if as_json {
+        let decks_json: BTreeMap<&String, Value> =
+            per_deck.iter().map(|(k, v)| (k, v.json())).collect();
+        println!(
+            "{}",
+            json!({ "decks": decks_json, "overall": overall.json(), "empty": {
+                "frames": empty.frames, "extra": empty.extra, "p50_ms": empty.quantile(0.5), "p99_ms": empty.quantile(0.99)
+            }, "wheel": pocket.json(), "wheel_no_ball": { "frames": no_ball.0, "read": no_ball.1 } })
+        );
+    }
+    Ok(())
+}

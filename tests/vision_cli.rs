@@ -1,0 +1,97 @@
+//! The vision commands a technician runs, on real files through OpenCV: a deck folder missing
+//! cards is refused naming them; a calibration without a table says which command makes one;
+//! an empty felt yields no card; calibration files count their versions.
+
+mod common;
+
+use std::process::Command;
+
+use common::croupier;
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(croupier())
+        .args(args)
+        .output()
+        .expect("run croupier");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A flat felt-green PNG written with OpenCV itself.
+fn felt(path: &std::path::Path) {
+    use croupier_vision::opencv::core::{Mat, Scalar, CV_8UC3};
+    use croupier_vision::opencv::imgcodecs;
+    let img =
+        Mat::new_rows_cols_with_default(720, 1280, CV_8UC3, Scalar::new(40.0, 110.0, 30.0, 0.0))
+            .expect("mat");
+    assert!(imgcodecs::imwrite_def(&path.to_string_lossy(), &img).expect("imwrite"));
+}
+
+#[test]
+fn a_deck_folder_missing_cards_is_refused_naming_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let faces = dir.path().join("faces");
+    std::fs::create_dir_all(&faces).expect("dir");
+    felt(&faces.join("AS.png"));
+    let out = dir.path().join("cal.json");
+    let (code, _, err) = run(&[
+        "calibrate",
+        "deck",
+        "--cards",
+        &faces.to_string_lossy(),
+        "--out",
+        &out.to_string_lossy(),
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("no face for 2S"), "{err}");
+    assert!(err.contains("KC"), "{err}");
+    assert!(!err.contains(" AS "), "AS was there: {err}");
+    assert!(!out.exists(), "a refused calibration must not be written");
+}
+
+#[test]
+fn the_table_step_needs_four_corners_and_records_a_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = dir.path().join("frame.png");
+    felt(&image);
+    let cal = dir.path().join("cal.json");
+    let cal_s = cal.to_string_lossy().into_owned();
+    let img_s = image.to_string_lossy().into_owned();
+    let (code, _, err) = run(&[
+        "calibrate",
+        "table",
+        "--calibration",
+        &cal_s,
+        "--image",
+        &img_s,
+        "--corners",
+        "1,2:3,4",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("give four points"), "{err}");
+    for expected in [1, 2] {
+        let (code, out, err) = run(&[
+            "calibrate",
+            "table",
+            "--calibration",
+            &cal_s,
+            "--image",
+            &img_s,
+            "--corners",
+            "100,60:1180,70:1230,690:50,680",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            out.contains(&format!("calibration version {expected}")),
+            "{out}"
+        );
+    }
+    assert!(dir.path().join("cal.table.png").exists(), "report image");
+    // Recognising needs the deck too, and says how to make it.
+    let (code, out, err) = run(&["vision", "recognize", "--calibration", &cal_s, &img_s]);
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("croupier calibrate deck"), "{err}");
+}

@@ -1,0 +1,358 @@
+//! A table's calibration file: everything the recognisers need to know about one table, its
+//! camera and its deck, in one versioned JSON file under `calibration/` (docs/vision.md).
+//!
+//! ```json
+//! {"format": "croupier-calibration/1", "version": 3, "updated_utc": "…",
+//!  "table": {"image": {"width": 1280, "height": 720}, "table_mm": {"width": 1000, "height": 600},
+//!            "corners_px": [[x,y], [x,y], [x,y], [x,y]], "card_mm": {"width": 63, "height": 88},
+//!            "zones": [{"name": "player", "polygon_mm": [[x,y], …]}, …]},
+//!  "deck": {"name": "standard", "px_per_mm": 1.5, "index_mm": {…}, "templates": [{"card": "AS", …}]},
+//!  "wheel": {"layout": "auto", "centre_px": [x,y], "pocket_ring_px": {"inner": r, "outer": r}},
+//!  "thresholds": {…}}
+//! ```
+//!
+//! `corners_px` are where the table plane's corners (0,0), (width,0), (width,height),
+//! (0,height) in millimetres appear in the camera image: the four reference points of the
+//! homography. Every `croupier calibrate` run bumps `version`; the daemon journals each change.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::geometry::{point_in_polygon, Homography, Pt};
+use crate::VisionError;
+
+pub const FORMAT: &str = "croupier-calibration/1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SizePx {
+    pub width: u32,
+    pub height: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SizeMm {
+    pub width: f64,
+    pub height: f64,
+}
+
+/// A named area of the layout: `player`, `banker`, `dealer`, `box1`…
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Zone {
+    pub name: String,
+    pub polygon_mm: Vec<[f64; 2]>,
+}
+
+/// The table plane as the camera sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableGeometry {
+    pub image: SizePx,
+    pub table_mm: SizeMm,
+    pub corners_px: [[f64; 2]; 4],
+    #[serde(default = "default_card")]
+    pub card_mm: SizeMm,
+    #[serde(default)]
+    pub zones: Vec<Zone>,
+}
+
+fn default_card() -> SizeMm {
+    SizeMm {
+        width: 63.0,
+        height: 88.0,
+    }
+}
+
+impl TableGeometry {
+    fn plane_corners(&self) -> [Pt; 4] {
+        let (w, h) = (self.table_mm.width, self.table_mm.height);
+        [
+            Pt::new(0.0, 0.0),
+            Pt::new(w, 0.0),
+            Pt::new(w, h),
+            Pt::new(0.0, h),
+        ]
+    }
+
+    /// Table millimetres → image pixels.
+    pub fn image_from_table(&self) -> Result<Homography, VisionError> {
+        let px = self.corners_px.map(|[x, y]| Pt::new(x, y));
+        Homography::from_points(&self.plane_corners(), &px).ok_or_else(|| {
+            VisionError::Calibration(
+                "the four table corners are degenerate (three in a line?); pick them again".into(),
+            )
+        })
+    }
+
+    /// The zone a point of the table plane (mm) lies in.
+    pub fn zone_at(&self, p: Pt) -> Option<&str> {
+        self.zones.iter().find_map(|z| {
+            let poly: Vec<Pt> = z.polygon_mm.iter().map(|[x, y]| Pt::new(*x, *y)).collect();
+            point_in_polygon(p, &poly).then_some(z.name.as_str())
+        })
+    }
+}
+
+/// Where the corner index is on a card, in millimetres from the top-left corner of the face.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct IndexArea {
+    pub x: f64,
+    pub y: f64,
+    pub width: f64,
+    pub height: f64,
+}
+
+impl Default for IndexArea {
+    fn default() -> Self {
+        IndexArea {
+            x: 0.5,
+            y: 1.0,
+            width: 14.0,
+            height: 38.0,
+        }
+    }
+}
+
+/// One card's corner index as a small grey picture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Template {
+    pub card: String,
+    pub width: u32,
+    pub height: u32,
+    /// Grey levels, row by row, as hex.
+    pub pixels: String,
+    /// Chromaticity (r, g of r/(r+g+b)) of the index's ink: red suits and black suits (and a
+    /// four-colour deck's green and blue) are told apart by it before any shape.
+    #[serde(default)]
+    pub ink: Option<[f64; 2]>,
+}
+
+/// The corner indices of a table's own deck.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeckTemplates {
+    pub name: String,
+    pub px_per_mm: f64,
+    pub index_mm: IndexArea,
+    pub card_mm: SizeMm,
+    pub templates: Vec<Template>,
+}
+
+/// A roulette wheel as its camera sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WheelGeometry {
+    /// `european`, `american`, or `auto` (told by the number of green pockets).
+    #[serde(default = "auto")]
+    pub layout: String,
+    pub centre_px: [f64; 2],
+    pub pocket_ring_px: Ring,
+}
+
+fn auto() -> String {
+    "auto".into()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Ring {
+    pub inner: f64,
+    pub outer: f64,
+}
+
+/// When a read is good enough to report. Reject rather than guess.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Thresholds {
+    /// Normalised correlation of the best template, −1…1.
+    pub card_min_score: f64,
+    /// How much better the best card must match than any other card.
+    pub card_min_margin: f64,
+    /// A corner index scoring below this is treated as unreadable (occluded), not as a vote.
+    pub card_unreadable_below: f64,
+    /// Share of a card-sized rectangle that must look like card stock.
+    pub card_min_coverage: f64,
+    /// Card stock: at most this saturation (0–255 HSV)…
+    pub card_max_saturation: f64,
+    /// …and at least this much brighter than the felt (0–255).
+    pub card_min_brightness_over_felt: f64,
+    /// Ball at rest: how far from its pocket's centre it may sit, as a share of a pocket.
+    pub pocket_max_offset: f64,
+    /// Ball: how much whiter than the ring's median it must be (0–255).
+    pub ball_min_contrast: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            card_min_score: 0.62,
+            card_min_margin: 0.10,
+            card_unreadable_below: 0.45,
+            card_min_coverage: 0.88,
+            card_max_saturation: 75.0,
+            card_min_brightness_over_felt: 45.0,
+            pocket_max_offset: 0.42,
+            ball_min_contrast: 60.0,
+        }
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    pub format: String,
+    pub version: u64,
+    #[serde(default)]
+    pub updated_utc: Option<String>,
+    #[serde(default)]
+    pub table: Option<TableGeometry>,
+    #[serde(default)]
+    pub deck: Option<DeckTemplates>,
+    #[serde(default)]
+    pub wheel: Option<WheelGeometry>,
+    #[serde(default)]
+    pub thresholds: Thresholds,
+}
+
+impl Default for Calibration {
+    fn default() -> Self {
+        Calibration {
+            format: FORMAT.into(),
+            version: 0,
+            updated_utc: None,
+            table: None,
+            deck: None,
+            wheel: None,
+            thresholds: Thresholds::default(),
+        }
+    }
+}
+
+impl Calibration {
+    pub fn load(path: &Path) -> Result<Calibration, VisionError> {
+        let text = std::fs::read_to_string(path).map_err(|e| VisionError::file(path, e))?;
+        let cal: Calibration = serde_json::from_str(&text).map_err(|e| {
+            VisionError::file(
+                path,
+                format!("not a calibration file ({e}); make one with `croupier calibrate`"),
+            )
+        })?;
+        if cal.format != FORMAT {
+            return Err(VisionError::file(
+                path,
+                format!("format `{}`, expected `{FORMAT}`", cal.format),
+            ));
+        }
+        Ok(cal)
+    }
+
+    /// Writes the file with `version` bumped (atomically: a half-written calibration never
+    /// replaces a good one).
+    pub fn save(&mut self, path: &Path, now_utc: &str) -> Result<(), VisionError> {
+        self.version += 1;
+        self.updated_utc = Some(now_utc.to_owned());
+        let text = serde_json::to_string_pretty(self).map_err(|e| VisionError::file(path, e))?;
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, text + "\n")
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|e| VisionError::file(path, e))
+    }
+}
+
+/// Card names as the calibration and the events write them: rank `A 2…9 T J Q K`, suit `S H D C`.
+pub const RANKS: [char; 13] = [
+    'A', '2', '3', '4', '5', '6', '7', '8', '9', 'T', 'J', 'Q', 'K',
+];
+pub const SUITS: [char; 4] = ['S', 'H', 'D', 'C'];
+
+/// Every card of a 52-card deck, `AS` … `KC`.
+pub fn all_cards() -> Vec<String> {
+    SUITS
+        .iter()
+        .flat_map(|s| RANKS.iter().map(move |r| format!("{r}{s}")))
+        .collect()
+}
+
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    s
+}
+
+pub(crate) fn from_hex(s: &str) -> Option<Vec<u8>> {
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    s.as_bytes()
+        .chunks(2)
+        .map(|pair| match pair {
+            [h, l] => Some(digit(*h)? << 4 | digit(*l)?),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trips_and_refuses_garbage() {
+        let bytes = vec![0u8, 1, 127, 128, 255];
+        assert_eq!(from_hex(&to_hex(&bytes)), Some(bytes));
+        assert_eq!(from_hex("0g"), None);
+        assert_eq!(from_hex("abc"), None);
+    }
+
+    #[test]
+    fn zones_are_found_through_the_homography() {
+        let table = TableGeometry {
+            image: SizePx {
+                width: 1280,
+                height: 720,
+            },
+            table_mm: SizeMm {
+                width: 1000.0,
+                height: 600.0,
+            },
+            corners_px: [
+                [100.0, 60.0],
+                [1180.0, 70.0],
+                [1230.0, 690.0],
+                [50.0, 680.0],
+            ],
+            card_mm: default_card(),
+            zones: vec![Zone {
+                name: "player".into(),
+                polygon_mm: vec![
+                    [100.0, 300.0],
+                    [400.0, 300.0],
+                    [400.0, 550.0],
+                    [100.0, 550.0],
+                ],
+            }],
+        };
+        let h = table.image_from_table().expect("homography");
+        let inv = h.inverse().expect("inverse");
+        let in_image = h.apply(Pt::new(250.0, 400.0));
+        assert_eq!(table.zone_at(inv.apply(in_image)), Some("player"));
+        assert_eq!(table.zone_at(Pt::new(700.0, 100.0)), None);
+    }
+
+    #[test]
+    fn the_file_format_is_checked_and_versions_count_up() {
+        let dir = std::env::temp_dir().join(format!("croupier-cal-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("t.json");
+        let mut cal = Calibration::default();
+        cal.save(&path, "2026-11-21T00:00:00Z").expect("save");
+        cal.save(&path, "2026-11-21T00:00:01Z").expect("save");
+        let back = Calibration::load(&path).expect("load");
+        assert_eq!(back.version, 2);
+        std::fs::write(&path, r#"{"format":"other/9","version":1}"#).expect("write");
+        assert!(Calibration::load(&path).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
