@@ -109,8 +109,14 @@ def U(rng, a, b):
     return float(rng.uniform(a, b))
 
 
+class Exact(list):
+    """A matrix written with 10 significant digits instead of r3's 3 decimals."""
+
+
 def r3(x):
     """Round floats (recursively) for JSON."""
+    if isinstance(x, Exact):
+        return [[float("%.10g" % v) for v in row] for row in x]
     if isinstance(x, (list, tuple)):
         return [r3(v) for v in x]
     if isinstance(x, np.ndarray):
@@ -431,7 +437,7 @@ def make_table(seed, k, W, H):
     }
     extra = {"table": k, "felt": fam, "fov_deg": fov,
              "tilt_deg": math.degrees(math.acos(min(1.0, abs(axis[2])))),
-             "roll_deg": roll, "homography_mm_to_px": Hm.tolist()}
+             "roll_deg": roll, "homography_mm_to_px": Exact(Hm.tolist())}
     return {"k": k, "H": Hm, "cal": cal, "extra": extra, "W": W, "H_img": H}
 
 
@@ -576,10 +582,6 @@ def inside_poly(poly, pts, margin=2.0):
 def convex_overlap(a, b):
     area, _ = cv2.intersectConvexConvex(np.asarray(a, np.float32), np.asarray(b, np.float32))
     return max(float(area), 0.0)
-
-
-def poly_area(p):
-    return abs(float(cv2.contourArea(np.asarray(p, np.float32))))
 
 
 def index_occlusion(cards, w_mm):
@@ -958,7 +960,7 @@ def px(H, pts):
 
 
 def render_scene(ctx, deck, n):
-    seed, W, H = ctx["seed"], ctx["W"], ctx["H"]
+    seed = ctx["seed"]
     rng = seed_rng(seed, "scene", zlib.crc32(deck.encode()), n)
     k = n % ctx["tables"]
     tb = table_for(ctx, k)
@@ -1067,7 +1069,7 @@ def render_empty(ctx, n):
         distractors.append({"type": "hand", "wrist_mm": [hx, hy], "rotation_deg": rot,
                             "fingertips_px": px(Hm, proj(A, [[0, 150]]))[0]})
     targets = [(i, d["corners_px"]) for i, d in enumerate(distractors) if "corners_px" in d]
-    out, phot, under = photometric(img, rng, targets)
+    out, phot, _ = photometric(img, rng, targets)
     label = {"frame": "empty", "table": k, "seed": seed, "index": n, "cards": [],
              "distractors": distractors, "photometric": phot}
     base = os.path.join(ctx["out"], "empty", str(n))
@@ -1108,7 +1110,7 @@ def make_wheel_pose(seed, p, W, H):
             "number_ring_px": {"inner": WR["numbers"][0] * R, "outer": WR["numbers"][1] * R},
             "rim_px": {"inner": WR["rim"][0] * R, "outer": WR["rim"][1] * R},
             "tilt_deg": tilt, "tilt_axis_deg": axis,
-            "homography_wheel_to_px": Hw.tolist(),
+            "homography_wheel_to_px": Exact(Hw.tolist()),
         },
     }
 
@@ -1231,7 +1233,7 @@ def wheel_head(seed, wp, layout):
     lite = np.cos(np.radians(ang) - lite_dir)
     col = np.zeros((n, n, 3), np.float32)
     n0, n1 = WR["numbers"]
-    p0, p1 = WR["pockets"]
+    p0 = WR["pockets"][0]
     numring = (rad >= n0) & (rad < n1)
     col = np.where(numring[..., None], colmap * (0.95 + 0.08 * lite)[..., None], col)
     pocket = (rad >= p0) & (rad < n0)
@@ -1316,7 +1318,7 @@ def draw_ball(r_px, light_dir, s):
 
 
 def render_wheel(ctx, n):
-    seed, W, H = ctx["seed"], ctx["W"], ctx["H"]
+    seed = ctx["seed"]
     rng = seed_rng(seed, "wheel", n)
     p = n % 3
     layout = "european" if n % 2 == 0 else "american"
