@@ -2,6 +2,7 @@
 #
 #   make demo      install what is missing, build, run a whole simulated table
 #   make test      install what is missing, run every test
+#   make vision-bench  regenerate the synthetic vision set and print its accuracy table
 #   make install   put the binary, unit, udev rules and example config in their FHS places
 #                  (DESTDIR and PREFIX are honoured; see docs/install.md)
 

@@ -23,12 +23,18 @@ struct Table {
 
 /// A daemon with one test camera, listening where the namespace can reach it.
 fn table(ns: &NetNs) -> Table {
+    table_with(ns, "")
+}
+
+/// The same, with extra `[[camera]]` keys.
+fn table_with(ns: &NetNs, camera_keys: &str) -> Table {
     let dir = tempfile::tempdir().expect("tempdir");
     let http = free_port();
     let config = table_config(free_port(), http, &[]).replace(
         &format!("listen = \"127.0.0.1:{http}\""),
         &format!("listen = \"0.0.0.0:{http}\""),
-    ) + "\n[[camera]]\nname = \"overhead\"\nsource = \"test\"\nwidth = 640\nheight = 360\nrecording = false\n";
+    ) + "\n[[camera]]\nname = \"overhead\"\nsource = \"test\"\nwidth = 640\nheight = 360\nrecording = false\n"
+        + camera_keys;
     let path = dir.path().join("table.toml");
     std::fs::write(&path, config).expect("config");
     let daemon = Daemon::start(&path, &[]);
@@ -265,4 +271,31 @@ fn ll_hls_plays_in_chromium_with_blocking_reload() {
         latency > 0.0 && latency <= 2500.0,
         "LL-HLS latency {latency} ms is over the 2.5 s budget"
     );
+}
+
+#[test]
+fn a_viewer_refused_webrtc_falls_back_to_ll_hls_and_plays() {
+    let ns = NetNs::create().expect("network namespace");
+    // One WebRTC viewer at most: the second page is refused (503) and must fall back.
+    let t = table_with(&ns, "max_viewers = 1\n");
+    let url = format!("http://{}:{}/video/overhead", ns.host_ip(), t.http);
+    let report = finish(view(&ns, &url, "auto", 2, 10));
+    let pages = report["pages"].as_array().expect("pages");
+    let modes: Vec<&str> = pages
+        .iter()
+        .map(|p| p["mode"].as_str().unwrap_or(""))
+        .collect();
+    assert!(
+        modes.contains(&"whep") && modes.contains(&"hls"),
+        "modes {modes:?}: {report}"
+    );
+    for page in pages {
+        let decoded = page["framesDecoded"].as_u64().unwrap_or(0);
+        assert!(
+            decoded >= 100,
+            "{} decoded only {decoded}: {page}",
+            page["mode"]
+        );
+    }
+    assert!(t.daemon.log_text().contains("WHEP viewer joined"));
 }
