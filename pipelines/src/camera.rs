@@ -267,6 +267,8 @@ pub struct Camera {
     pub(crate) peers: Mutex<HashMap<String, crate::webrtc::Peer>>,
     pub(crate) self_ref: Weak<Camera>,
     whip_state: Mutex<Option<String>>,
+    /// WHEP offers admitted and still being answered: they hold a viewer slot.
+    pub(crate) negotiating: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Camera {
@@ -446,6 +448,7 @@ impl Camera {
             peers: Mutex::new(HashMap::new()),
             self_ref: me.clone(),
             whip_state: Mutex::new(None),
+            negotiating: std::sync::atomic::AtomicUsize::new(0),
         });
         let pump = {
             let shared = shared.clone();

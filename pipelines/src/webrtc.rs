@@ -338,26 +338,37 @@ impl Camera {
     /// Answers a WHEP offer: a new viewer on the camera's one encode. Blocks for the ICE
     /// gathering (at most a few seconds): call it off the async runtime.
     pub fn whep_offer(&self, offer: &str) -> Result<WhepAnswer, VideoError> {
+        use std::sync::atomic::Ordering::SeqCst;
         let max = self.settings().max_viewers;
+        let sdp = gst_sdp::SDPMessage::parse_buffer(offer.as_bytes())
+            .map_err(|e| VideoError::BadOffer(format!("not SDP: {e}")))?;
+        let (pt, profile) = h264_payload(&sdp)?;
         {
+            // Admission and the slot it takes are one step, so offers arriving together
+            // cannot both take the last slot.
             let peers = self.peers.lock().unwrap_or_else(PoisonError::into_inner);
-            if peers.len() >= max {
+            if peers.len() + self.negotiating.load(SeqCst) >= max {
                 return Err(VideoError::TooManyViewers {
                     camera: self.name().to_owned(),
                     max,
                 });
             }
+            self.negotiating.fetch_add(1, SeqCst);
         }
-        let sdp = gst_sdp::SDPMessage::parse_buffer(offer.as_bytes())
-            .map_err(|e| VideoError::BadOffer(format!("not SDP: {e}")))?;
-        let (pt, profile) = h264_payload(&sdp)?;
         let id = uuid_like();
-        let peer = new_peer(self, id.clone(), pt, &profile)?;
+        let peer = match new_peer(self, id.clone(), pt, &profile) {
+            Ok(p) => p,
+            Err(e) => {
+                self.negotiating.fetch_sub(1, SeqCst);
+                return Err(e);
+            }
+        };
         let webrtc = peer.webrtc.clone();
-        self.peers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id.clone(), peer);
+        {
+            let mut peers = self.peers.lock().unwrap_or_else(PoisonError::into_inner);
+            peers.insert(id.clone(), peer);
+            self.negotiating.fetch_sub(1, SeqCst);
+        }
         let result = (|| {
             let offer =
                 gst_webrtc::WebRTCSessionDescription::new(gst_webrtc::WebRTCSDPType::Offer, sdp);
