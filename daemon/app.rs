@@ -116,7 +116,14 @@ where
         .enable_all()
         .build()
     {
-        Ok(rt) => rt.block_on(f()),
+        Ok(rt) => {
+            let code = rt.block_on(f());
+            // A blocking task still running here is stuck (a wedged GStreamer element while a
+            // camera stops): the daemon's shutdown deadline has passed, so it must not hold
+            // the process.
+            rt.shutdown_timeout(std::time::Duration::from_secs(2));
+            code
+        }
         Err(err) => {
             eprintln!("croupier: cannot start the async runtime: {err}");
             ExitCode::FAILURE
