@@ -290,6 +290,33 @@ pub fn vision(cmd: VisionCommand) -> ExitCode {
     }
 }
 
+/// Prints one JSON line per image (`{"image", …}` or `{"image", "error"}`); fails if any did.
+fn each_image(
+    images: &[PathBuf],
+    mut read: impl FnMut(&Path) -> Result<Value, VisionError>,
+) -> ExitCode {
+    let mut failed = false;
+    for image in images {
+        let name = image.display().to_string();
+        let mut line = match read(image) {
+            Ok(v) => v,
+            Err(e) => {
+                failed = true;
+                json!({ "error": e.to_string() })
+            }
+        };
+        if let Some(obj) = line.as_object_mut() {
+            obj.insert("image".into(), Value::String(name));
+        }
+        println!("{line}");
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 fn recognize(calibration: &Path, images: &[PathBuf], draw: Option<&Path>) -> ExitCode {
     let cal = match Calibration::load(calibration) {
         Ok(c) => c,
@@ -299,54 +326,35 @@ fn recognize(calibration: &Path, images: &[PathBuf], draw: Option<&Path>) -> Exi
         Ok(r) => r,
         Err(e) => return fail("vision recognize", e),
     };
-    let mut failed = false;
-    for image in images {
-        let line = (|| -> Result<Value, VisionError> {
-            let frame = read_image(image)?;
-            let t = Instant::now();
-            let reads = reader.read(&frame)?;
-            let ms = t.elapsed().as_secs_f64() * 1000.0;
-            if let Some(dir) = draw {
-                let name = image
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                std::fs::create_dir_all(dir).map_err(|e| VisionError::File {
-                    path: dir.display().to_string(),
-                    reason: e.to_string(),
-                })?;
-                write_image(
-                    &dir.join(name).with_extension("png"),
-                    &draw_report(&frame, &cal, &reads)?,
-                )?;
-            }
-            Ok(json!({
-                "image": image.display().to_string(),
-                "cards": reads.cards.iter().map(|c| json!({
-                    "card": c.card, "zone": c.zone, "confidence": (c.confidence * 1000.0).round() / 1000.0,
-                    "margin": (c.margin * 1000.0).round() / 1000.0, "corners_px": c.corners_px,
-                })).collect::<Vec<_>>(),
-                "rejected": reads.rejected,
-                "ms": (ms * 100.0).round() / 100.0,
-                "calibration_version": cal.version,
-            }))
-        })();
-        match line {
-            Ok(v) => println!("{v}"),
-            Err(e) => {
-                failed = true;
-                println!(
-                    "{}",
-                    json!({ "image": image.display().to_string(), "error": e.to_string() })
-                );
-            }
+    each_image(images, |image| {
+        let frame = read_image(image)?;
+        let t = Instant::now();
+        let reads = reader.read(&frame)?;
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        if let Some(dir) = draw {
+            let name = image
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            std::fs::create_dir_all(dir).map_err(|e| VisionError::File {
+                path: dir.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            write_image(
+                &dir.join(name).with_extension("png"),
+                &draw_report(&frame, &cal, &reads)?,
+            )?;
         }
-    }
-    if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+        Ok(json!({
+            "cards": reads.cards.iter().map(|c| json!({
+                "card": c.card, "zone": c.zone, "confidence": (c.confidence * 1000.0).round() / 1000.0,
+                "margin": (c.margin * 1000.0).round() / 1000.0, "corners_px": c.corners_px,
+            })).collect::<Vec<_>>(),
+            "rejected": reads.rejected,
+            "ms": (ms * 100.0).round() / 100.0,
+            "calibration_version": cal.version,
+        }))
+    })
 }
 
 fn pocket(calibration: &Path, images: &[PathBuf]) -> ExitCode {
@@ -360,27 +368,10 @@ fn pocket(calibration: &Path, images: &[PathBuf]) -> ExitCode {
             "no wheel in the calibration; run `croupier calibrate wheel`",
         );
     };
-    let mut failed = false;
-    for image in images {
-        match read_image(image).and_then(|f| wheel::read_pocket(&f, &geometry, &cal.thresholds)) {
-            Ok(read) => println!(
-                "{}",
-                json!({ "image": image.display().to_string(), "pocket": read })
-            ),
-            Err(e) => {
-                failed = true;
-                println!(
-                    "{}",
-                    json!({ "image": image.display().to_string(), "error": e.to_string() })
-                );
-            }
-        }
-    }
-    if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+    each_image(images, |image| {
+        let read = wheel::read_pocket(&read_image(image)?, &geometry, &cal.thresholds)?;
+        Ok(json!({ "pocket": read }))
+    })
 }
 
 /// Ground truth helpers shared with the benchmark.

@@ -166,6 +166,18 @@ fn reader(
     CardReader::new(&cal)
 }
 
+/// One card reader per table pose, for one deck.
+fn readers(
+    deck: &croupier_vision::calibration::DeckTemplates,
+    tables: &BTreeMap<u64, TableGeometry>,
+    thresholds: croupier_vision::calibration::Thresholds,
+) -> Result<BTreeMap<u64, CardReader>, VisionError> {
+    tables
+        .iter()
+        .map(|(k, t)| Ok((*k, reader(deck, t, thresholds)?)))
+        .collect()
+}
+
 pub fn run(
     data: &Path,
     only: Option<&str>,
@@ -195,10 +207,7 @@ pub fn run(
     }
     let mut per_deck: BTreeMap<String, Tally> = BTreeMap::new();
     for (name, deck) in &decks {
-        let readers: BTreeMap<u64, CardReader> = tables
-            .iter()
-            .map(|(k, t)| Ok((*k, reader(deck, t, thresholds)?)))
-            .collect::<Result<_, VisionError>>()?;
+        let readers = readers(deck, &tables, thresholds)?;
         let mut tally = Tally::default();
         for (image, label) in labelled(&data.join("scenes").join(name)) {
             let label = read_json(&label)?;
@@ -270,10 +279,7 @@ pub fn run(
     let mut empty = Tally::default();
     let empties = labelled(&data.join("empty"));
     for (_, deck) in &decks {
-        let readers: BTreeMap<u64, CardReader> = tables
-            .iter()
-            .map(|(k, t)| Ok((*k, reader(deck, t, thresholds)?)))
-            .collect::<Result<_, VisionError>>()?;
+        let readers = readers(deck, &tables, thresholds)?;
         for (image, label) in &empties {
             let label = read_json(label)?;
             let Some(r) = readers.get(&label["table"].as_u64().unwrap_or(0)) else {
