@@ -376,6 +376,7 @@ fn observed_input(
                 card,
                 zone: Some(format!("antenna-{antenna}")),
             },
+            detail: serde_json::json!({ "device": observed.device, "uid": uid.to_string() }),
         });
     }
     Some(Input::Device {

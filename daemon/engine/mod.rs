@@ -147,6 +147,15 @@ pub enum Input {
         source: Source,
         at: At,
         witness: Witness,
+        /// What the witness adds to its `card.seen` / `pocket.seen` event: vision's
+        /// `confidence` and the frame's `timecode`, an RFID reader's antenna. An object, or null.
+        detail: Value,
+    },
+    /// A camera's vision calibration was loaded or changed: journaled as `vision.calibration`.
+    Calibration {
+        at: At,
+        /// `{camera, path, version, sha256, …}`.
+        detail: Value,
     },
     Command {
         source: Source,
@@ -425,9 +434,14 @@ impl Engine {
                 source,
                 at,
                 witness,
+                detail,
             } => {
                 self.tick(at, &mut out);
-                self.witness(source, at, witness, &mut out);
+                self.witness(source, at, witness, detail, &mut out);
+            }
+            Input::Calibration { at, detail } => {
+                self.tick(at, &mut out);
+                out.event("vision.calibration", None, Source::Vision, at, detail);
             }
         }
         out.0
@@ -950,7 +964,22 @@ impl Engine {
         self.settle_candidate(at, false, out);
     }
 
-    fn witness(&mut self, source: Source, at: At, witness: Witness, out: &mut Out) {
+    fn witness(&mut self, source: Source, at: At, witness: Witness, detail: Value, out: &mut Out) {
+        // Every sighting is journaled, in a round or not: the record shows what each witness
+        // saw, and the orchestrator can audit the cross-check.
+        let (kind, mut payload) = match &witness {
+            Witness::Card { card, zone } => (
+                "card.seen",
+                json!({ "card": card.to_string(), "zone": zone }),
+            ),
+            Witness::Pocket { number } => ("pocket.seen", json!({ "number": number })),
+        };
+        if let (Some(payload), Value::Object(extra)) = (payload.as_object_mut(), detail) {
+            for (k, v) in extra {
+                payload.entry(k).or_insert(v);
+            }
+        }
+        out.event(kind, self.round_id(), source, at, payload);
         let Some(round) = self.round.as_mut() else {
             return;
         };

@@ -133,6 +133,31 @@ fn replay(engine: &mut Engine, env: &Envelope, now: At) {
                 }
             }
         }
+        // What the witnesses saw counts again after a restart, so a confirmed card needs no
+        // second sighting.
+        "card.seen" | "pocket.seen" => {
+            if let Some(round) = engine.round.as_mut() {
+                match &mut round.game {
+                    GameRound::Roulette { witnessed, .. } => {
+                        if let Some(n) = payload["number"]
+                            .as_u64()
+                            .and_then(|n| u8::try_from(n).ok())
+                        {
+                            witnessed.push((env.source, n));
+                        }
+                    }
+                    GameRound::Baccarat { witnessed, .. }
+                    | GameRound::Blackjack { witnessed, .. } => {
+                        if let Some(card) = payload["card"]
+                            .as_str()
+                            .and_then(|c| c.parse::<Card>().ok())
+                        {
+                            witnessed.push((env.source, card));
+                        }
+                    }
+                }
+            }
+        }
         "wheel.result" => {
             let number = payload["number"]
                 .as_u64()

@@ -412,7 +412,104 @@ fn pocket_seen(t: f64, number: u8) -> Input {
         source: Source::Vision,
         at: at(t),
         witness: Witness::Pocket { number },
+        detail: serde_json::json!({ "confidence": 0.99, "timecode": "10:00:00:00" }),
     }
+}
+
+fn card_seen(t: f64, c: &str, zone: &str) -> Input {
+    Input::Witness {
+        source: Source::Vision,
+        at: at(t),
+        witness: Witness::Card {
+            card: c.parse().expect("card"),
+            zone: Some(zone.into()),
+        },
+        detail: serde_json::json!({ "confidence": 0.98, "timecode": "10:00:01:00" }),
+    }
+}
+
+fn baccarat_vision_config() -> EngineConfig {
+    let mut cfg = config(Game::Baccarat);
+    cfg.crosscheck.cards.insert(Source::Vision);
+    cfg
+}
+
+#[test]
+fn baccarat_waits_for_the_camera_and_pays_when_every_card_is_seen() {
+    let mut e = Engine::new(baccarat_vision_config());
+    let coup = ["9H", "8S", "KD", "QC"];
+    let mut inputs = vec![pedal(0.0), tick(15.0)];
+    for (i, c) in coup.iter().enumerate() {
+        inputs.push(card(16.0 + i as f64, c));
+    }
+    let out = run(&mut e, inputs);
+    assert!(
+        !out.iter().any(|e| e.kind == "round.result"),
+        "waits for vision: {out:#?}"
+    );
+    let zones = ["player", "banker", "player", "banker"];
+    let mut seen = Vec::new();
+    for (i, c) in coup.iter().enumerate() {
+        seen.extend(run(
+            &mut e,
+            vec![card_seen(20.0 + i as f64 * 0.2, c, zones[i])],
+        ));
+    }
+    let kinds: Vec<&str> = seen.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "card.seen",
+            "card.seen",
+            "card.seen",
+            "card.seen",
+            "round.result"
+        ]
+    );
+    assert_eq!(seen[0].payload["card"], "9H");
+    assert_eq!(seen[0].payload["zone"], "player");
+    assert_eq!(seen[0].payload["confidence"], 0.98);
+    assert_eq!(seen[0].source, Source::Vision);
+}
+
+#[test]
+fn baccarat_holds_the_round_when_the_camera_sees_another_card() {
+    let mut e = Engine::new(baccarat_vision_config());
+    let mut inputs = vec![pedal(0.0), tick(15.0)];
+    for (i, c) in ["9H", "8S", "KD", "QC"].iter().enumerate() {
+        inputs.push(card(16.0 + i as f64, c));
+    }
+    inputs.push(card_seen(20.0, "9H", "player"));
+    // The shoe said KD; the camera sees KS in the player's zone.
+    inputs.push(card_seen(20.2, "KS", "player"));
+    let out = run(&mut e, inputs);
+    let mismatch = out
+        .iter()
+        .find(|e| e.kind == "alert.mismatch")
+        .unwrap_or_else(|| panic!("no mismatch: {out:#?}"));
+    assert_eq!(mismatch.payload["detail"]["card"], "KS");
+    assert_eq!(mismatch.payload["detail"]["source"], "vision");
+    assert!(!out.iter().any(|e| e.kind == "round.result"));
+    assert_eq!(e.phase(), Phase::ResultPending);
+}
+
+#[test]
+fn baccarat_holds_the_round_when_the_camera_never_sees_a_card() {
+    let mut e = Engine::new(baccarat_vision_config());
+    let mut inputs = vec![pedal(0.0), tick(15.0)];
+    for (i, c) in ["9H", "8S", "KD", "QC"].iter().enumerate() {
+        inputs.push(card(16.0 + i as f64, c));
+    }
+    inputs.push(card_seen(20.0, "9H", "player"));
+    // The cross-check window (3 s) ends with three cards unseen.
+    inputs.push(tick(30.0));
+    let out = run(&mut e, inputs);
+    let hold = out
+        .iter()
+        .find(|e| e.kind == "alert.mismatch")
+        .unwrap_or_else(|| panic!("no hold: {out:#?}"));
+    assert_eq!(hold.payload["reason"], "missing_confirmation");
+    assert_eq!(e.phase(), Phase::ResultPending);
 }
 
 #[test]
@@ -431,7 +528,11 @@ fn the_wheel_and_vision_agree() {
         "waits for vision"
     );
     let out = run(&mut e, vec![pocket_seen(26.5, 17)]);
-    assert_eq!(out[0].kind, "round.result");
+    assert_eq!(out[0].kind, "pocket.seen");
+    assert_eq!(out[0].payload["number"], 17);
+    assert_eq!(out[0].payload["confidence"], 0.99);
+    assert_eq!(out[0].payload["timecode"], "10:00:00:00");
+    assert_eq!(out[1].kind, "round.result");
 }
 
 #[test]
@@ -446,7 +547,8 @@ fn a_mismatch_holds_the_round_until_four_eyes_confirm() {
         ],
     );
     let out = run(&mut e, vec![pocket_seen(26.5, 34)]);
-    assert_eq!(out[0].kind, "alert.mismatch");
+    assert_eq!(out[0].kind, "pocket.seen");
+    assert_eq!(out[1].kind, "alert.mismatch");
     assert_eq!(e.phase(), Phase::ResultPending);
     // The pedal cannot open a new round now.
     assert_eq!(
@@ -640,7 +742,7 @@ mod properties {
     use std::collections::BTreeMap;
 
     fn arbitrary_input() -> impl Strategy<Value = (u8, u8, u16)> {
-        (0u8..12, 0u8..40, 0u16..400)
+        (0u8..13, 0u8..40, 0u16..400)
     }
 
     fn make(kind: u8, value: u8, t: f64) -> Input {
@@ -661,6 +763,7 @@ mod properties {
             ),
             9 => command(t, Command::Close),
             10 => pocket_seen(t, value % 37),
+            12 => card_seen(t, cards[usize::from(value) % cards.len()], "player"),
             _ => command(
                 t,
                 Command::ManualResult(Approval {
