@@ -11,8 +11,12 @@ SYSCONFDIR    ?= /etc
 DESTDIR       ?=
 CARGO         ?= cargo
 BIN           := target/release/croupier
-# The game the demo table plays: roulette, baccarat or blackjack (make demo GAME=baccarat).
-GAME          ?= roulette
+# The game the demo table plays: baccarat (with the card camera and vision), roulette or
+# blackjack (make demo GAME=roulette).
+GAME          ?= baccarat
+# The demo's card camera: one deck's faces, a table pose and an empty-table frame, rendered by
+# tests/vision/synth.py (seconds; redone when the renderer changes).
+DEMO_KIT      := target/demo-vision
 
 BINDIR        := $(DESTDIR)$(PREFIX)/bin
 UNITDIR       := $(DESTDIR)$(PREFIX)/lib/systemd/system
@@ -35,8 +39,13 @@ build: deps
 $(BIN):
 	$(CARGO) build --release --locked
 
-demo: build
-	$(BIN) demo --game $(GAME)
+demo: build $(DEMO_KIT)/manifest.json
+	$(BIN) demo --game $(GAME) $(if $(filter baccarat,$(GAME)),--vision-kit $(DEMO_KIT))
+
+$(DEMO_KIT)/manifest.json: tests/vision/synth.py
+	rm -rf $(DEMO_KIT)
+	/usr/bin/python3 tests/vision/synth.py --seed 1 --out $(DEMO_KIT) --decks standard \
+	  --tables 1 --scenes 0 --empty 1 --wheel 0
 
 test: deps
 	$(CARGO) test --workspace --locked

@@ -291,6 +291,12 @@ pub struct DemoArgs {
     #[arg(long, default_value = "roulette", value_parser = ["roulette", "baccarat", "blackjack"])]
     pub game: String,
 
+    /// With `--game baccarat`: a vision kit made by `tests/vision/synth.py` (`make demo` makes
+    /// one). The demo then adds a card camera showing a rendered table with the dealt cards,
+    /// reads it with the vision stage, and cross-checks every card with the shoe.
+    #[arg(long, value_name = "DIR")]
+    pub vision_kit: Option<PathBuf>,
+
     /// Speed factor for the simulators (1 = real time).
     #[arg(long, default_value_t = 1.0)]
     pub pace: f64,

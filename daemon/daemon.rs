@@ -332,6 +332,7 @@ fn component_specs(config: &Config, boot_count: u64, shared: &Shared) -> Vec<Com
         },
     ));
     specs.extend(crate::video::components(config, table, video));
+    specs.extend(crate::vision_stage::components(config, table, video));
     specs
 }
 
@@ -342,7 +343,7 @@ fn not_ready(snap: &std::collections::BTreeMap<String, ComponentHealth>) -> Vec<
         .filter(|(_, c)| match c.kind {
             "uplink" => !matches!(c.state, State::Up | State::Degraded),
             // The engine plays from its sensors; a lost camera shows on /status, not here.
-            "camera" => false,
+            "camera" | "vision" => false,
             _ => c.state != State::Up,
         })
         .map(|(name, _)| name.clone())

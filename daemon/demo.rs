@@ -51,6 +51,8 @@ pub enum DemoError {
     Config(#[source] config::ConfigError),
     #[error(transparent)]
     Daemon(#[from] daemon::DaemonError),
+    #[error(transparent)]
+    Vision(#[from] crate::demo_table::DemoTableError),
 }
 
 pub async fn run(args: DemoArgs) -> ExitCode {
@@ -135,13 +137,47 @@ async fn run_inner(args: DemoArgs) -> Result<(), DemoError> {
         }));
     }
 
+    // The card camera, the vision stage and the orchestrator that voids a held round.
+    let vision = match (&args.vision_kit, args.game.as_str()) {
+        (Some(kit), "baccarat") => {
+            let (table, vision) = crate::demo_table::prepare(kit, &dir_path)?;
+            write_demo_key(&dir_path).map_err(dir_err)?;
+            Some((table, vision))
+        }
+        (Some(_), game) => {
+            warn!(
+                game,
+                "the vision kit is used with --game baccarat only; playing without it"
+            );
+            None
+        }
+        (None, _) => None,
+    };
     let config_path = dir_path.join("table.toml");
-    std::fs::write(
-        &config_path,
-        demo_config(&args.game, broker_port, http, args.pace),
-    )
-    .map_err(dir_err)?;
+    let mut config_text = demo_config(&args.game, broker_port, http, args.pace);
+    if let Some((_, v)) = &vision {
+        config_text.push_str(&vision_config(v));
+    }
+    std::fs::write(&config_path, config_text).map_err(dir_err)?;
     let loaded = config::load(&config_path).map_err(DemoError::Config)?;
+    if let Some((table, _)) = vision {
+        let orchestrator = crate::demo_table::DemoOrchestrator {
+            broker_port,
+            topic: format!(
+                "{}/cmd",
+                config::MqttConfig::topic_prefix(&loaded.config.table)
+            ),
+            table: format!("{}/{}", loaded.config.table.studio, loaded.config.table.id),
+            keys: dir_path.join("keys"),
+            key_id: DEMO_KEY.into(),
+        };
+        tokio::spawn(crate::demo_table::follow(
+            table,
+            loaded.config.storage.dir.join("events/events.jsonl"),
+            orchestrator,
+            stop.clone(),
+        ));
+    }
 
     print_banner(&loaded.config, &config_path, broker_port, &links);
 
@@ -427,6 +463,52 @@ port = "dev/pedal"
 name = "overhead"
 source = "test"
 "#
+    )
+}
+
+/// The key the demo's table signs events with and its orchestrator signs commands with.
+const DEMO_KEY: &str = "demo";
+
+fn write_demo_key(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let keys = dir.join("keys");
+    std::fs::create_dir_all(&keys)?;
+    let path = keys.join(format!("{DEMO_KEY}.hmac"));
+    if path.exists() {
+        return Ok(());
+    }
+    let secret = crate::signing::generate_hmac_secret_hex();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    file.write_all(secret.as_bytes())?;
+    file.write_all(b"\n")
+}
+
+/// The card camera (a rendered table), its vision stage, the cross-check, and signed commands.
+fn vision_config(v: &crate::demo_table::DemoVision) -> String {
+    format!(
+        r#"
+[crosscheck]
+cards = ["vision"]
+window = "3s"
+
+[signing]
+keys = "keys"
+key_id = "{DEMO_KEY}"
+
+[[camera]]
+name = "cards"
+source = "image://{}"
+vision = "cards"
+calibration = "{}"
+vision_fps = 5
+recording = false
+"#,
+        v.frame.display(),
+        v.calibration.display()
     )
 }
 

@@ -43,6 +43,9 @@ pub struct TableHandle {
     /// Commands into the engine (orchestrator, staff).
     pub commands: mpsc::Sender<CommandRequest>,
     commands_rx: CommandQueue,
+    /// What the cameras' vision stages saw (`Input::Witness`, `Input::Calibration`).
+    pub vision: mpsc::Sender<Input>,
+    vision_rx: Arc<Mutex<Option<mpsc::Receiver<Input>>>>,
     snapshot: Arc<Mutex<Option<Snapshot>>>,
     /// The seq of the last durable event.
     last_seq: Arc<std::sync::atomic::AtomicU64>,
@@ -53,10 +56,13 @@ pub struct TableHandle {
 impl Default for TableHandle {
     fn default() -> Self {
         let (commands, rx) = mpsc::channel(64);
+        let (vision, vision_rx) = mpsc::channel(256);
         Self {
             events: broadcast::channel(4096).0,
             commands,
             commands_rx: Arc::new(Mutex::new(Some(rx))),
+            vision,
+            vision_rx: Arc::new(Mutex::new(Some(vision_rx))),
             snapshot: Arc::default(),
             last_seq: Arc::default(),
             journal: None,
@@ -182,28 +188,48 @@ async fn run(
     else {
         return Err("the table's command channel is already in use".into());
     };
+    let Some(mut vision) = handle
+        .vision_rx
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
+    else {
+        *handle
+            .commands_rx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(commands);
+        return Err("the table's vision channel is already in use".into());
+    };
     let result = run_table(
         &config,
         &mut observations,
-        &mut commands,
+        (&mut commands, &mut vision),
         &health,
         &handle,
         &acked,
         &ctx,
     )
     .await;
-    // Give the channel back for the next run after a restart.
+    // Give the channels back for the next run after a restart.
     *handle
         .commands_rx
         .lock()
         .unwrap_or_else(PoisonError::into_inner) = Some(commands);
+    *handle
+        .vision_rx
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = Some(vision);
     result
 }
 
 async fn run_table(
     config: &Config,
     observations: &mut broadcast::Receiver<Observed>,
-    commands: &mut mpsc::Receiver<CommandRequest>,
+    // The orchestrator's and staff's commands, and the vision stages' sightings.
+    (commands, vision): (
+        &mut mpsc::Receiver<CommandRequest>,
+        &mut mpsc::Receiver<Input>,
+    ),
     health: &Health,
     handle: &TableHandle,
     acked: &crate::uplink::AckedSeq,
@@ -288,6 +314,7 @@ async fn run_table(
                 }
                 Err(broadcast::error::RecvError::Closed) => return Ok(()),
             },
+            Some(input) = vision.recv() => Some(input),
             Some((source, command, reply)) = commands.recv() => {
                 command_reply = reply;
                 Some(Input::Command { source, at: now_at(), command })

@@ -54,6 +54,17 @@ fn pair(text: &str) -> Option<(f64, f64)> {
 
 /// `croupier calibrate …`.
 pub fn calibrate(cmd: CalibrateCommand) -> ExitCode {
+    match calibrate_quiet(cmd) {
+        Ok(msg) => {
+            println!("{msg}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail("calibrate", e),
+    }
+}
+
+/// One calibration step, as `croupier calibrate` runs it: what it did, or why not.
+pub fn calibrate_quiet(cmd: CalibrateCommand) -> Result<String, String> {
     let result = match cmd {
         CalibrateCommand::Deck { cards, out, name } => calibrate_deck(&cards, &out, name),
         CalibrateCommand::Table {
@@ -71,13 +82,7 @@ pub fn calibrate(cmd: CalibrateCommand) -> ExitCode {
             layout,
         } => calibrate_wheel(&calibration, &image, &centre, &ring, &layout),
     };
-    match result {
-        Ok(msg) => {
-            println!("{msg}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail("calibrate", e),
-    }
+    result.map_err(|e| e.to_string())
 }
 
 fn calibrate_deck(cards: &Path, out: &Path, name: Option<String>) -> Result<String, VisionError> {

@@ -255,6 +255,21 @@ fn pocket_seen(t: f64, number: u8) -> Input {
         source: Source::Vision,
         at: at(t),
         witness: Witness::Pocket { number },
+        detail: serde_json::json!({
+            "confidence": 0.97, "timecode": "14:23:12:05", "capture_utc": "2026-11-21T14:23:12.200000Z",
+            "camera": "wheel",
+        }),
+    }
+}
+
+fn calibration_loaded(t: f64) -> Input {
+    Input::Calibration {
+        at: at(t),
+        detail: serde_json::json!({
+            "camera": "cards", "path": "/etc/croupier/calibration/bc-01.json", "version": 3,
+            "sha256": "ec7b52f785a39afa36240d26a3e070e52c6a48853cf13d80fd7475f36b42f3be",
+            "updated_utc": "2026-11-21T10:00:00Z", "previous_sha256": null,
+        }),
     }
 }
 
@@ -264,8 +279,12 @@ fn card_seen(t: f64, c: &str) -> Input {
         at: at(t),
         witness: Witness::Card {
             card: c.parse().expect("card"),
-            zone: None,
+            zone: Some("player".into()),
         },
+        detail: serde_json::json!({
+            "confidence": 0.991, "timecode": "14:23:12:05", "capture_utc": "2026-11-21T14:23:12.200000Z",
+            "camera": "cards", "corners_px": [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [7.0, 8.0]],
+        }),
     }
 }
 
@@ -346,6 +365,7 @@ impl Table {
                 Input::Device { at, .. }
                 | Input::DeviceHealth { at, .. }
                 | Input::Witness { at, .. }
+                | Input::Calibration { at, .. }
                 | Input::Command { at, .. }
                 | Input::Tick { at } => *at,
             };
@@ -706,6 +726,7 @@ fn four_eyes_results_and_mismatches_validate() {
     cfg.crosscheck.cards.insert(Source::Vision);
     let mut t = Table::new(cfg, TimecodeRate::Fps25);
     let out = t.feed(vec![
+        calibration_loaded(0.0),
         pedal(0.0),
         tick(15.0),
         card(16.0, "9H"),
@@ -798,8 +819,10 @@ fn the_scenarios_cover_every_event_type() {
     cfg.crosscheck.wheel.insert(Source::Vision);
     let mut t = Table::new(cfg, TimecodeRate::Fps25);
     t.feed(vec![
+        calibration_loaded(0.0),
         device_health(0.0, "wheel", false),
         device_health(0.5, "wheel", true),
+        card_seen(0.7, "AS"),
         pedal(1.0),
         tick(16.0),
         wheel(17.0, WheelState::BallInRim, 0),

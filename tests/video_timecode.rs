@@ -25,7 +25,7 @@ fn check_rate(rate: TimecodeRate) {
         Arc::new(|_, _: &str| {}),
     )
     .expect("camera starts");
-    let tap = cam.tap_raw(None, None, None).expect("tap");
+    let tap = cam.tap_raw(None, None, None, None).expect("tap");
     let start = Instant::now();
     while cam.state().0 != CameraState::Up && start.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(50));

@@ -95,3 +95,65 @@ fn the_table_step_needs_four_corners_and_records_a_version() {
     assert_ne!(code, 0, "{out}");
     assert!(err.contains("croupier calibrate deck"), "{err}");
 }
+
+/// `croupier validate` on a camera with `vision`: the calibration must be named, must load, and
+/// must hold the parts the reader needs; each refusal names the key and the command to run.
+#[test]
+fn a_vision_camera_needs_a_calibration_with_the_readers_parts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = dir.path().join("frame.png");
+    felt(&image);
+    let cal = dir.path().join("cal.json");
+    let (code, _, err) = run(&[
+        "calibrate",
+        "table",
+        "--calibration",
+        &cal.to_string_lossy(),
+        "--image",
+        &image.to_string_lossy(),
+        "--corners",
+        "100,50:1180,60:1200,700:80,690",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let validate = |camera: &str| {
+        let path = dir.path().join("table.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[table]\nstudio = \"riga-1\"\nid = \"bc-01\"\ngame = \"baccarat\"\n\n[[camera]]\nname = \"cards\"\nsource = \"test\"\n{camera}\n"
+            ),
+        )
+        .expect("write config");
+        run(&["validate", "--config", &path.to_string_lossy()])
+    };
+    let (code, _, err) = validate("vision = \"cards\"");
+    assert_ne!(code, 0);
+    assert!(err.contains("camera[0].calibration"), "{err}");
+    assert!(err.contains("croupier calibrate"), "{err}");
+
+    let (code, _, err) = validate(&format!(
+        "vision = \"cards\"\ncalibration = {:?}",
+        cal.display().to_string()
+    ));
+    assert_ne!(code, 0);
+    assert!(err.contains("no deck calibration"), "{err}");
+    assert!(err.contains("calibrate deck"), "{err}");
+
+    let (code, _, err) = validate(&format!(
+        "vision = \"wheel\"\ncalibration = {:?}",
+        cal.display().to_string()
+    ));
+    assert_ne!(code, 0);
+    assert!(err.contains("no wheel calibration"), "{err}");
+
+    let (code, _, err) = validate("vision = \"eyes\"");
+    assert_ne!(code, 0);
+    assert!(err.contains("camera[0].vision"), "{err}");
+
+    let (code, _, err) = validate(&format!(
+        "vision = \"cards\"\ncalibration = {:?}",
+        dir.path().join("nope.json").display().to_string()
+    ));
+    assert_ne!(code, 0);
+    assert!(err.contains("nope.json"), "{err}");
+}

@@ -344,6 +344,28 @@ pub struct CameraConfig {
     pub whip_url: Option<String>,
     /// File holding the WHIP bearer token.
     pub whip_token_file: Option<PathBuf>,
+    /// What this camera's frames are read for: cards on the layout, or the wheel's pocket.
+    pub vision: Option<VisionKind>,
+    /// The table's calibration file (`croupier calibrate …`), required with `vision`.
+    pub calibration: Option<PathBuf>,
+    /// Frames a second the vision stage reads (later frames are dropped, never queued).
+    pub vision_fps: u32,
+}
+
+/// `[[camera]] vision`: which reader runs on the camera's frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VisionKind {
+    Cards,
+    Wheel,
+}
+
+impl VisionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VisionKind::Cards => "cards",
+            VisionKind::Wheel => "wheel",
+        }
+    }
 }
 
 /// `[video]`: what every camera shares.

@@ -1822,6 +1822,53 @@ fn camera_settings(
         other => other,
     };
     let token = read_path(c, s, "whip_token_file", base_dir);
+    let vision = read_choice(
+        c,
+        s,
+        "vision",
+        &["cards", "wheel"],
+        |v| match v {
+            "cards" => Some(Some(crate::config::VisionKind::Cards)),
+            "wheel" => Some(Some(crate::config::VisionKind::Wheel)),
+            _ => None,
+        },
+        Some(None),
+    );
+    let vision_fps = read_u_ranged(
+        c,
+        s,
+        "vision_fps",
+        1..=30,
+        5,
+        "frames a second the recogniser reads; 5 is plenty for cards and a ball at rest",
+    );
+    let calibration_span = s.get("calibration").and_then(|n| n.span.clone());
+    let calibration = read_path(c, s, "calibration", base_dir);
+    let calibration = match (vision, calibration) {
+        (Some(Some(kind)), Some(Some((path, _)))) => match check_calibration(kind, &path) {
+            Ok(()) => Some(Some(path)),
+            Err((problem, fix)) => {
+                c.error(
+                    &s.key_path("calibration"),
+                    calibration_span.as_ref(),
+                    problem,
+                    fix,
+                );
+                None
+            }
+        },
+        (Some(Some(kind)), Some(None)) => {
+            c.error(
+                &s.key_path("calibration"),
+                None,
+                format!("`vision = \"{}\"` needs the table's calibration file", kind.as_str()),
+                "make one with `croupier calibrate …` (docs/vision.md) and set calibration = \"calibration/<table>.json\"",
+            );
+            None
+        }
+        (_, Some(Some((path, _)))) => Some(Some(path)),
+        (_, other) => other.map(|_| None),
+    };
     let (
         width,
         height,
@@ -1849,6 +1896,7 @@ fn camera_settings(
         whip_url?,
         token?,
     );
+    let (vision, vision_fps, calibration) = (vision?, vision_fps?, calibration?);
     Some(Box::new(move |name, source| CameraConfig {
         name,
         source,
@@ -1864,7 +1912,37 @@ fn camera_settings(
         recording,
         whip_url,
         whip_token_file: token.map(|(p, _)| p),
+        vision,
+        calibration,
+        vision_fps: u32::try_from(vision_fps).unwrap_or(5),
     }))
+}
+
+/// Whether a calibration file can drive the reader `kind`: `Err((problem, fix))` if not.
+fn check_calibration(kind: crate::config::VisionKind, path: &Path) -> Result<(), (String, String)> {
+    use croupier_vision::calibration::Calibration;
+    let cal = Calibration::load(path).map_err(|e| {
+        (
+            e.to_string(),
+            "make it with `croupier calibrate deck|table|wheel --out <file>` (docs/vision.md), or fix the path".to_owned(),
+        )
+    })?;
+    let missing = |part: &str, command: &str| {
+        Err((
+            format!("{} has no {part} calibration", path.display()),
+            format!("run `croupier {command}` on it first (docs/vision.md)"),
+        ))
+    };
+    match kind {
+        crate::config::VisionKind::Cards if cal.deck.is_none() => missing("deck", "calibrate deck"),
+        crate::config::VisionKind::Cards if cal.table.is_none() => {
+            missing("table", "calibrate table")
+        }
+        crate::config::VisionKind::Wheel if cal.wheel.is_none() => {
+            missing("wheel", "calibrate wheel")
+        }
+        _ => Ok(()),
+    }
 }
 
 /// `[video]`: ICE servers and the recording's place, length and retention.

@@ -41,6 +41,15 @@ pub struct At {
 }
 
 impl At {
+    /// This instant, on both clocks.
+    pub fn now() -> At {
+        let stamp = croupier_drivers::model::Stamp::now();
+        At {
+            utc: stamp.utc,
+            mono_ns: stamp.mono_ns,
+        }
+    }
+
     pub fn plus(self, by: Duration) -> At {
         At {
             utc: self.utc + by,

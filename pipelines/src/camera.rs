@@ -208,6 +208,50 @@ pub fn frame_capture_utc(buffer: &gst::BufferRef) -> Option<SystemTime> {
         .map(|m| UNIX_EPOCH + Duration::from_nanos(m.timestamp().nseconds()))
 }
 
+/// A frame pulled from a [`Camera::tap_raw`] tap: tightly packed pixels (no row padding) with
+/// the frame's capture UTC and timecode, for a reader that does not speak GStreamer.
+#[derive(Debug, Clone)]
+pub struct TappedFrame {
+    pub width: u32,
+    pub height: u32,
+    /// Bytes per pixel of the packed format (3 for BGR).
+    pub pixel_bytes: u32,
+    pub data: Vec<u8>,
+    pub capture_utc: Option<SystemTime>,
+    pub timecode: Option<FrameTimecode>,
+}
+
+/// Waits up to `timeout` for the tap's next frame. `None` on timeout, at the end of the stream,
+/// or for a frame in a planar format (ask the tap for a packed one such as `BGR`).
+pub fn pull_frame(tap: &gst_app::AppSink, timeout: Duration) -> Option<TappedFrame> {
+    let sample = tap.try_pull_sample(gst::ClockTime::from_nseconds(
+        u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX),
+    ))?;
+    let info = gst_video::VideoInfo::from_caps(sample.caps()?).ok()?;
+    if info.n_planes() != 1 {
+        return None;
+    }
+    let buffer = sample.buffer()?;
+    let map = buffer.map_readable().ok()?;
+    let (width, height) = (info.width(), info.height());
+    let pixel_bytes = info.format_info().pixel_stride()[0].unsigned_abs();
+    let stride = usize::try_from(info.stride()[0].unsigned_abs()).ok()?;
+    let row = usize::try_from(width * pixel_bytes).ok()?;
+    let mut data = Vec::with_capacity(row * usize::try_from(height).ok()?);
+    for y in 0..usize::try_from(height).ok()? {
+        let start = y * stride + info.offset()[0];
+        data.extend_from_slice(map.get(start..start + row)?);
+    }
+    Some(TappedFrame {
+        width,
+        height,
+        pixel_bytes,
+        data,
+        capture_utc: frame_capture_utc(buffer),
+        timecode: frame_timecode(buffer),
+    })
+}
+
 struct Shared {
     settings: CameraSettings,
     stats: Arc<CameraStats>,
@@ -311,6 +355,7 @@ impl Camera {
             CameraSource::Test => {}
             CameraSource::V4l2 { .. } => require_element("v4l2src")?,
             CameraSource::Rtsp { .. } => require_element("rtspsrc")?,
+            CameraSource::Image { .. } => require_element("decodebin")?,
         }
         if settings.qr_timestamp {
             require_element("debugqroverlay")?;
@@ -547,11 +592,14 @@ impl Camera {
     /// A tap on the stamped raw frames (before the encoder), downscaled to `width`×`height`
     /// and at most `max_fps` frames a second when given. It never slows the encode: the tap
     /// keeps only the newest frame, and frames the consumer is late for are dropped.
+    ///
+    /// `format` converts the frames (e.g. `BGR` for OpenCV); they are I420 otherwise.
     pub fn tap_raw(
         &self,
         width: Option<u32>,
         height: Option<u32>,
         max_fps: Option<u32>,
+        format: Option<&str>,
     ) -> Result<gst_app::AppSink, VideoError> {
         let name = self.name();
         let err = |what: &str, e: &dyn std::fmt::Display| VideoError::pipeline(name, what, e);
@@ -567,9 +615,15 @@ impl Camera {
             rate.set_property("max-rate", i32::try_from(fps.max(1)).unwrap_or(i32::MAX));
             chain.push(rate);
         }
-        if width.is_some() || height.is_some() {
+        if width.is_some() || height.is_some() || format.is_some() {
             chain.push(make("videoscale", name)?);
+            if format.is_some() {
+                chain.push(make("videoconvert", name)?);
+            }
             let mut caps = gst::Caps::builder("video/x-raw");
+            if let Some(f) = format {
+                caps = caps.field("format", f);
+            }
             if let Some(w) = width {
                 caps = caps.field("width", i32::try_from(w).unwrap_or(i32::MAX));
             }
@@ -888,11 +942,120 @@ fn source_description(s: &CameraSettings) -> String {
             "rtspsrc location=\"{}\" latency=100 protocols=tcp+udp ! decodebin ! {scale}",
             quote(url)
         ),
+        // One decode of the file per change; run_image_source repeats it at the frame rate.
+        CameraSource::Image { path } => format!(
+            "filesrc location=\"{}\" ! decodebin ! videoconvert ! videoscale ! video/x-raw,format=I420,width={},height={},pixel-aspect-ratio=1/1",
+            quote(&path.display().to_string()),
+            s.width,
+            s.height
+        ),
+    }
+}
+
+/// Decodes the still image once, scaled to the camera's size.
+fn decode_still(settings: &CameraSettings) -> Result<gst::Buffer, String> {
+    let desc = format!(
+        "{} ! appsink name=out sync=false",
+        source_description(settings)
+    );
+    let pipeline = gst::parse::launch(&desc)
+        .map_err(|e| format!("cannot build the image decoder: {e}"))?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| "the image decoder is not a pipeline".to_owned())?;
+    let _guard = NullOnDrop(pipeline.clone());
+    let sink = pipeline
+        .by_name("out")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .ok_or_else(|| "the image decoder has no appsink".to_owned())?;
+    pipeline
+        .set_state(gst::State::Paused)
+        .map_err(|_| format!("{} cannot be read", settings.source))?;
+    let sample = sink
+        .try_pull_preroll(gst::ClockTime::from_seconds(5))
+        .ok_or_else(|| {
+            // The bus says why (no such file, not an image).
+            pipeline
+                .bus()
+                .and_then(|b| b.pop_filtered(&[gst::MessageType::Error]))
+                .and_then(|m| match m.view() {
+                    gst::MessageView::Error(e) => Some(e.error().to_string()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| format!("{} gave no picture", settings.source))
+        })?;
+    sample
+        .buffer_owned()
+        .ok_or_else(|| format!("{} gave an empty picture", settings.source))
+}
+
+/// A still image as a live camera: decoded again whenever the file's modification time
+/// changes (write it by rename, so a half-written file is never read), pushed at the frame
+/// rate. A file that vanishes or stops decoding after the first picture keeps the last good
+/// one on screen and says so in the state; before the first, the camera is down.
+fn run_image_source(shared: &Arc<Shared>, path: &std::path::Path) -> Result<(), String> {
+    shared.set_state(CameraState::Starting, "reading the image");
+    let (n, d) = shared.settings.fps;
+    let period = Duration::from_secs_f64(f64::from(d.max(1)) / f64::from(n.max(1)));
+    let mut shown: Option<(std::time::SystemTime, gst::Buffer)> = None;
+    let mut problem: Option<String> = None;
+    let mut next = Instant::now();
+    let mut last_check = None::<Instant>;
+    loop {
+        if shared.stopped() {
+            return Ok(());
+        }
+        // Checking the file's time four times a second is enough for a picture that changes
+        // when a card is dealt, and costs nothing.
+        if last_check.is_none_or(|t| t.elapsed() >= Duration::from_millis(250)) {
+            last_check = Some(Instant::now());
+            let modified = std::fs::metadata(path).and_then(|m| m.modified());
+            match modified {
+                Ok(m) if shown.as_ref().is_some_and(|(t, _)| *t == m) => {}
+                Ok(m) => match decode_still(&shared.settings) {
+                    Ok(buffer) => {
+                        shown = Some((m, buffer));
+                        problem = None;
+                    }
+                    Err(e) => problem = Some(e),
+                },
+                Err(e) => problem = Some(format!("{}: {e}", path.display())),
+            }
+            match (&shown, &problem) {
+                (None, Some(p)) => return Err(p.clone()),
+                (Some(_), Some(p)) => shared.set_state(
+                    CameraState::Up,
+                    &format!("showing the last good picture; {p}"),
+                ),
+                _ => shared.set_state(
+                    CameraState::Up,
+                    &format!("{} delivering frames", shared.settings.source),
+                ),
+            }
+        }
+        if let Some((_, buffer)) = &shown {
+            let mut pusher = shared.pusher.lock().unwrap_or_else(PoisonError::into_inner);
+            pusher.last_real = Some(Instant::now());
+            if pusher.push(buffer.copy(), SystemTime::now(), Duration::ZERO) {
+                shared.stats.frames.fetch_add(1, Ordering::Relaxed);
+            } else {
+                shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        next += period;
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        } else {
+            next = now;
+        }
     }
 }
 
 /// Runs the source once: returns why it ended (`Ok` only when the camera was stopped).
 fn run_source(shared: &Arc<Shared>) -> Result<(), String> {
+    if let CameraSource::Image { path } = &shared.settings.source {
+        return run_image_source(shared, path);
+    }
     shared.set_state(CameraState::Starting, "starting the source");
     let desc = format!(
         "{} ! appsink name=out sync=false max-buffers=2 drop=true",

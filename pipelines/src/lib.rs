@@ -34,13 +34,17 @@ pub enum CameraSource {
     V4l2 { device: PathBuf },
     /// An IP camera over RTSP (or RTSPS), written as its full URL.
     Rtsp { url: String },
+    /// A still image shown as a live camera, re-read whenever the file changes, written
+    /// `image:///path/frame.png`: for checking a calibration on a photograph, and for the
+    /// demo's rendered table.
+    Image { path: PathBuf },
 }
 
 /// A camera source that cannot be understood, with what to write instead.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CameraSourceError {
     #[error(
-        "`{0}` is not a camera source; write `test`, `v4l2:///dev/videoN` or `rtsp://host/path`"
+        "`{0}` is not a camera source; write `test`, `v4l2:///dev/videoN`, `rtsp://host/path` or `image:///path/frame.png`"
     )]
     Unknown(String),
     #[error(
@@ -49,6 +53,8 @@ pub enum CameraSourceError {
     V4l2NoDevice(String),
     #[error("`{0}` has no host; write the camera's URL like `rtsp://192.0.2.10:554/stream1`")]
     RtspNoHost(String),
+    #[error("`{0}` names no file; write the image's absolute path after `image://`, like `image:///var/lib/croupier/table.png`")]
+    ImageNoPath(String),
 }
 
 impl FromStr for CameraSource {
@@ -65,6 +71,14 @@ impl FromStr for CameraSource {
             }
             return Ok(CameraSource::V4l2 {
                 device: PathBuf::from(path),
+            });
+        }
+        if let Some(path) = s.strip_prefix("image://") {
+            if !path.starts_with('/') || path.len() < 2 {
+                return Err(CameraSourceError::ImageNoPath(s.to_owned()));
+            }
+            return Ok(CameraSource::Image {
+                path: PathBuf::from(path),
             });
         }
         if let Some(rest) = s
@@ -88,6 +102,7 @@ impl fmt::Display for CameraSource {
             CameraSource::Test => f.write_str("test"),
             CameraSource::V4l2 { device } => write!(f, "v4l2://{}", device.display()),
             CameraSource::Rtsp { url } => f.write_str(url),
+            CameraSource::Image { path } => write!(f, "image://{}", path.display()),
         }
     }
 }
@@ -99,6 +114,16 @@ mod tests {
     #[test]
     fn reads_every_documented_form() {
         assert_eq!("test".parse(), Ok(CameraSource::Test));
+        assert_eq!(
+            "image:///srv/table.png".parse(),
+            Ok(CameraSource::Image {
+                path: PathBuf::from("/srv/table.png")
+            })
+        );
+        assert_eq!(
+            "image://table.png".parse::<CameraSource>(),
+            Err(CameraSourceError::ImageNoPath("image://table.png".into()))
+        );
         assert_eq!(
             "v4l2:///dev/video0".parse(),
             Ok(CameraSource::V4l2 {
