@@ -116,7 +116,7 @@ async fn run_inner(args: DemoArgs) -> Result<(), DemoError> {
             feig_antennas: (role == DeviceRole::Rfid).then_some(2),
             ..SimulatorOptions::default()
         };
-        let source = demo_source(&args.game, role, 1 + i as u64);
+        let source = demo_source(&args.game, role, 1 + i as u64, args.pace);
         let opts = SimulatorOptions {
             // A demo script loops for ever; the built-in rounds do anyway.
             rounds: matches!(source, Source::Script(_)).then_some(u32::MAX),
@@ -220,8 +220,11 @@ const SCRIPTED_ROUNDS: u32 = 200;
 /// rounds: the pedal opens betting, the 15 s window closes on the daemon's clock, then the
 /// ball drops (roulette) or the coup is dealt (baccarat). The other devices play their
 /// built-in rounds.
-fn demo_source(game: &str, role: DeviceRole, seed: u64) -> Source {
+fn demo_source(game: &str, role: DeviceRole, seed: u64, pace: f64) -> Source {
     let ms = Duration::from_millis;
+    // The first round starts two real seconds in: the simulators start before the daemon opens
+    // their pseudo-terminals, and a pedal press nobody reads would lose the first round.
+    let lead = Duration::from_secs_f64(2.0 * pace.clamp(0.01, 100.0));
     let mut steps: Vec<Timed> = Vec::new();
     // Each step's delay is from the previous step; `at` tracks the absolute time in a round.
     let push = |steps: &mut Vec<Timed>, last: &mut Duration, at: Duration, bytes: Vec<u8>| {
@@ -235,7 +238,7 @@ fn demo_source(game: &str, role: DeviceRole, seed: u64) -> Source {
         ("roulette" | "baccarat", DeviceRole::Pedal) => {
             let mut last = Duration::ZERO;
             for round in 0..SCRIPTED_ROUNDS {
-                let start = ROUND * round + ms(500);
+                let start = lead + ROUND * round + ms(500);
                 push(
                     &mut steps,
                     &mut last,
@@ -248,7 +251,7 @@ fn demo_source(game: &str, role: DeviceRole, seed: u64) -> Source {
             let mut last = Duration::ZERO;
             let mut numbers = Script::new(DeviceRole::Wheel, seed);
             for round in 0..SCRIPTED_ROUNDS {
-                let start = ROUND * round + ms(500);
+                let start = lead + ROUND * round + ms(500);
                 // The built-in wheel script's own winning number for this spin.
                 let number = numbers
                     .next_round()
@@ -314,7 +317,7 @@ fn demo_source(game: &str, role: DeviceRole, seed: u64) -> Source {
             let mut last = Duration::ZERO;
             let mut coups = Script::new(DeviceRole::Shoe, seed);
             for round in 0..SCRIPTED_ROUNDS {
-                let start = ROUND * round + ms(500);
+                let start = lead + ROUND * round + ms(500);
                 for (i, card) in coups.next_round().into_iter().enumerate() {
                     push(
                         &mut steps,

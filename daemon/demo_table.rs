@@ -242,9 +242,15 @@ impl DemoTable {
         let ys = zone.polygon_mm.iter().map(|p| p[1]);
         let (x0, x1) = xs.fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)));
         let (y0, y1) = ys.fold((f64::MAX, f64::MIN), |(a, b), y| (a.min(y), b.max(y)));
-        let pitch = self.table.card_mm.width + 22.0;
-        let x = x0 + 20.0 + self.table.card_mm.width / 2.0 + pitch * slot as f64;
-        (x < x1).then(|| Pt::new(x, (y0 + y1) / 2.0))
+        // Three cards side by side with a gap where the zone is wide enough; fanned (each
+        // covering the right part of the one before, its top-left index still showing) where
+        // it is not.
+        let card_w = self.table.card_mm.width;
+        let margin = 8.0;
+        let room = (x1 - x0 - 2.0 * margin - card_w).max(0.0);
+        let pitch = (card_w + 22.0).min(room / 2.0).max(card_w * 0.45);
+        let x = x0 + margin + card_w / 2.0 + pitch * slot as f64;
+        (x + card_w / 2.0 <= x1 + margin).then(|| Pt::new(x, (y0 + y1) / 2.0))
     }
 }
 
