@@ -539,6 +539,16 @@ fn print_banner(
             camera.name, camera.name
         );
     }
+    for camera in &config.cameras {
+        if let (Some(kind), Some(cal)) = (camera.vision, &camera.calibration) {
+            println!(
+                "  vision:   camera {} reads the {} (calibration {}); every 4th coup shows it a wrong card",
+                camera.name,
+                kind.as_str(),
+                cal.display()
+            );
+        }
+    }
     println!("  broker:   mqtt://127.0.0.1:{broker_port}");
     println!("            mosquitto_sub -p {broker_port} -t '{prefix}/#' -v");
     println!("  devices:");
