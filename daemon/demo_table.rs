@@ -242,15 +242,15 @@ impl DemoTable {
         let ys = zone.polygon_mm.iter().map(|p| p[1]);
         let (x0, x1) = xs.fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)));
         let (y0, y1) = ys.fold((f64::MAX, f64::MIN), |(a, b), y| (a.min(y), b.max(y)));
-        // Three cards side by side with a gap where the zone is wide enough; fanned (each
-        // covering the right part of the one before, its top-left index still showing) where
-        // it is not.
+        // The first two cards side by side with a gap, as a dealer lays a hand out; a third
+        // one to their right, over the second's right edge where the zone is narrow (the
+        // second card's top-left index still shows).
         let card_w = self.table.card_mm.width;
-        let margin = 8.0;
-        let room = (x1 - x0 - 2.0 * margin - card_w).max(0.0);
-        let pitch = (card_w + 22.0).min(room / 2.0).max(card_w * 0.45);
-        let x = x0 + margin + card_w / 2.0 + pitch * slot as f64;
-        (x + card_w / 2.0 <= x1 + margin).then(|| Pt::new(x, (y0 + y1) / 2.0))
+        let margin = 6.0;
+        let first = x0 + margin + card_w / 2.0;
+        let last = (x1 - margin - card_w / 2.0).max(first);
+        let x = (first + (card_w + 8.0) * slot as f64).min(last.max(first + card_w + 8.0));
+        (slot < 3).then(|| Pt::new(x, (y0 + y1) / 2.0))
     }
 }
 
