@@ -329,6 +329,8 @@ fn component_specs(config: &Config, boot_count: u64, shared: &Shared) -> Vec<Com
             table: config.table.clone(),
             engine: table.clone(),
             video: video.clone(),
+            timecode_rate: config.timing.timecode_rate,
+            cameras: config.cameras.clone(),
         },
     ));
     specs.extend(crate::video::components(config, table, video));

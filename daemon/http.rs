@@ -2,14 +2,16 @@
 //!
 //! - `/healthz`: 200 while the daemon's main loop runs (for a liveness probe).
 //! - `/readyz`: 200 once every device is up and the uplink is connected or buffering, else 503.
-//! - `/status`: the health of every component as JSON, for the technician.
+//! - `/status`: the health of every component as JSON (the technician's page to a browser).
 //! - `/metrics`: Prometheus text exposition.
 //!
 //! - `/whep/<camera>`: WebRTC viewers (WHEP): `POST` an SDP offer, `PATCH`/`DELETE` the session.
 //! - `/hls/<camera>/index.m3u8` and its parts: the LL-HLS fallback, with blocking reload.
 //! - `/video/<camera>`: a viewer page (WebRTC, falling back to LL-HLS), for the technician.
 //!
-//! The prompter and the status page's HTML join this listener later.
+//! - `/prompter`: the dealer's full-screen prompter; `/status` in a browser: the technician's
+//!   page. Both run on `/live` (Server-Sent Events) and `/time` ([`crate::live`]); every asset
+//!   is embedded in the binary (no CDN: the studio LAN may have no internet).
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -54,6 +56,10 @@ pub struct HttpState {
     pub engine: crate::table::TableHandle,
     /// The running cameras.
     pub video: crate::video::VideoHandle,
+    /// `[timing] timecode_rate`, for the pages' timecode.
+    pub timecode_rate: crate::timecode::TimecodeRate,
+    /// The cameras' config (their vision calibration, for `/vision/<camera>`).
+    pub cameras: Vec<crate::config::CameraConfig>,
 }
 
 /// The supervised HTTP component.
@@ -80,6 +86,10 @@ pub fn router(state: HttpState) -> Router {
         .route("/hls/{camera}/{file}", get(hls_file))
         .route("/video/{camera}", get(viewer_page))
         .route("/web/{file}", get(web_asset))
+        .route("/live", get(crate::live::live))
+        .route("/time", get(crate::live::time))
+        .route("/prompter", get(prompter_page))
+        .route("/vision/{camera}", get(vision_geometry))
         .with_state(state)
 }
 
@@ -117,7 +127,19 @@ async fn readyz(AxumState(state): AxumState<HttpState>) -> Response {
         .into_response()
 }
 
-async fn status(AxumState(state): AxumState<HttpState>) -> Response {
+/// `/status`: the page for a browser (one that asks for HTML), the JSON for everything else.
+async fn status(
+    AxumState(state): AxumState<HttpState>,
+    headers: axum::http::HeaderMap,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if wants_html && query.get("format").map(String::as_str) != Some("json") {
+        return html(STATUS_HTML);
+    }
     Json(json!({
         "table": {
             "studio": state.table.studio,
@@ -427,7 +449,106 @@ async fn viewer_page(
         .into_response()
 }
 
+/// `/vision/<camera>`: the camera's calibrated zones (and wheel ring) in image pixels, for the
+/// status page to draw over the preview. Read from the file each time: it is what the vision
+/// stage reads after its next check.
+async fn vision_geometry(
+    AxumState(state): AxumState<HttpState>,
+    AxumPath(camera): AxumPath<String>,
+) -> Response {
+    let Some(cam) = state.cameras.iter().find(|c| c.name == camera) else {
+        return (StatusCode::NOT_FOUND, format!("no camera {camera}\n")).into_response();
+    };
+    let (Some(kind), Some(path)) = (cam.vision, cam.calibration.clone()) else {
+        return (
+            StatusCode::NOT_FOUND,
+            format!("camera {camera} has no vision (set vision and calibration in its [[camera]])\n"),
+        )
+            .into_response();
+    };
+    let loaded = tokio::task::spawn_blocking(move || {
+        croupier_vision::calibration::Calibration::load(&path)
+    })
+    .await;
+    let cal = match loaded {
+        Ok(Ok(cal)) => cal,
+        Ok(Err(e)) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    };
+    let mut zones = Vec::new();
+    let mut image = json!({ "width": cam.width, "height": cam.height });
+    if let Some(table) = &cal.table {
+        image = json!({ "width": table.image.width, "height": table.image.height });
+        if let Ok(to_px) = table.image_from_table() {
+            for z in &table.zones {
+                let px: Vec<[f64; 2]> = z
+                    .polygon_mm
+                    .iter()
+                    .map(|p| {
+                        let q = to_px.apply(croupier_vision::geometry::Pt::new(p[0], p[1]));
+                        [q.x, q.y]
+                    })
+                    .collect();
+                zones.push(json!({ "name": z.name, "polygon_px": px }));
+            }
+        }
+    }
+    let wheel = cal.wheel.as_ref().map(|w| {
+        json!({ "centre_px": w.centre_px, "inner": w.pocket_ring_px.inner, "outer": w.pocket_ring_px.outer, "layout": w.layout })
+    });
+    Json(json!({
+        "camera": camera,
+        "reads": kind.as_str(),
+        "version": cal.version,
+        "image": image,
+        "zones": zones,
+        "wheel": wheel,
+    }))
+    .into_response()
+}
+
+const PROMPTER_HTML: &str = include_str!("web/prompter.html");
+const PROMPTER_JS: &str = include_str!("web/prompter.js");
+const PROMPTER_CSS: &str = include_str!("web/prompter.css");
+const STATUS_HTML: &str = include_str!("web/status.html");
+const STATUS_JS: &str = include_str!("web/status.js");
+const STATUS_CSS: &str = include_str!("web/status.css");
+
+fn html(page: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        page,
+    )
+        .into_response()
+}
+
+async fn prompter_page() -> Response {
+    html(PROMPTER_HTML)
+}
+
 async fn web_asset(AxumPath(file): AxumPath<String>) -> Response {
+    let js = "text/javascript; charset=utf-8";
+    let css = "text/css; charset=utf-8";
+    let asset = |kind: &'static str, body: &'static str| {
+        (
+            [
+                (header::CONTENT_TYPE, kind),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            body,
+        )
+            .into_response()
+    };
+    match file.as_str() {
+        "prompter.js" => return asset(js, PROMPTER_JS),
+        "prompter.css" => return asset(css, PROMPTER_CSS),
+        "status.js" => return asset(js, STATUS_JS),
+        "status.css" => return asset(css, STATUS_CSS),
+        _ => {}
+    }
     match file.as_str() {
         "viewer.js" => (
             [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],

@@ -31,6 +31,7 @@ pub mod events;
 pub mod health;
 pub mod http;
 pub mod journal;
+pub mod live;
 pub mod logging;
 pub mod outbox;
 pub mod sdnotify;

@@ -35,6 +35,9 @@ pub type CommandRequest = (
 /// The engine's command queue, handed from one run of the component to the next.
 type CommandQueue = Arc<Mutex<Option<mpsc::Receiver<CommandRequest>>>>;
 
+/// Events kept for pages that connect: a whole round and the alerts around it.
+pub const RECENT_EVENTS: usize = 200;
+
 /// What the rest of the daemon sees of the table.
 #[derive(Debug, Clone)]
 pub struct TableHandle {
@@ -43,6 +46,8 @@ pub struct TableHandle {
     /// Commands into the engine (orchestrator, staff).
     pub commands: mpsc::Sender<CommandRequest>,
     commands_rx: CommandQueue,
+    /// The last events, for a page that (re)connects: the prompter rebuilds the round from them.
+    recent: Arc<Mutex<std::collections::VecDeque<Envelope>>>,
     /// What the cameras' vision stages saw (`Input::Witness`, `Input::Calibration`).
     pub vision: mpsc::Sender<Input>,
     vision_rx: Arc<Mutex<Option<mpsc::Receiver<Input>>>>,
@@ -63,6 +68,7 @@ impl Default for TableHandle {
             commands_rx: Arc::new(Mutex::new(Some(rx))),
             vision,
             vision_rx: Arc::new(Mutex::new(Some(vision_rx))),
+            recent: Arc::default(),
             snapshot: Arc::default(),
             last_seq: Arc::default(),
             journal: None,
@@ -87,6 +93,24 @@ impl TableHandle {
     /// The seq of the last event written to the log (0 before the first).
     pub fn last_seq(&self) -> u64 {
         self.last_seq.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The last [`RECENT_EVENTS`] durable events, oldest first.
+    pub fn recent_events(&self) -> Vec<Envelope> {
+        self.recent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    fn remember(&self, env: &Envelope) {
+        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        if recent.len() >= RECENT_EVENTS {
+            recent.pop_front();
+        }
+        recent.push_back(env.clone());
     }
 
     /// The engine's phase, round, deadline and last result.
@@ -249,6 +273,8 @@ async fn run_table(
         None => None,
     };
     let mut key_check = tokio::time::interval(Duration::from_secs(5));
+    let mut outbox_tick = tokio::time::interval(Duration::from_secs(1));
+    outbox_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let now = now();
     let (mut engine, recovered) = engine::recovery::recover(engine_config(config), &history, now);
     // The history was only needed to rebuild the engine; do not keep it for the table's life.
@@ -291,6 +317,17 @@ async fn run_table(
         let input = tokio::select! {
             biased;
             () = ctx.cancel.cancelled() => return Ok(()),
+            _ = outbox_tick.tick() => {
+                // The depth and the oldest unacknowledged event move with the broker's acks
+                // too, not only with the table's own inputs.
+                let outputs = outbox.check(&mut engine, log.next_seq().saturating_sub(1), acked.get(), &ctx.health, handle);
+                if !outputs.is_empty() {
+                    let written = emit(&mut log, &stamper, handle, &ctx.health, outputs, &mut timers, signer.as_ref())?;
+                    journal_events(handle, written).await?;
+                    publish_snapshot(handle, &engine);
+                }
+                None
+            }
             _ = key_check.tick(), if signer.is_some() => {
                 if let Some((ring, _)) = signer.as_mut() {
                     match ring.reload_if_changed() {
@@ -340,6 +377,7 @@ async fn run_table(
             log.next_seq().saturating_sub(1),
             acked.get(),
             &ctx.health,
+            handle,
         );
         outputs.extend(engine.handle(input));
         let written = emit(
@@ -479,6 +517,7 @@ fn emit(
                     ),
                 );
                 info!(seq = env.seq, kind = %env.kind, round_id = env.round_id.as_deref().unwrap_or(""), source = env.source.as_str(), timecode = %env.timecode.smpte, "event");
+                handle.remember(&env);
                 let _ = handle.events.send(env.clone());
                 written.push(env);
             }
@@ -526,9 +565,23 @@ impl OutboxWatch {
         last_seq: u64,
         acked: u64,
         health: &crate::health::HealthHandle,
+        handle: &TableHandle,
     ) -> Vec<Output> {
         let depth = last_seq.saturating_sub(acked);
         health.fact("outbox_depth", depth.to_string());
+        // The oldest event the broker has not acknowledged (or, past the recent ones kept in
+        // memory, the oldest of those: the age is then at least that).
+        let oldest = if depth == 0 {
+            String::new()
+        } else {
+            let recent = handle.recent_events();
+            recent
+                .iter()
+                .find(|e| e.seq > acked)
+                .map(|e| e.utc.clone())
+                .unwrap_or_default()
+        };
+        health.fact("outbox_oldest_utc", oldest);
         engine.set_outbox_full(depth >= self.max);
         let high = depth.saturating_mul(10) >= self.max.saturating_mul(8);
         let mut out = Vec::new();
