@@ -258,6 +258,158 @@ pub fn render_metrics(state: &HttpState) -> String {
     }
     let _ = writeln!(
         out,
+        "# HELP croupier_device_reconnects_total Times the device was reopened after it went away."
+    );
+    let _ = writeln!(out, "# TYPE croupier_device_reconnects_total counter");
+    for (name, c) in snap.iter().filter(|(_, c)| c.kind == "device") {
+        let _ = writeln!(
+            out,
+            "croupier_device_reconnects_total{{device=\"{}\",role=\"{}\"}} {}",
+            label(name),
+            label(c.facts.get("role").map_or("", String::as_str)),
+            c.restarts
+        );
+    }
+    let table = snap.get("table");
+    let table_fact = |key: &str| table.and_then(|t| t.facts.get(key)).cloned();
+    let depth = table_fact("outbox_depth")
+        .and_then(|d| d.parse::<u64>().ok())
+        .unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "# HELP croupier_outbox_depth Events written but not yet acknowledged by the broker."
+    );
+    let _ = writeln!(out, "# TYPE croupier_outbox_depth gauge");
+    let _ = writeln!(out, "croupier_outbox_depth {depth}");
+    let oldest_age = table_fact("outbox_oldest_utc")
+        .filter(|u| !u.is_empty())
+        .and_then(|u| {
+            time::OffsetDateTime::parse(&u, &time::format_description::well_known::Rfc3339).ok()
+        })
+        .map(|t| {
+            (time::OffsetDateTime::now_utc() - t)
+                .as_seconds_f64()
+                .max(0.0)
+        })
+        .unwrap_or(0.0);
+    let _ = writeln!(out, "# HELP croupier_outbox_oldest_age_seconds Age of the oldest event the broker has not acknowledged (0 when none).");
+    let _ = writeln!(out, "# TYPE croupier_outbox_oldest_age_seconds gauge");
+    let _ = writeln!(out, "croupier_outbox_oldest_age_seconds {oldest_age:.3}");
+    let _ = writeln!(out, "# HELP croupier_crosscheck_holds_total Rounds held because a second witness disagreed or did not confirm (alert.mismatch).");
+    let _ = writeln!(out, "# TYPE croupier_crosscheck_holds_total counter");
+    let _ = writeln!(
+        out,
+        "croupier_crosscheck_holds_total {}",
+        table
+            .and_then(|t| t.counters.get("holds"))
+            .copied()
+            .unwrap_or(0)
+    );
+    let clock = crate::events::clock_now();
+    let _ = writeln!(out, "# HELP croupier_clock_synchronized 1 when the kernel reports the clock synchronised (NTP/PTP).");
+    let _ = writeln!(out, "# TYPE croupier_clock_synchronized gauge");
+    let _ = writeln!(
+        out,
+        "croupier_clock_synchronized {}",
+        u8::from(clock.synchronized)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP croupier_clock_error_seconds The kernel's estimated clock error."
+    );
+    let _ = writeln!(out, "# TYPE croupier_clock_error_seconds gauge");
+    let _ = writeln!(
+        out,
+        "croupier_clock_error_seconds {}",
+        clock.est_error_us as f64 / 1e6
+    );
+    let camera_gauges: &[(&str, &str, &str)] = &[
+        (
+            "fps",
+            "croupier_camera_fps",
+            "Frames a second into the camera's encoder (camera and camera-lost picture).",
+        ),
+        (
+            "bitrate_kbps",
+            "croupier_camera_bitrate_kbps",
+            "Encoded bitrate of the camera.",
+        ),
+        (
+            "viewers",
+            "croupier_camera_viewers",
+            "WebRTC viewers of the camera.",
+        ),
+    ];
+    for (fact, metric, help) in camera_gauges {
+        let _ = writeln!(out, "# HELP {metric} {help}");
+        let _ = writeln!(out, "# TYPE {metric} gauge");
+        for (name, c) in snap.iter().filter(|(_, c)| c.kind == "camera") {
+            let value = c
+                .facts
+                .get(fact)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0);
+            let _ = writeln!(
+                out,
+                "{metric}{{camera=\"{}\"}} {value}",
+                label(name.trim_start_matches("camera:"))
+            );
+        }
+    }
+    let counter_families: &[(&str, &str, &str, &str)] = &[
+        (
+            "camera",
+            "dropped",
+            "croupier_camera_dropped_frames_total",
+            "Camera frames dropped because the encoder was behind.",
+        ),
+        (
+            "camera",
+            "reconnects",
+            "croupier_camera_reconnects_total",
+            "Times the camera's source was rebuilt after a loss.",
+        ),
+        (
+            "vision",
+            "frames",
+            "croupier_vision_frames_total",
+            "Frames the vision stage read.",
+        ),
+        (
+            "vision",
+            "rejected",
+            "croupier_vision_rejects_total",
+            "Card-shaped things the reader refused to name (low confidence).",
+        ),
+        (
+            "vision",
+            "sightings",
+            "croupier_vision_sightings_total",
+            "card.seen / pocket.seen reported to the engine.",
+        ),
+        (
+            "vision",
+            "errors",
+            "croupier_vision_errors_total",
+            "Frames the reader failed on.",
+        ),
+    ];
+    for (kind, key, metric, help) in counter_families {
+        let _ = writeln!(out, "# HELP {metric} {help}");
+        let _ = writeln!(out, "# TYPE {metric} counter");
+        for (name, c) in snap.iter().filter(|(_, c)| c.kind == *kind) {
+            let camera = name.split_once(':').map_or(name.as_str(), |(_, n)| n);
+            let _ = writeln!(
+                out,
+                "{metric}{{camera=\"{}\"}} {}",
+                label(camera),
+                c.counters.get(key).copied().unwrap_or(0)
+            );
+        }
+    }
+    crate::metrics::render(&mut out);
+    let _ = writeln!(
+        out,
         "# HELP croupier_mqtt_connected 1 while the uplink is connected to the broker."
     );
     let _ = writeln!(out, "# TYPE croupier_mqtt_connected gauge");
@@ -462,14 +614,15 @@ async fn vision_geometry(
     let (Some(kind), Some(path)) = (cam.vision, cam.calibration.clone()) else {
         return (
             StatusCode::NOT_FOUND,
-            format!("camera {camera} has no vision (set vision and calibration in its [[camera]])\n"),
+            format!(
+                "camera {camera} has no vision (set vision and calibration in its [[camera]])\n"
+            ),
         )
             .into_response();
     };
-    let loaded = tokio::task::spawn_blocking(move || {
-        croupier_vision::calibration::Calibration::load(&path)
-    })
-    .await;
+    let loaded =
+        tokio::task::spawn_blocking(move || croupier_vision::calibration::Calibration::load(&path))
+            .await;
     let cal = match loaded {
         Ok(Ok(cal)) => cal,
         Ok(Err(e)) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),

@@ -33,6 +33,7 @@ pub mod http;
 pub mod journal;
 pub mod live;
 pub mod logging;
+pub mod metrics;
 pub mod outbox;
 pub mod sdnotify;
 pub mod signing;

@@ -517,6 +517,18 @@ fn emit(
                     ),
                 );
                 info!(seq = env.seq, kind = %env.kind, round_id = env.round_id.as_deref().unwrap_or(""), source = env.source.as_str(), timecode = %env.timecode.smpte, "event");
+                match env.kind.as_str() {
+                    "round.close" => {
+                        let late_us = env.payload["late_us"].as_u64().unwrap_or(0);
+                        crate::metrics::observe(
+                            "croupier_bet_close_error_seconds",
+                            &[],
+                            late_us as f64 / 1e6,
+                        );
+                    }
+                    "alert.mismatch" => health.add("holds", 1),
+                    _ => {}
+                }
                 handle.remember(&env);
                 let _ = handle.events.send(env.clone());
                 written.push(env);

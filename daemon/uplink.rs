@@ -187,6 +187,9 @@ struct InFlight {
 struct Flight {
     generation: u64,
     queue: VecDeque<InFlight>,
+    /// Each event's input instant (CLOCK_MONOTONIC) by seq, until the broker acknowledges it:
+    /// the input-to-publish latency.
+    input_mono: std::collections::HashMap<u64, u64>,
 }
 
 type SharedFlight = Arc<Mutex<Flight>>;
@@ -444,11 +447,17 @@ async fn connection(
                     });
                 }
                 Ok(Event::Incoming(Packet::PubAck(ack))) => {
-                    let seq = {
+                    let (seq, input_mono) = {
                         let mut f = lock(flight);
                         let at = f.queue.iter().position(|e| e.pkid == Some(ack.pkid));
-                        at.and_then(|i| f.queue.remove(i)).and_then(|e| e.seq)
+                        let seq = at.and_then(|i| f.queue.remove(i)).and_then(|e| e.seq);
+                        let input_mono = seq.and_then(|s| f.input_mono.remove(&s));
+                        (seq, input_mono)
                     };
+                    if let Some(input_mono) = input_mono {
+                        let latency = crate::clock::monotonic_ns().saturating_sub(input_mono);
+                        crate::metrics::observe("croupier_input_to_publish_seconds", &[], latency as f64 / 1e9);
+                    }
                     if let Some(seq) = seq {
                         acks.ack(seq);
                         acked_seq.set(acks.acked());
@@ -544,6 +553,13 @@ async fn send(
     env: &Envelope,
 ) -> bool {
     let payload = serde_json::to_vec(env).unwrap_or_default();
+    {
+        let mut f = lock(flight);
+        // Bounded by the connection's in-flight window in practice; capped in any case.
+        if f.input_mono.len() < 100_000 {
+            f.input_mono.insert(env.seq, env.mono_ns);
+        }
+    }
     publish_qos1(
         client,
         flight,

@@ -193,6 +193,7 @@ async fn run(
     let mut last_view = TableView::default();
     let mut last_counts = (0u64, 0u64, 0u64, std::time::Instant::now());
     let mut since_rates = 0u32;
+    let mut last_dropped = 0u64;
     // The encoder's output is the one thing every viewer, the fallback and the recording share:
     // if it stops (a broken encoder, a wedged element), the whole camera is rebuilt.
     let mut last_encoded = (0u64, std::time::Instant::now());
@@ -256,6 +257,33 @@ async fn run(
                 health.fact("whip", whip);
             }
             health.add("reconnects", restarts - last_counts.2);
+            let dropped = stats.dropped.load(Relaxed);
+            health.add("dropped", dropped.saturating_sub(last_dropped));
+            last_dropped = dropped;
+            // Round trip and loss of the WebRTC viewers, from webrtcbin's statistics.
+            let peers = camera.peer_stats();
+            let rtts: Vec<f64> = peers.iter().filter_map(|p| p.round_trip_time).collect();
+            let lost: i64 = peers.iter().filter_map(|p| p.packets_lost).sum();
+            let name = camera.name().to_owned();
+            let labels = [("camera", name.as_str())];
+            crate::metrics::gauge(
+                "croupier_webrtc_viewers",
+                "WebRTC (WHEP) sessions of the camera.",
+                &labels,
+                peers.len() as f64,
+            );
+            crate::metrics::gauge(
+                "croupier_webrtc_rtt_max_seconds",
+                "The longest round-trip time among the camera's WebRTC viewers (0 without viewers).",
+                &labels,
+                rtts.iter().copied().fold(0.0, f64::max),
+            );
+            crate::metrics::gauge(
+                "croupier_webrtc_packets_lost",
+                "Packets the camera's current WebRTC viewers reported lost (summed over viewers).",
+                &labels,
+                lost as f64,
+            );
             last_counts = (frames, bytes, restarts, std::time::Instant::now());
         }
     };

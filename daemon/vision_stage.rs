@@ -405,7 +405,13 @@ impl Stage {
             }
             (None, VisionKind::Cards) => {}
         }
-        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let secs = started.elapsed().as_secs_f64();
+        crate::metrics::observe(
+            "croupier_vision_read_seconds",
+            &[("camera", &self.camera)],
+            secs,
+        );
+        let ms = secs * 1000.0;
         self.health.add("frames", 1);
         self.health.fact("read_ms", format!("{ms:.1}"));
         for input in sightings {

@@ -24,6 +24,7 @@ PACKAGES=(
   chromium                     # the WebRTC and LL-HLS viewer of the video tests (headless)
   kdegames-card-data-kf5 librsvg2-bin python3-opencv python3-numpy  # vision test data: tests/vision/synth.py (card decks, SVG export, rendering)
   libopencv-dev clang libclang-dev  # vision/: the opencv crate builds against OpenCV 4.6 (its binding generator needs libclang)
+  python3-prometheus-client    # tests/pages_browser.rs parses /metrics with Prometheus' own text parser
 )
 # Node.js drives Chromium in the browser tests (playwright-core). A Node already on the machine
 # (nodesource, nvm) is used as is; otherwise Debian's.
