@@ -352,6 +352,11 @@ function followPhase(e) {
       state.round = { phase: "open", round_id: e.round_id, deadline_utc: e.payload.deadline_utc };
       break;
     case "round.close":
+      // The close can arrive a few milliseconds before this page's own countdown reaches zero:
+      // either way, this is when the dealer saw betting end.
+      if (e.round_id && !(e.round_id in window.croupierPrompter.zeroAt)) {
+        window.croupierPrompter.zeroAt[e.round_id] = serverNow();
+      }
       state.round = { ...r, phase: "closed" };
       break;
     case "round.play":
