@@ -109,6 +109,11 @@ impl Commands {
             CommandKind::RoundSettled => Command::Settled {
                 round_id: body["round_id"].as_str().unwrap_or_default().to_owned(),
             },
+            CommandKind::PrompterMessage => Command::Message {
+                text: body["text"].as_str().unwrap_or_default().to_owned(),
+                level: body["level"].as_str().unwrap_or("info").to_owned(),
+                ttl_s: body["ttl_s"].as_u64().unwrap_or(60),
+            },
             CommandKind::BlackjackDecision => {
                 let decision =
                     serde_json::from_value::<blackjack::Decision>(body["decision"].clone());

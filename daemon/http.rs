@@ -330,6 +330,11 @@ pub fn render_metrics(state: &HttpState) -> String {
             "Frames a second into the camera's encoder (camera and camera-lost picture).",
         ),
         (
+            "fps_target",
+            "croupier_camera_fps_target",
+            "The camera's configured frame rate.",
+        ),
+        (
             "bitrate_kbps",
             "croupier_camera_bitrate_kbps",
             "Encoded bitrate of the camera.",

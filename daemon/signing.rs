@@ -1192,10 +1192,13 @@ pub enum CommandKind {
     RoundSettled,
     /// `blackjack.decision`, body `{"box_no": 1..=255, "decision": "hit"|"stand"|"double"|"split"}`.
     BlackjackDecision,
+    /// `prompter.message`, body `{"text": "…", "level"?: "info"|"warning", "ttl_s"?: 1..=3600}`:
+    /// a line for the dealer's prompter.
+    PrompterMessage,
 }
 
 impl CommandKind {
-    pub const ALL: [CommandKind; 8] = [
+    pub const ALL: [CommandKind; 9] = [
         CommandKind::RoundOpen,
         CommandKind::RoundClose,
         CommandKind::RoundVoid,
@@ -1204,6 +1207,7 @@ impl CommandKind {
         CommandKind::Health,
         CommandKind::RoundSettled,
         CommandKind::BlackjackDecision,
+        CommandKind::PrompterMessage,
     ];
 
     /// The `type` of the command message.
@@ -1217,6 +1221,7 @@ impl CommandKind {
             CommandKind::Health => "health",
             CommandKind::RoundSettled => "round.settled",
             CommandKind::BlackjackDecision => "blackjack.decision",
+            CommandKind::PrompterMessage => "prompter.message",
         }
     }
 
@@ -1239,6 +1244,7 @@ impl CommandKind {
             CommandKind::ResultManual => &["round_id", "person", "role", "result"],
             CommandKind::RoundSettled => &["round_id"],
             CommandKind::BlackjackDecision => &["box_no", "decision"],
+            CommandKind::PrompterMessage => &["text", "level", "ttl_s"],
         }
     }
 }
@@ -1843,6 +1849,21 @@ fn check_body(kind: CommandKind, body: &Map<String, Value>) -> Result<(), String
                 return Err(String::from(
                     "body.result must be an object (the result as the person states it)",
                 ));
+            }
+        }
+        CommandKind::PrompterMessage => {
+            text("text", 280)?;
+            if let Some(level) = body.get("level") {
+                if !matches!(level.as_str(), Some("info" | "warning")) {
+                    return Err(String::from("body.level must be \"info\" or \"warning\""));
+                }
+            }
+            if let Some(ttl) = body.get("ttl_s") {
+                if !ttl.as_u64().is_some_and(|t| (1..=3600).contains(&t)) {
+                    return Err(String::from(
+                        "body.ttl_s must be an integer from 1 to 3600 (seconds on screen)",
+                    ));
+                }
             }
         }
         CommandKind::BlackjackDecision => {

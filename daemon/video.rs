@@ -159,6 +159,13 @@ async fn run(
     let health = ctx.health.clone();
     health.fact("source", settings.source.to_string());
     health.fact(
+        "fps_target",
+        format!(
+            "{:.3}",
+            f64::from(settings.fps.0) / f64::from(settings.fps.1.max(1))
+        ),
+    );
+    health.fact(
         "format",
         format!(
             "{}x{}@{}/{} {} {} kbit/s",

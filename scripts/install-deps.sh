@@ -25,6 +25,7 @@ PACKAGES=(
   kdegames-card-data-kf5 librsvg2-bin python3-opencv python3-numpy  # vision test data: tests/vision/synth.py (card decks, SVG export, rendering)
   libopencv-dev clang libclang-dev  # vision/: the opencv crate builds against OpenCV 4.6 (its binding generator needs libclang)
   python3-prometheus-client    # tests/pages_browser.rs parses /metrics with Prometheus' own text parser
+  prometheus                   # promtool: tests/ops_files.rs checks and unit-tests ops/prometheus/ alert rules
 )
 # Node.js drives Chromium in the browser tests (playwright-core). A Node already on the machine
 # (nodesource, nvm) is used as is; otherwise Debian's.
@@ -47,10 +48,13 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   "${SUDO[@]}" apt-get update -qq
   "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # Debian starts mosquitto as a service on install; the demo and tests run their own.
-  if command -v systemctl >/dev/null && systemctl is-active --quiet mosquitto 2>/dev/null; then
-    "${SUDO[@]}" systemctl disable --now mosquitto >/dev/null 2>&1 || true
-  fi
+  # Debian starts mosquitto and prometheus as services on install; the demo and tests run
+  # their own broker, and only promtool is wanted.
+  for service in mosquitto prometheus; do
+    if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
+      "${SUDO[@]}" systemctl disable --now "$service" >/dev/null 2>&1 || true
+    fi
+  done
 fi
 
 if ! command -v cargo >/dev/null; then

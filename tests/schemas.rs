@@ -820,6 +820,14 @@ fn the_scenarios_cover_every_event_type() {
     let mut t = Table::new(cfg, TimecodeRate::Fps25);
     t.feed(vec![
         calibration_loaded(0.0),
+        command(
+            0.0,
+            Command::Message {
+                text: "Shuffle after this round".into(),
+                level: "info".into(),
+                ttl_s: 60,
+            },
+        ),
         device_health(0.0, "wheel", false),
         device_health(0.5, "wheel", true),
         card_seen(0.7, "AS"),

@@ -354,3 +354,77 @@ fn a_held_round_is_released_by_two_signed_approvals() {
         json!(["dealer-7", "super-2"])
     );
 }
+
+/// The orchestrator's line for the dealer: a signed `prompter.message` is journaled as the
+/// event of the same name and shown on the prompter (in Chromium); a malformed one is refused.
+#[test]
+fn a_prompter_message_reaches_the_dealers_screen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ring = keys(&dir.path().join("keys"));
+    let broker = Broker::start();
+    let http_port = free_port();
+    let config = dir.path().join("table.toml");
+    let text = config_with_devices(broker.port, http_port, "")
+        + &format!(
+            "\n[signing]\nkeys = \"{}\"\nkey_id = \"k1\"\n",
+            dir.path().join("keys").display()
+        );
+    std::fs::write(&config, text).expect("config");
+    let daemon = Daemon::start(&config, &[]);
+    wait_for(Duration::from_secs(20), || {
+        (component_state(http_port, "uplink").as_deref() == Some("up")).then_some(())
+    })
+    .unwrap_or_else(|| panic!("uplink never up:\n{}", daemon.log_text()));
+    std::thread::sleep(Duration::from_millis(300));
+    let now = SystemTime::now();
+
+    // Signed, but not a valid body (the schema would refuse it too).
+    let mut bad = command_message(
+        CommandKind::PrompterMessage,
+        "test/t-01",
+        json!({ "text": "x", "level": "shout" }),
+        now,
+    );
+    sign(&ring, "orch", &mut bad).expect("sign");
+    let refused = send(broker.port, &bad.to_string(), "msg-bad");
+    assert_eq!(refused["reason"], "malformed", "{refused}");
+
+    let msg = signed(
+        &ring,
+        "orch",
+        CommandKind::PrompterMessage,
+        json!({ "text": "Change the shoe after this coup", "level": "warning", "ttl_s": 120 }),
+        now,
+    );
+    let reply = send(broker.port, &msg.to_string(), "msg-1");
+    assert_eq!(reply["status"], "ok", "{reply}");
+    assert_eq!(
+        reply["data"]["events"][0]["type"], "prompter.message",
+        "{reply}"
+    );
+
+    let out = Command::new("node")
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser"))
+        .args([
+            "pages.mjs",
+            &format!("http://127.0.0.1:{http_port}/prompter"),
+            "--until",
+            "document.querySelector('#messages .message.warning')",
+            "--print",
+            "document.getElementById('messages').innerText",
+            "--timeout",
+            "15",
+        ])
+        .output()
+        .expect("node");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{printed}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        printed.contains("Change the shoe after this coup"),
+        "{printed}"
+    );
+}

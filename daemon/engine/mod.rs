@@ -128,6 +128,12 @@ pub enum Command {
         box_no: u8,
         decision: blackjack::Decision,
     },
+    /// A line for the dealer's prompter (journaled and published as `prompter.message`).
+    Message {
+        text: String,
+        level: String,
+        ttl_s: u64,
+    },
 }
 
 /// A second witness for a card or a number (vision, RFID), already mapped to the card.
@@ -584,6 +590,13 @@ impl Engine {
                 }
             }
             Command::Void { reason } => self.void(source, at, &reason, out),
+            Command::Message { text, level, ttl_s } => out.event(
+                "prompter.message",
+                self.round_id(),
+                source,
+                at,
+                json!({ "text": text, "level": level, "ttl_s": ttl_s }),
+            ),
             Command::ManualResult(approval) => self.approve(source, at, approval, out),
             Command::Settled { round_id } => {
                 let known = self.last_round_id.as_deref() == Some(round_id.as_str());
