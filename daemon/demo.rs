@@ -530,7 +530,8 @@ fn print_banner(
         config.table.id,
         config.table.game.as_str()
     );
-    println!("  status:   http://{http}/status");
+    println!("  prompter: http://{http}/prompter   (the dealer's screen; chromium --kiosk)");
+    println!("  status:   http://{http}/status     (the technician's page; JSON to scripts)");
     println!("  ready:    http://{http}/readyz");
     println!("  metrics:  http://{http}/metrics");
     for camera in &config.cameras {

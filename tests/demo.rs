@@ -53,6 +53,10 @@ fn demo_runs_a_whole_simulated_table_and_cleans_up() {
         banner.contains(&format!("status:   http://127.0.0.1:{http_port}/status")),
         "{banner}"
     );
+    assert!(
+        banner.contains(&format!("prompter: http://127.0.0.1:{http_port}/prompter")),
+        "{banner}"
+    );
     assert!(banner.contains("mosquitto_sub -p "), "{banner}");
     let video_url = format!("http://127.0.0.1:{http_port}/video/overhead");
     assert!(
@@ -95,6 +99,10 @@ fn demo_runs_a_whole_simulated_table_and_cleans_up() {
         panic!("the demo table never had every device reading and the uplink connected:\n{last}")
     });
     assert_eq!(status["ready"], true);
+    // The prompter the banner names is served, with its script.
+    let (code, page) = http_get(http_port, "/prompter").expect("prompter");
+    assert_eq!(code, 200);
+    assert!(page.contains("/web/prompter.js"), "{page}");
     // The simulators play whole roulette rounds: a result comes within a round (3 s at pace 10).
     let result = wait_for(Duration::from_secs(20), || {
         let (_, body) = http_get(http_port, "/status")?;
