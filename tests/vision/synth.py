@@ -57,29 +57,27 @@ VETTED_SKIP = {
     "xskat-german": "German suits (acorns, leaves, hearts, bells) and ranks (U, O, K, D)",
 }
 
-FACE_H = 352            # face PNG height, px
+FACE_H = 528            # face PNG height, px (6 px/mm: sharper than any camera view)
 CARD_H_MM = 88.0        # cards are drawn 88 mm tall, width from the deck's aspect
 INDEX_W_MM, INDEX_H_MM = 14.0, 40.0
 TABLE_W_MM, TABLE_H_MM = 1000.0, 600.0
 SS = 2                  # supersampling factor of every rendered frame
-TEX_PPM = 2.0           # table texture, px per mm
+TEX_PPM = 4.0           # table texture, px per mm (above the card camera's 2.5-3.5)
 
+# The card camera is a dedicated close-up camera over the dealing area (docs/vision.md,
+# "Card camera"): the dealer's, the player's and the banker's card boxes in front of the
+# dealer, 400 x 225 mm of the layout, seen at 2.5 px/mm or more everywhere at 1280x720.
+DEAL_AREA_MM = (300.0, 20.0, 700.0, 245.0)      # x0, y0, x1, y1 on the table plane
+MIN_PX_PER_MM = 2.5                              # the studio requirement, at 1280x720
 ZONES = [
-    ("player", [[40, 215], [470, 215], [480, 225], [480, 375], [470, 385], [40, 385],
-                [30, 375], [30, 225]]),
-    ("banker", [[530, 215], [960, 215], [970, 225], [970, 375], [960, 385], [530, 385],
-                [520, 375], [520, 225]]),
-    ("dealer", [[340, 25], [660, 25], [680, 45], [680, 165], [660, 185], [340, 185],
-                [320, 165], [320, 45]]),
-    ("box1", [[45, 415], [310, 415], [325, 430], [325, 565], [310, 580], [45, 580],
-              [30, 565], [30, 430]]),
-    ("box2", [[380, 415], [620, 415], [635, 430], [635, 565], [620, 580], [380, 580],
-              [365, 565], [365, 430]]),
-    ("box3", [[690, 415], [955, 415], [970, 430], [970, 565], [955, 580], [690, 580],
-              [675, 565], [675, 430]]),
+    ("dealer", [[408, 22], [592, 22], [600, 30], [600, 114], [592, 122], [408, 122],
+                [400, 114], [400, 30]]),
+    ("player", [[313, 128], [487, 128], [495, 136], [495, 235], [487, 243], [313, 243],
+                [305, 235], [305, 136]]),
+    ("banker", [[513, 128], [687, 128], [695, 136], [695, 235], [687, 243], [513, 243],
+                [505, 235], [505, 136]]),
 ]
-ZONE_TEXT = {"player": "PLAYER", "banker": "BANKER", "dealer": "DEALER",
-             "box1": "1", "box2": "2", "box3": "3"}
+ZONE_TEXT = {"player": "PLAYER", "banker": "BANKER", "dealer": "DEALER"}
 
 # felt families (RGB ranges); table k uses family k mod 4
 FELTS = [
@@ -392,39 +390,68 @@ def face_premul(im):
 
 # ----------------------------------------------------------------------------- tables
 
+def area_scale(Hm, pts):
+    """Smallest and largest linear scale (px per mm) of the homography over the points:
+    the singular values of its Jacobian there."""
+    out = []
+    for x, y in pts:
+        d = 1e-3
+        p = proj(Hm, [[x, y], [x + d, y], [x, y + d]])
+        J = np.c_[(p[1] - p[0]) / d, (p[2] - p[0]) / d]
+        sv = np.linalg.svd(J, compute_uv=False)
+        out.append((sv.min(), sv.max()))
+    out = np.asarray(out)
+    return float(out[:, 0].min()), float(out[:, 1].max())
+
+
 def make_table(seed, k, W, H):
+    """The card camera of table k: a pinhole above the dealing area (30-50 degree field of
+    view), tilted 0-25 degrees from vertical, rolled up to +-4 degrees (it is mounted square to
+    the layout; poses that cannot frame the whole area are drawn again), as close as the
+    studio requirement asks: the dealing area's worst-seen point at 2.5-2.9 px/mm (at
+    1280x720; other sizes scale), and the whole area in the frame."""
     rng = seed_rng(seed, "table", k)
     fam, rr, gr, br = FELTS[k % len(FELTS)]
     felt_rgb = [int(rng.integers(rr[0], rr[1] + 1)), int(rng.integers(gr[0], gr[1] + 1)),
                 int(rng.integers(br[0], br[1] + 1))]
-    fov = U(rng, 50, 68)
-    f = (W / 2) / math.tan(math.radians(fov / 2))
-    # tilt of the optical axis from the table's normal stays within 0..35 degrees overall
-    tilt = U(rng, 0, 33)
-    side = 1 if rng.random() < 0.5 else -1
-    pan = U(rng, -4, 4)
-    roll = U(rng, -10, 10)
-    target = np.array([500 + U(rng, -25, 25), 300 + U(rng, -20, 20), 0.0])
-    fill = U(rng, 0.80, 0.92)
-    jx, jy = U(rng, -1, 1), U(rng, -1, 1)
-    R = Rz(roll) @ Rx(side * tilt) @ Ry(pan)
-    K = np.array([[f, 0, W / 2], [0, f, H / 2], [0, 0, 1]])
+    ax0, ay0, ax1, ay1 = DEAL_AREA_MM
+    area = [[x, y] for x in np.linspace(ax0, ax1, 9) for y in np.linspace(ay0, ay1, 6)]
+    area_corners = [[ax0, ay0], [ax1, ay0], [ax1, ay1], [ax0, ay1]]
+    need = MIN_PX_PER_MM * W / 1280.0
     corners = [[0, 0], [TABLE_W_MM, 0], [TABLE_W_MM, TABLE_H_MM], [0, TABLE_H_MM]]
-    D = 2000.0
-    for _ in range(60):
-        C = target - D * (R.T @ np.array([0, 0, 1.0]))
-        t = -R @ C
-        Hm = K @ np.c_[R[:, 0], R[:, 1], t]
-        p = proj(Hm, corners)
+    for attempt in range(200):
+        # a close-up camera: a normal to long lens some 0.6-1 m above the cards
+        fov = U(rng, 30, 50)
+        f = (W / 2) / math.tan(math.radians(fov / 2))
+        tilt = U(rng, 0, 25)
+        side = 1 if rng.random() < 0.5 else -1
+        pan = U(rng, -4, 4)
+        roll = U(rng, -4, 4)
+        target = np.array([(ax0 + ax1) / 2 + U(rng, -10, 10), (ay0 + ay1) / 2 + U(rng, -8, 8), 0.0])
+        want = need * U(rng, 1.0, 1.12)
+        jx, jy = U(rng, -1, 1), U(rng, -1, 1)
+        R = Rz(roll) @ Rx(side * tilt) @ Ry(pan)
+        K = np.array([[f, 0, W / 2], [0, f, H / 2], [0, 0, 1]])
+        D = 1200.0
+        for _ in range(40):
+            C = target - D * (R.T @ np.array([0, 0, 1.0]))
+            t = -R @ C
+            Hm = K @ np.c_[R[:, 0], R[:, 1], t]
+            lo, _ = area_scale(Hm, area)
+            D *= lo / want
+        p = proj(Hm, area_corners)
         bw, bh = np.ptp(p[:, 0]), np.ptp(p[:, 1])
-        D *= max(bw / W, bh / H) / fill
-    p = proj(Hm, corners)
-    bw, bh = np.ptp(p[:, 0]), np.ptp(p[:, 1])
-    sx, sy = max((W - bw) / 2 - 8, 0), max((H - bh) / 2 - 8, 0)
-    dx = W / 2 - (p[:, 0].min() + p[:, 0].max()) / 2 + 0.6 * jx * sx
-    dy = H / 2 - (p[:, 1].min() + p[:, 1].max()) / 2 + 0.6 * jy * sy
-    Hm = Tm(dx, dy) @ Hm
-    Hm = Hm / Hm[2, 2]
+        if bw > W - 16 or bh > H - 16:
+            continue        # too close for this tilt and roll: draw another pose
+        sx, sy = (W - bw) / 2 - 8, (H - bh) / 2 - 8
+        dx = W / 2 - (p[:, 0].min() + p[:, 0].max()) / 2 + 0.8 * jx * sx
+        dy = H / 2 - (p[:, 1].min() + p[:, 1].max()) / 2 + 0.8 * jy * sy
+        Hm = Tm(dx, dy) @ Hm
+        Hm = Hm / Hm[2, 2]
+        break
+    else:
+        raise RuntimeError("no card-camera pose fits the dealing area at %.2f px/mm" % need)
+    lo, hi = area_scale(Hm, area)
     axis = R.T @ np.array([0, 0, 1.0])
     cal = {
         "version": 1,
@@ -437,7 +464,9 @@ def make_table(seed, k, W, H):
     }
     extra = {"table": k, "felt": fam, "fov_deg": fov,
              "tilt_deg": math.degrees(math.acos(min(1.0, abs(axis[2])))),
-             "roll_deg": roll, "homography_mm_to_px": Exact(Hm.tolist())}
+             "roll_deg": roll, "deal_area_mm": list(DEAL_AREA_MM),
+             "deal_area_px_per_mm": {"min": lo, "max": hi},
+             "homography_mm_to_px": Exact(Hm.tolist())}
     return {"k": k, "H": Hm, "cal": cal, "extra": extra, "W": W, "H_img": H}
 
 
@@ -447,10 +476,11 @@ def build_table_image(seed, tb):
     rng = seed_rng(seed, "tabletex", k)
     Hinv = np.linalg.inv(Hm)
     ic = proj(Hinv, [[-1, -1], [W, -1], [W, H], [-1, H]])
-    X0 = math.floor(max(min(ic[:, 0].min(), 0), -1500)) - 20
-    X1 = math.ceil(min(max(ic[:, 0].max(), TABLE_W_MM), 2500)) + 20
-    Y0 = math.floor(max(min(ic[:, 1].min(), 0), -1200)) - 20
-    Y1 = math.ceil(min(max(ic[:, 1].max(), TABLE_H_MM), 1800)) + 20
+    # only what the camera sees (it frames the dealing area, not the whole layout)
+    X0 = math.floor(max(ic[:, 0].min(), -1500)) - 20
+    X1 = math.ceil(min(ic[:, 0].max(), 2500)) + 20
+    Y0 = math.floor(max(ic[:, 1].min(), -1200)) - 20
+    Y1 = math.ceil(min(ic[:, 1].max(), 1800)) + 20
     ppm = TEX_PPM
     w, h = int((X1 - X0) * ppm), int((Y1 - Y0) * ppm)
     xs = (X0 + (np.arange(w, dtype=np.float32) + 0.5) / ppm)[None, :]
@@ -481,14 +511,14 @@ def build_table_image(seed, tb):
         pp = np.asarray(poly, float)
         cx, ybot = pp[:, 0].mean(), pp[:, 1].max()
         label = ZONE_TEXT[name]
-        hgt = (34 if len(label) == 1 else 20) * ppm
+        hgt = (34 if len(label) == 1 else 14) * ppm
         m = text_mask(label, hgt, 0.10, cv2.FONT_HERSHEY_TRIPLEX)
         stamp(txt_bgr, txt_a, m, (cx - X0) * ppm, (ybot - 16 - 0.5 * hgt / ppm - Y0) * ppm,
               0, ink, 0.55)
     m = text_mask("BANKER PAYS 19 TO 20", 15 * ppm, 0.10, cv2.FONT_HERSHEY_TRIPLEX)
     stamp(txt_bgr, txt_a, m, (500 - X0) * ppm, (615 - Y0) * ppm, 0, ink, 0.8)
     m = text_mask("MIN 10   MAX 1000", 12 * ppm, 0.10, cv2.FONT_HERSHEY_SIMPLEX)
-    stamp(txt_bgr, txt_a, m, (500 - X0) * ppm, (205 - Y0) * ppm, 0, ink, 0.7)
+    stamp(txt_bgr, txt_a, m, (500 - X0) * ppm, (262 - Y0) * ppm, 0, ink, 0.7)
     a = lay.astype(np.float32) / 255 * ink_op
     a *= 0.85 + 0.15 * mott.clip(-1, 1)
     tex = tex * (1 - a[..., None]) + ink * a[..., None]
@@ -977,7 +1007,7 @@ def render_scene(ctx, deck, n):
     n_chips = int(rng.integers(0, 4)) if rng.random() < 0.5 else 0
     for _ in range(n_chips):
         for attempt in range(50):
-            cx, cy = U(rng, 30, 970), U(rng, 20, 580)
+            cx, cy = U(rng, 270, 730), U(rng, 10, 265)
             circ = [[cx + 28 * math.cos(t), cy + 28 * math.sin(t)] for t in np.linspace(0, 6.28, 12)]
             if all(convex_overlap(circ, c["poly"]) == 0 for c in cards):
                 distractors.append(place_chip(img, rng, H_ss, cx, cy, int(rng.integers(1, 4))))
@@ -1029,8 +1059,8 @@ def render_empty(ctx, n):
     if rng.random() < 0.6:
         patch = draw_shoe(rng)
         ppm = 3.0
-        sx = U(rng, 40, 260) if rng.random() < 0.5 else U(rng, 740, 960)
-        sy = U(rng, -90, 40)
+        sx = U(rng, 300, 380) if rng.random() < 0.5 else U(rng, 620, 700)
+        sy = U(rng, -60, 30)
         rot = U(rng, -25, 25) + 180
         hw, hh = patch.shape[1] / ppm / 2, patch.shape[0] / ppm / 2
         A = Tm(sx, sy) @ Rm(rot) @ Tm(-hw, -hh)
@@ -1041,7 +1071,7 @@ def render_empty(ctx, n):
                             "corners_px": px(Hm, proj(A, [[0, 0], [2 * hw, 0], [2 * hw, 2 * hh], [0, 2 * hh]]))})
     # chips, some in stacks
     for _ in range(int(rng.integers(2, 11))):
-        distractors.append(place_chip(img, rng, H_ss, U(rng, 20, 980), U(rng, 20, 580),
+        distractors.append(place_chip(img, rng, H_ss, U(rng, 300, 700), U(rng, 20, 245),
                                       int(rng.integers(1, 5)) if rng.random() < 0.3 else 1))
     # a paper placard of a non-card size
     if rng.random() < 0.65:
@@ -1049,7 +1079,7 @@ def render_empty(ctx, n):
         pw, ph = sizes[int(rng.integers(len(sizes)))]
         patch = draw_placard(rng, pw, ph)
         ppm = 5.0
-        cx, cy, rot = U(rng, 100, 900), U(rng, 60, 540), U(rng, -180, 180)
+        cx, cy, rot = U(rng, 350, 650), U(rng, 50, 220), U(rng, -180, 180)
         A = Tm(cx, cy) @ Rm(rot) @ Tm(-pw / 2, -ph / 2)
         M = H_ss @ A @ patch_to_local(ppm, 0, 0)
         shadow(img, patch[:, :, 3], M, (2, 2), 2.5, 0.4)
@@ -1060,7 +1090,7 @@ def render_empty(ctx, n):
     if rng.random() < 0.7:
         ppm = 2.0
         patch, (ox, oy) = draw_hand(rng, ppm)
-        hx, hy = U(rng, 150, 850), U(rng, -40, 260)
+        hx, hy = U(rng, 340, 660), U(rng, -40, 130)
         rot = U(rng, -45, 45)
         A = Tm(hx, hy) @ Rm(rot)
         M = H_ss @ A @ patch_to_local(ppm, ox, oy)
