@@ -21,11 +21,15 @@ use serde::Serialize;
 use crate::calibration::{
     from_hex, to_hex, Calibration, DeckTemplates, IndexArea, SizeMm, Template, Thresholds,
 };
-use crate::geometry::{centroid, portrait_order, Homography, Pt};
+use crate::geometry::{centroid, point_in_polygon, portrait_order, Homography, Pt};
 use crate::VisionError;
 
-/// Resolution the corner indices are compared at.
-pub const INDEX_PX_PER_MM: f64 = 1.5;
+/// Resolution the deck's index templates are stored at (the calibration's `px_per_mm`).
+pub const INDEX_PX_PER_MM: f64 = 3.0;
+/// Resolution the corner indices are compared at: about the card camera's own (docs/vision.md
+/// asks for at least 2.5 px/mm on the dealing area), so the index windows are cut from the
+/// frame without throwing detail away.
+pub const MATCH_PX_PER_MM: f64 = 3.0;
 /// Ink redness above this is red, below [`BLACK_INK`] black, between: unclear.
 const RED_INK: f64 = 0.05;
 const BLACK_INK: f64 = 0.02;
@@ -68,11 +72,163 @@ pub struct Deck {
     pub name: String,
     index: IndexArea,
     card: SizeMm,
-    /// (card, rank part, suit part).
-    templates: Vec<(String, Mat, Mat)>,
+    /// The first template row of the suit part.
+    split: i32,
+    templates: Vec<CardPattern>,
+    /// The deck's mean index: where an index sits in its window, whatever card it is.
+    mean: Pattern,
+    /// The whole-index templates as pictures (the calibration report).
     whole: Vec<(String, Mat)>,
     /// Mean ink chromaticity per suit (S, H, D, C), when the faces gave it.
     suit_ink: [Option<[f64; 2]>; 4],
+}
+
+/// One card's index, prepared for comparison: whole, and its rank and suit parts.
+#[derive(Debug)]
+struct CardPattern {
+    card: String,
+    rank: usize,
+    suit: usize,
+    full: Pattern,
+    rank_part: Pattern,
+    suit_part: Pattern,
+}
+
+/// A grey picture as floats (0…1), row by row.
+#[derive(Debug, Clone)]
+struct Gray {
+    w: usize,
+    h: usize,
+    px: Vec<f32>,
+}
+
+impl Gray {
+    fn from_mat(m: &Mat) -> Result<Gray, VisionError> {
+        let g = grey(m)?;
+        let g = if g.is_continuous() { g } else { g.try_clone()? };
+        if g.depth() != core::CV_8U {
+            return Err(VisionError::Deck("expected an 8-bit picture".into()));
+        }
+        let px = g
+            .data_bytes()?
+            .iter()
+            .map(|b| f32::from(*b) / 255.0)
+            .collect();
+        Ok(Gray {
+            w: g.cols().max(0) as usize,
+            h: g.rows().max(0) as usize,
+            px,
+        })
+    }
+}
+
+/// A template for normalised correlation: zero mean and unit norm, so that comparing it with a
+/// window's patch is one pass of products (OpenCV's `TM_CCOEFF_NORMED`, without its per-call
+/// cost, which dominated at 52 templates × 2 indices × every card).
+#[derive(Debug, Clone)]
+struct Pattern {
+    w: usize,
+    h: usize,
+    px: Vec<f32>,
+}
+
+impl Pattern {
+    /// The rows `rows` of `g`; `None` when they are empty or flat.
+    fn new(g: &Gray, rows: std::ops::Range<usize>) -> Option<Pattern> {
+        if rows.start >= rows.end || rows.end > g.h || g.w == 0 {
+            return None;
+        }
+        let h = rows.end - rows.start;
+        let mut px: Vec<f32> = g.px[rows.start * g.w..rows.end * g.w].to_vec();
+        let n = px.len() as f32;
+        let mean = px.iter().sum::<f32>() / n;
+        px.iter_mut().for_each(|v| *v -= mean);
+        let norm = px.iter().map(|v| v * v).sum::<f32>().sqrt();
+        if norm < 1e-3 {
+            return None;
+        }
+        px.iter_mut().for_each(|v| *v /= norm);
+        Some(Pattern { w: g.w, h, px })
+    }
+
+    /// Normalised correlation (−1…1) with the patch of `win` whose top-left is (x, y); 0 where
+    /// the patch does not fit or is flat (glare, felt: nothing to read).
+    fn ncc(&self, win: &Window, x: usize, y: usize) -> f32 {
+        if x + self.w > win.w || y + self.h > win.h {
+            return 0.0;
+        }
+        // The template has zero mean, so the patch's own mean drops out of the product; the
+        // patch's spread comes from the window's running sums.
+        let mut lanes = [0.0f32; 8];
+        let mut dot = 0.0f32;
+        for (r, t) in self.px.chunks_exact(self.w).enumerate() {
+            let start = (y + r) * win.w + x;
+            let p = &win.px[start..start + self.w];
+            // Eight running sums, so that the compiler can keep them in one vector register.
+            let (t8, p8) = (t.chunks_exact(8), p.chunks_exact(8));
+            let (tr, pr) = (t8.remainder(), p8.remainder());
+            for (a, b) in t8.zip(p8) {
+                for k in 0..8 {
+                    lanes[k] += a[k] * b[k];
+                }
+            }
+            for (a, b) in tr.iter().zip(pr) {
+                dot += a * b;
+            }
+        }
+        dot += lanes.iter().sum::<f32>();
+        let var = win.variance_sum(x, y, self.w, self.h);
+        if var <= 1e-4 {
+            return 0.0;
+        }
+        dot / var.sqrt() as f32
+    }
+}
+
+/// A window to search, with running sums (summed-area tables) of its pixels and their squares.
+#[derive(Debug)]
+struct Window {
+    w: usize,
+    h: usize,
+    px: Vec<f32>,
+    sum: Vec<f64>,
+    sq: Vec<f64>,
+}
+
+impl Window {
+    fn new(g: Gray) -> Window {
+        let (w, h) = (g.w, g.h);
+        let mut sum = vec![0.0f64; (w + 1) * (h + 1)];
+        let mut sq = vec![0.0f64; (w + 1) * (h + 1)];
+        for y in 0..h {
+            let (mut row, mut row2) = (0.0f64, 0.0f64);
+            for x in 0..w {
+                let v = f64::from(g.px[y * w + x]);
+                row += v;
+                row2 += v * v;
+                sum[(y + 1) * (w + 1) + x + 1] = sum[y * (w + 1) + x + 1] + row;
+                sq[(y + 1) * (w + 1) + x + 1] = sq[y * (w + 1) + x + 1] + row2;
+            }
+        }
+        Window {
+            w,
+            h,
+            px: g.px,
+            sum,
+            sq,
+        }
+    }
+
+    /// Σ(v − mean)² over the rectangle: n times its variance.
+    fn variance_sum(&self, x: usize, y: usize, w: usize, h: usize) -> f64 {
+        let s = self.w + 1;
+        let rect = |t: &[f64]| {
+            t[(y + h) * s + x + w] - t[y * s + x + w] - t[(y + h) * s + x] + t[y * s + x]
+        };
+        let n = (w * h) as f64;
+        let total = rect(&self.sum);
+        rect(&self.sq) - total * total / n
+    }
 }
 
 /// The ink's colour against the paper's: the chromaticity (r, g of r/(r+g+b)) of the darkest
@@ -211,12 +367,23 @@ impl Deck {
         })
     }
 
-    /// The templates of a calibration, decoded.
+    /// The templates of a calibration, decoded and brought to the resolution the reader
+    /// compares at (a calibration made at another resolution still loads).
     pub fn load(t: &DeckTemplates) -> Result<Deck, VisionError> {
+        if !(t.px_per_mm.is_finite() && t.px_per_mm > 0.1) {
+            return Err(VisionError::Deck(format!(
+                "templates at {} px/mm; rebuild the deck",
+                t.px_per_mm
+            )));
+        }
+        let size = Size::new(
+            (t.index_mm.width * MATCH_PX_PER_MM).round() as i32,
+            (t.index_mm.height * MATCH_PX_PER_MM).round() as i32,
+        );
         let mut whole = Vec::new();
         for tpl in &t.templates {
             let bytes = from_hex(&tpl.pixels)
-                .filter(|b| b.len() == (tpl.width * tpl.height) as usize)
+                .filter(|b| b.len() == (tpl.width * tpl.height) as usize && !b.is_empty())
                 .ok_or_else(|| {
                     VisionError::Deck(format!(
                         "template {} is damaged; rebuild the deck",
@@ -225,9 +392,21 @@ impl Deck {
                 })?;
             let flat = Mat::from_slice(&bytes)?;
             let m = flat.reshape(1, tpl.height as i32)?.try_clone()?;
+            let mut sized = Mat::default();
+            if m.size()? == size {
+                sized = m;
+            } else {
+                let shrink = m.cols() > size.width;
+                let interp = if shrink {
+                    imgproc::INTER_AREA
+                } else {
+                    imgproc::INTER_LINEAR
+                };
+                imgproc::resize(&m, &mut sized, size, 0.0, 0.0, interp)?;
+            }
             // A camera sees the index softer than the face files show it.
             let mut soft = Mat::default();
-            imgproc::gaussian_blur_def(&m, &mut soft, Size::new(5, 5), TEMPLATE_SOFTEN)?;
+            imgproc::gaussian_blur_def(&sized, &mut soft, Size::new(5, 5), TEMPLATE_SOFTEN)?;
             whole.push((tpl.card.clone(), soft));
         }
         if whole.is_empty() {
@@ -252,18 +431,50 @@ impl Deck {
                 ]);
             }
         }
+        let (w, h) = (size.width as usize, size.height as usize);
+        let split = split as usize;
+        let mut mean = vec![0.0f32; w * h];
         let mut templates = Vec::new();
         for (card, m) in &whole {
-            let (w, h) = (m.cols(), m.rows());
-            let rank = Mat::roi(m, core::Rect::new(0, 0, w, split))?.try_clone()?;
-            let suit = Mat::roi(m, core::Rect::new(0, split, w, h - split))?.try_clone()?;
-            templates.push((card.clone(), rank, suit));
+            let g = Gray::from_mat(m)?;
+            for (acc, v) in mean.iter_mut().zip(&g.px) {
+                *acc += v / whole.len() as f32;
+            }
+            let mut chars = card.chars();
+            let (Some(r), Some(s)) = (chars.next(), chars.next()) else {
+                continue;
+            };
+            let (Some(rank), Some(suit)) = (
+                crate::calibration::RANKS.iter().position(|x| *x == r),
+                crate::calibration::SUITS.iter().position(|x| *x == s),
+            ) else {
+                continue;
+            };
+            let (Some(full), Some(rank_part), Some(suit_part)) = (
+                Pattern::new(&g, 0..h),
+                Pattern::new(&g, 0..split),
+                Pattern::new(&g, split..h),
+            ) else {
+                continue;
+            };
+            templates.push(CardPattern {
+                card: card.clone(),
+                rank,
+                suit,
+                full,
+                rank_part,
+                suit_part,
+            });
         }
+        let mean = Pattern::new(&Gray { w, h, px: mean }, 0..h)
+            .ok_or_else(|| VisionError::Deck("the templates are blank; rebuild the deck".into()))?;
         Ok(Deck {
             name: t.name.clone(),
             index: t.index_mm,
             card: t.card_mm,
+            split: split as i32,
             templates,
+            mean,
             whole,
             suit_ink,
         })
@@ -322,57 +533,81 @@ impl Deck {
         Ok(sheet)
     }
 
-    /// The card one index picture (a search window) shows: its best rank and best suit, each
-    /// with its score and its margin over the runner-up. Returns (card, score, margin) where
-    /// score and margin are the weaker of the two.
+    /// The card one index window shows: its best rank and best suit, each with its score and
+    /// its margin over the runner-up. Returns (card, score, margin) where score and margin are
+    /// the weaker of the two, or `None` when the window is too small or blank.
     fn best(
         &self,
-        window: &Mat,
-        ink: Option<[f64; 2]>,
+        window: &Window,
+        colour: &Mat,
     ) -> Result<Option<(String, f64, f64)>, VisionError> {
+        let (tw, th) = (self.mean.w, self.mean.h);
+        if window.w < tw || window.h < th {
+            return Ok(None);
+        }
+        let (sx, sy) = (window.w - tw, window.h - th);
+        // Where the index sits in the window: the deck's mean index, searched coarse (every
+        // other pixel) then fine. Every template is then compared within a pixel of it: the
+        // outline already puts the index within a couple of millimetres, and one alignment
+        // for all 52 keeps the work at 52 × 9 small products.
+        let mut at = (0usize, 0usize, f32::MIN);
+        for y in (0..=sy).step_by(2) {
+            for x in (0..=sx).step_by(2) {
+                let v = self.mean.ncc(window, x, y);
+                if v > at.2 {
+                    at = (x, y, v);
+                }
+            }
+        }
+        let around = |c: usize, max: usize| c.saturating_sub(1)..=(c + 1).min(max);
+        let coarse = at;
+        for y in around(coarse.1, sy) {
+            for x in around(coarse.0, sx) {
+                let v = self.mean.ncc(window, x, y);
+                if v > at.2 {
+                    at = (x, y, v);
+                }
+            }
+        }
+        if at.2 <= 0.0 {
+            return Ok(None);
+        }
+        // The ink's colour from the index itself, where it was found: the window's margin can
+        // reach past the card's edge onto the felt, whose colour would pass for ink.
+        let inner = core::Rect::new(at.0 as i32, at.1 as i32, tw as i32, th as i32);
+        let ink = ink_chroma(&Mat::roi(colour, inner)?.try_clone()?)?;
         let mut rank_best: [f64; 13] = [-1.0; 13];
         let mut suit_best: [f64; 4] = [-1.0; 4];
-        let mut result = Mat::default();
-        for ((card, rank, suit), (_, whole)) in self.templates.iter().zip(&self.whole) {
-            let mut chars = card.chars();
-            let (Some(r), Some(s)) = (chars.next(), chars.next()) else {
-                continue;
-            };
-            let (Some(ri), Some(si)) = (
-                crate::calibration::RANKS.iter().position(|x| *x == r),
-                crate::calibration::SUITS.iter().position(|x| *x == s),
-            ) else {
-                continue;
-            };
-            if whole.cols() > window.cols() || whole.rows() > window.rows() {
-                continue;
+        let split = self.split as usize;
+        for t in &self.templates {
+            let mut here = (at.0, at.1, f32::MIN);
+            for y in around(at.1, sy) {
+                for x in around(at.0, sx) {
+                    let v = t.full.ncc(window, x, y);
+                    if v > here.2 {
+                        here = (x, y, v);
+                    }
+                }
             }
-            // Align on the whole index first; then judge rank and suit at that one place, so
-            // neither part can drift to a spurious match of its own.
-            imgproc::match_template_def(window, whole, &mut result, imgproc::TM_CCOEFF_NORMED)?;
-            let mut at = Point::default();
-            core::min_max_loc(&result, None, None, None, Some(&mut at), &core::no_array())?;
-            let part = |tpl: &Mat, dy: i32| -> Result<f64, VisionError> {
-                let roi = Mat::roi(
-                    window,
-                    core::Rect::new(at.x, at.y + dy, tpl.cols(), tpl.rows()),
-                )?;
-                let mut one = Mat::default();
-                imgproc::match_template_def(&roi, tpl, &mut one, imgproc::TM_CCOEFF_NORMED)?;
-                let v = *one.at_2d::<f32>(0, 0)?;
-                Ok(if v.is_finite() { f64::from(v) } else { -1.0 })
-            };
-            rank_best[ri] = rank_best[ri].max(part(rank, 0)?);
-            suit_best[si] = suit_best[si].max(part(suit, rank.rows())?);
+            // Rank and suit judged at the place the whole index fits best, so neither part can
+            // drift to a spurious match of its own.
+            let r = f64::from(t.rank_part.ncc(window, here.0, here.1));
+            let s = f64::from(t.suit_part.ncc(window, here.0, here.1 + split));
+            rank_best[t.rank] = rank_best[t.rank].max(r);
+            suit_best[t.suit] = suit_best[t.suit].max(s);
         }
+        // The margin is relative: how much of what the runner-up fails to explain the best
+        // explains. 0.95 against 0.90 is as telling as 0.60 against 0.20 (a sharp index under
+        // noise against a blurred one), and 0.62 against 0.58 is not.
         let top2 = |v: &[f64]| -> (usize, f64, f64) {
             let mut idx: Vec<usize> = (0..v.len()).collect();
             idx.sort_by(|a, b| v[*b].total_cmp(&v[*a]));
-            (idx[0], v[idx[0]], v[idx[0]] - v[idx[1]])
+            let (first, second) = (v[idx[0]], v[idx[1]]);
+            (idx[0], first, (first - second) / (1.0 - second).max(1e-3))
         };
-        // Red suits against black ones by the ink's colour, before any shape: at a millimetre
-        // a pixel, ♥/♠ and ♦/♣ outlines are close, their colours are not. A window whose
-        // colour is unclear (glare, shadow) leaves the suits to their shapes.
+        // Red suits against black ones by the ink's colour, before any shape: ♥/♠ and ♦/♣
+        // outlines are close, their colours are not. A window whose colour is unclear (glare,
+        // shadow) leaves the suits to their shapes.
         if let Some(window_ink) = ink {
             let red = redness(window_ink);
             let class = if red > RED_INK {
@@ -477,7 +712,7 @@ fn rank_suit_split(whole: &[(String, Mat)]) -> Result<i32, VisionError> {
 impl Deck {
     /// Where the rank part ends, in template rows (for the report).
     pub fn split_row(&self) -> i32 {
-        self.templates.first().map_or(0, |t| t.1.rows())
+        self.split
     }
 }
 
@@ -539,7 +774,14 @@ pub struct CardReader {
     table: crate::calibration::TableGeometry,
     image_from_table: Homography,
     thresholds: Thresholds,
+    /// The part of the table plane searched for cards (mm): the zones' bounding box with a
+    /// margin, or the whole plane when no zone is calibrated.
+    search_mm: (Pt, Size),
 }
+
+/// Margin (mm) around the zones searched for cards: a card lying over a zone's edge is still
+/// found (its zone is where its centre lies).
+const ZONE_MARGIN_MM: f64 = 30.0;
 
 impl CardReader {
     pub fn new(cal: &Calibration) -> Result<CardReader, VisionError> {
@@ -553,22 +795,53 @@ impl CardReader {
                 "no table in the calibration; run `croupier calibrate table` with the table's four corners".into(),
             )
         })?;
+        let (tw, th) = (table.table_mm.width, table.table_mm.height);
+        let pts: Vec<[f64; 2]> = table
+            .zones
+            .iter()
+            .flat_map(|z| z.polygon_mm.iter().copied())
+            .filter(|[x, y]| x.is_finite() && y.is_finite())
+            .collect();
+        let (x0, y0, x1, y1) = if pts.is_empty() {
+            (0.0, 0.0, tw, th)
+        } else {
+            let m = ZONE_MARGIN_MM;
+            (
+                pts.iter().map(|p| p[0]).fold(f64::MAX, f64::min) - m,
+                pts.iter().map(|p| p[1]).fold(f64::MAX, f64::min) - m,
+                pts.iter().map(|p| p[0]).fold(f64::MIN, f64::max) + m,
+                pts.iter().map(|p| p[1]).fold(f64::MIN, f64::max) + m,
+            )
+        };
+        let (w, h) = ((x1 - x0).round(), (y1 - y0).round());
+        // A plane bigger than 4 m² at 1 px/mm is a calibration mistake, not a table.
+        if !(w >= 10.0 && h >= 10.0 && w * h <= 4.0e6) {
+            return Err(VisionError::Calibration(format!(
+                "the zones span {w} × {h} mm; check the zones and the table size"
+            )));
+        }
         Ok(CardReader {
             deck: Deck::load(deck)?,
             image_from_table: table.image_from_table()?,
             table,
             thresholds: cal.thresholds,
+            search_mm: (Pt::new(x0, y0), Size::new(w as i32, h as i32)),
         })
     }
 
     /// Reads every card of one BGR frame.
     pub fn read(&self, frame: &Mat) -> Result<FrameReads, VisionError> {
-        let (w, h) = (self.table.table_mm.width, self.table.table_mm.height);
-        let plane = warp(
-            frame,
-            &self.image_from_table,
-            Size::new(w.round() as i32, h.round() as i32),
-        )?;
+        // Finding cards needs no fine detail: the frame at half size, warped onto the searched
+        // part of the table plane at 1 px/mm. Reading them does: the indices are cut from the
+        // full frame afterwards.
+        let t0 = std::time::Instant::now();
+        let mut small = Mat::default();
+        imgproc::pyr_down_def(frame, &mut small)?;
+        let (origin, size) = self.search_mm;
+        let plane_to_small = scale(0.5)
+            .then_after(&self.image_from_table)
+            .then_after(&translate(origin.x, origin.y));
+        let plane = warp(&small, &plane_to_small, size)?;
         let mask = self.card_stock(&plane)?;
         let proposals = self.propose(&mask)?;
         if let Ok(dir) = std::env::var("CROUPIER_VISION_DEBUG") {
@@ -576,14 +849,50 @@ impl CardReader {
             let _ = opencv::imgcodecs::imwrite_def(&format!("{dir}/plane.png"), &plane);
             let _ = opencv::imgcodecs::imwrite_def(&format!("{dir}/stock.png"), &mask);
         }
+        let t1 = t0.elapsed();
+        let np = proposals.len();
         let mut out = FrameReads::default();
+        let mut reads: Vec<(CardRead, [Pt; 4])> = Vec::new();
+        let mut refused: Vec<[Pt; 4]> = Vec::new();
         for p in proposals {
-            let c = centroid(&p.quad);
+            let quad = p.quad.map(|q| q.add(origin));
+            let c = centroid(&quad);
             out.found_mm.push([c.x, c.y]);
-            match self.read_card(frame, &p.quad)? {
-                Some(read) => out.cards.push(read),
-                None => out.rejected += 1,
+            match self.read_card(frame, &quad)? {
+                Some(read) => reads.push((read, quad)),
+                None => refused.push(quad),
             }
+        }
+        // Several proposals can read the same card (a corner of each side of it); the most
+        // confident read of a place stands, and a weaker one lying over it is dropped, whatever
+        // it says: one rectangle is one card.
+        reads.sort_by(|a, b| b.0.confidence.total_cmp(&a.0.confidence));
+        let mut kept: Vec<(CardRead, [Pt; 4])> = Vec::new();
+        for (read, quad) in reads {
+            let clash = kept.iter().any(|(k, kq)| {
+                let o = overlap(kq, &quad);
+                (k.card == read.card && o > 0.1) || o > 0.6
+            });
+            if !clash {
+                kept.push((read, quad));
+            }
+        }
+        // Card-shaped things not read: one per place, and none where a card was read.
+        let mut counted: Vec<[Pt; 4]> = Vec::new();
+        for quad in refused {
+            let read_here = kept.iter().any(|(_, kq)| overlap(kq, &quad) > 0.1);
+            if !read_here && counted.iter().all(|c| overlap(c, &quad) < 0.5) {
+                counted.push(quad);
+            }
+        }
+        out.rejected = counted.len();
+        out.cards = kept.into_iter().map(|(r, _)| r).collect();
+        if std::env::var("TIMING").is_ok() {
+            eprintln!(
+                "TIMING detect {:.2} total {:.2} proposals {np}",
+                t1.as_secs_f64() * 1e3,
+                t0.elapsed().as_secs_f64() * 1e3
+            );
         }
         Ok(out)
     }
@@ -605,13 +914,55 @@ impl CardReader {
             &Scalar::new(180.0, self.thresholds.card_max_saturation, 255.0, 0.0),
             &mut mask,
         )?;
-        // Pips and court pictures leave holes; closing fills them, opening drops specks.
-        let kernel = imgproc::get_structuring_element_def(imgproc::MORPH_RECT, Size::new(5, 5))?;
+        let rect =
+            |n: i32| imgproc::get_structuring_element_def(imgproc::MORPH_RECT, Size::new(n, n));
+        // Pips and court pictures leave holes; closing fills the small ones, and a hole no
+        // bigger than a card inside a blob is filled too: a court card is mostly picture, held
+        // together by its white border. (A zone's printed outline encloses several cards' area
+        // and stays open.)
         let mut closed = Mat::default();
-        imgproc::morphology_ex_def(&mask, &mut closed, imgproc::MORPH_CLOSE, &kernel)?;
+        imgproc::morphology_ex_def(&mask, &mut closed, imgproc::MORPH_CLOSE, &rect(5)?)?;
+        let mut contours = Vector::<Vector<Point>>::new();
+        let mut hierarchy = Vector::<core::Vec4i>::new();
+        imgproc::find_contours_with_hierarchy_def(
+            &closed,
+            &mut contours,
+            &mut hierarchy,
+            imgproc::RETR_CCOMP,
+            imgproc::CHAIN_APPROX_SIMPLE,
+        )?;
+        let card_area = self.deck.card.width * self.deck.card.height;
+        for (i, contour) in contours.iter().enumerate() {
+            // In RETR_CCOMP's two levels, holes are the contours with a parent.
+            let is_hole = hierarchy.get(i).is_ok_and(|h| h[3] >= 0);
+            if is_hole && imgproc::contour_area_def(&contour)? < 1.1 * card_area {
+                let mut one = Vector::<Vector<Point>>::new();
+                one.push(contour);
+                imgproc::draw_contours(
+                    &mut closed,
+                    &one,
+                    -1,
+                    Scalar::all(255.0),
+                    imgproc::FILLED,
+                    imgproc::LINE_8,
+                    &core::no_array(),
+                    i32::MAX,
+                    Point::new(0, 0),
+                )?;
+            }
+        }
+        // The layout's printed lines (3–5 mm wide) can be as bright and as grey as card stock
+        // under strong light, and would join a card's outline where they touch it. Whatever is
+        // thinner than 9 mm and more than 6 mm from anything thicker goes: lines and specks,
+        // not a card's corners and borders (which an opening alone would notch).
+        let mut core_ = Mat::default();
+        imgproc::morphology_ex_def(&closed, &mut core_, imgproc::MORPH_OPEN, &rect(9)?)?;
+        let mut near = Mat::default();
+        imgproc::dilate_def(&core_, &mut near, &rect(13)?)?;
+        let mut kept = Mat::default();
+        core::bitwise_and_def(&closed, &near, &mut kept)?;
         let mut opened = Mat::default();
-        let small = imgproc::get_structuring_element_def(imgproc::MORPH_RECT, Size::new(3, 3))?;
-        imgproc::morphology_ex_def(&closed, &mut opened, imgproc::MORPH_OPEN, &small)?;
+        imgproc::morphology_ex_def(&kept, &mut opened, imgproc::MORPH_OPEN, &rect(3)?)?;
         Ok(opened)
     }
 
@@ -750,12 +1101,13 @@ impl CardReader {
                 }
             }
         }
-        // One proposal per card: the best covered among those with about the same centre.
+        // One proposal per place: the best covered among those that are nearly the same
+        // rectangle. Not one per centre: the cards of a dealt hand overlap and their centres can
+        // lie 20 mm apart; the reads sort out which proposals were cards (`read`).
         proposals.sort_by(|a, b| b.coverage.total_cmp(&a.coverage));
         let mut kept: Vec<Proposal> = Vec::new();
         for p in proposals {
-            let c = centroid(&p.quad);
-            if kept.iter().all(|k| centroid(&k.quad).sub(c).len() > 25.0) {
+            if kept.iter().all(|k| overlap(&k.quad, &p.quad) < 0.8) {
                 kept.push(p);
             }
         }
@@ -779,10 +1131,10 @@ impl CardReader {
         let idx = self.deck.index;
         let m = SEARCH_MM;
         let win = Size::new(
-            ((idx.width + 2.0 * m) * INDEX_PX_PER_MM).round() as i32,
-            ((idx.height + 2.0 * m) * INDEX_PX_PER_MM).round() as i32,
+            ((idx.width + 2.0 * m) * MATCH_PX_PER_MM).round() as i32,
+            ((idx.height + 2.0 * m) * MATCH_PX_PER_MM).round() as i32,
         );
-        let px = scale(1.0 / INDEX_PX_PER_MM);
+        let px = scale(1.0 / MATCH_PX_PER_MM);
         // Top-left index: window pixels → card mm.
         let tl = translate(idx.x - m, idx.y - m).then_after(&px);
         // Bottom-right index, turned upright: the card rotated by 180° about its centre.
@@ -791,57 +1143,26 @@ impl CardReader {
         let mut reads = Vec::new();
         for corner in [tl, br] {
             let colour = warp(frame, &image_from_card.then_after(&corner), win)?;
-            // Ink from inside the index only: the window's margin can reach past the card's
-            // edge onto the felt, whose colour would pass for ink.
-            let inner = core::Rect::new(
-                (m * INDEX_PX_PER_MM).round() as i32,
-                (m * INDEX_PX_PER_MM).round() as i32,
-                (idx.width * INDEX_PX_PER_MM).round() as i32,
-                (idx.height * INDEX_PX_PER_MM).round() as i32,
-            );
-            let ink = ink_chroma(&Mat::roi(&colour, inner)?.try_clone()?)?;
-            let window = grey(&colour)?;
-            let mut blurred = Mat::default();
-            imgproc::gaussian_blur_def(&window, &mut blurred, Size::new(3, 3), 0.6)?;
-            let best = self.deck.best(&blurred, ink)?;
+            let window = Window::new(Gray::from_mat(&colour)?);
+            let best = self.deck.best(&window, &colour)?;
             if let Ok(dir) = std::env::var("CROUPIER_VISION_DEBUG") {
                 let c = centroid(&q);
                 let name = format!("{dir}/index-{:.0}-{:.0}-{}.png", c.x, c.y, reads.len());
-                let _ = opencv::imgcodecs::imwrite_def(&name, &blurred);
-                eprintln!("{name}: {best:?} ink {ink:?}");
+                let _ = opencv::imgcodecs::imwrite_def(&name, &colour);
+                eprintln!("{name}: {best:?}");
             }
             reads.push(best);
         }
-        let t = &self.thresholds;
-        let readable: Vec<&(String, f64, f64)> = reads
-            .iter()
-            .flatten()
-            .filter(|(_, score, _)| *score >= t.card_unreadable_below)
-            .collect();
-        let Some(best) = readable.iter().max_by(|a, b| a.1.total_cmp(&b.1)) else {
+        let Some(best) = decide(&reads, &self.thresholds) else {
             return Ok(None);
         };
-        // Reject rather than guess: a readable index that says another card vetoes.
-        if readable.iter().any(|r| r.0 != best.0) {
-            return Ok(None);
-        }
-        // Two indices agreeing are two independent witnesses; one alone must be clear.
-        let agreeing = readable.len() >= 2;
-        let (min_score, min_margin) = if agreeing {
-            (t.card_min_score, t.card_min_margin / 4.0)
-        } else {
-            (t.card_min_score + 0.1, t.card_min_margin)
-        };
-        if best.1 < min_score || best.2 < min_margin {
-            return Ok(None);
-        }
         let centre = centroid(&q);
         let corners = q.map(|p| {
             let i = self.image_from_table.apply(p);
             [i.x, i.y]
         });
         Ok(Some(CardRead {
-            card: best.0.clone(),
+            card: best.0,
             zone: self.table.zone_at(centre).map(str::to_owned),
             confidence: best.1.clamp(0.0, 1.0),
             margin: best.2,
@@ -849,6 +1170,54 @@ impl CardReader {
             centre_mm: [centre.x, centre.y],
         }))
     }
+}
+
+/// The share of rectangle `a` (a card-sized quadrilateral) that `b` covers, sampled on a 7 × 9
+/// grid: enough to tell the same place (≈ 1) from two cards of a hand (≤ 0.55).
+fn overlap(a: &[Pt; 4], b: &[Pt; 4]) -> f64 {
+    let (o, u, v) = (a[0], a[1].sub(a[0]), a[3].sub(a[0]));
+    let mut inside = 0u32;
+    for i in 0..7 {
+        for j in 0..9 {
+            let p = o
+                .add(u.scale((f64::from(i) + 0.5) / 7.0))
+                .add(v.scale((f64::from(j) + 0.5) / 9.0));
+            if point_in_polygon(p, b) {
+                inside += 1;
+            }
+        }
+    }
+    f64::from(inside) / 63.0
+}
+
+/// The card both corner indices of one card say, or `None` when they do not say it clearly
+/// enough. Reject rather than guess:
+/// - an index is a witness when it scores at least `card_unreadable_below` (below, it is
+///   covered or washed out and says nothing);
+/// - a witness that names another card with some clarity (score ≥ `card_min_score`, margin ≥
+///   half of `card_min_margin`) vetoes;
+/// - two witnesses agreeing need `card_min_score` each and `card_min_margin` together;
+/// - otherwise the best witness needs `card_min_score + 0.1` and `card_min_margin` by itself.
+fn decide(reads: &[Option<(String, f64, f64)>], t: &Thresholds) -> Option<(String, f64, f64)> {
+    let witnesses: Vec<&(String, f64, f64)> = reads
+        .iter()
+        .flatten()
+        .filter(|(_, score, _)| *score >= t.card_unreadable_below)
+        .collect();
+    let best = witnesses.iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
+    let vetoed = witnesses
+        .iter()
+        .any(|w| w.0 != best.0 && w.1 >= t.card_min_score && w.2 >= t.card_min_margin / 2.0);
+    if vetoed {
+        return None;
+    }
+    let agreeing: Vec<&&(String, f64, f64)> = witnesses.iter().filter(|w| w.0 == best.0).collect();
+    let pair = agreeing.len() >= 2
+        && agreeing.iter().all(|w| w.1 >= t.card_min_score)
+        && agreeing.iter().map(|w| w.2).sum::<f64>() >= t.card_min_margin;
+    let alone = best.1 >= t.card_min_score + 0.1 && best.2 >= t.card_min_margin;
+    let clear = pair || alone;
+    clear.then(|| (*best).clone())
 }
 
 /// The line through the contour points that lie along the segment `from → to` (within 2 px,
