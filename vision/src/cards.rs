@@ -871,7 +871,7 @@ impl CardReader {
         for (read, quad) in reads {
             let clash = kept.iter().any(|(k, kq)| {
                 let o = overlap(kq, &quad);
-                (k.card == read.card && o > 0.1) || o > 0.6
+                (k.card == read.card && o > 0.1) || o > 0.75
             });
             if !clash {
                 kept.push((read, quad));
@@ -1044,15 +1044,40 @@ impl CardReader {
                 .iter()
                 .map(|p| Pt::new(f64::from(p.x), f64::from(p.y)))
                 .collect();
-            for i in 0..n {
-                let (prev, at, next) = (pts[(i + n - 1) % n], pts[i], pts[(i + 1) % n]);
+            // A corner is one vertex of the simplified outline, or, where the card's corner is
+            // rounded (up to ~6 mm on some decks), two or three vertices joined by short edges
+            // (14 px at most in all): the corner is where the long edges' lines meet.
+            for (i, k) in (0..n).flat_map(|i| (0..3usize).map(move |k| (i, k))) {
+                if k + 2 >= n {
+                    continue;
+                }
+                let (prev, first, last, next) = (
+                    pts[(i + n - 1) % n],
+                    pts[i],
+                    pts[(i + k) % n],
+                    pts[(i + k + 1) % n],
+                );
+                let skipped: f64 = (0..k)
+                    .map(|j| pts[(i + j + 1) % n].sub(pts[(i + j) % n]).len())
+                    .sum();
+                if k > 0 && skipped > 14.0 {
+                    continue;
+                }
+                let at = if k == 0 {
+                    first
+                } else {
+                    match intersect(prev, first.sub(prev), last, next.sub(last)) {
+                        Some(c) if c.sub(first).len() < 12.0 => c,
+                        _ => continue,
+                    }
+                };
                 let (a, b) = (prev.sub(at), next.sub(at));
                 if a.len() < 8.0 || b.len() < 8.0 {
                     continue;
                 }
                 let cos = a.dot(b) / (a.len() * b.len());
                 // Convex corners only: the turn has the contour's own orientation.
-                let turn = at.sub(prev).cross(next.sub(at));
+                let turn = first.sub(prev).cross(next.sub(last));
                 if cos.abs() > 0.30 || turn * orientation <= 0.0 {
                     continue;
                 }
@@ -1235,7 +1260,7 @@ fn fit_edge(dense: &[Pt], from: Pt, to: Pt) -> Option<(Pt, Pt)> {
         .filter(|p| {
             let v = p.sub(from);
             let along = v.dot(u);
-            along > 4.0 && along < len - 4.0 && v.cross(u).abs() < 2.0
+            along > 6.0 && along < len - 4.0 && v.cross(u).abs() < 2.0
         })
         .collect();
     if pts.len() < 6 {
