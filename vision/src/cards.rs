@@ -103,6 +103,17 @@ struct Gray {
 }
 
 impl Gray {
+    /// The left `w` columns.
+    fn columns(&self, w: usize) -> Gray {
+        let w = w.min(self.w);
+        let px = self
+            .px
+            .chunks_exact(self.w.max(1))
+            .flat_map(|row| row[..w].iter().copied())
+            .collect();
+        Gray { w, h: self.h, px }
+    }
+
     fn from_mat(m: &Mat) -> Result<Gray, VisionError> {
         let g = grey(m)?;
         let g = if g.is_continuous() { g } else { g.try_clone()? };
@@ -273,6 +284,59 @@ fn ink_chroma(img: &Mat) -> Result<Option<[f64; 2]>, VisionError> {
     Ok(Some([ink[0] - paper[0], ink[1] - paper[1]]))
 }
 
+/// The ink's colour against the paper's (as [`ink_chroma`]) in the patch of `colour` at (x, y):
+/// ink where both templates are darker than their means, paper where both are lighter.
+fn ink_where(
+    colour: &Mat,
+    x: usize,
+    y: usize,
+    tpl: &Pattern,
+    mean: &Pattern,
+) -> Result<Option<[f64; 2]>, VisionError> {
+    if colour.channels() != 3 || colour.typ() != core::CV_8UC3 || tpl.w != mean.w {
+        return Ok(None);
+    }
+    let m = if colour.is_continuous() {
+        colour.clone()
+    } else {
+        colour.try_clone()?
+    };
+    let (cols, rows) = (m.cols().max(0) as usize, m.rows().max(0) as usize);
+    if x + tpl.w > cols || y + tpl.h > rows || tpl.h > mean.h {
+        return Ok(None);
+    }
+    let bytes = m.data_bytes()?;
+    let darkest = tpl.px.iter().copied().fold(0.0f32, f32::min);
+    let (mut ink, mut paper) = ([0.0f64; 3], [0.0f64; 3]);
+    let (mut n_ink, mut n_paper) = (0u32, 0u32);
+    for r in 0..tpl.h {
+        for c in 0..tpl.w {
+            let (t, a) = (tpl.px[r * tpl.w + c], mean.px[r * mean.w + c]);
+            let i = ((y + r) * cols + x + c) * 3;
+            let Some(px) = bytes.get(i..i + 3) else {
+                continue;
+            };
+            let bgr = [f64::from(px[0]), f64::from(px[1]), f64::from(px[2])];
+            if t < 0.4 * darkest && a < 0.0 {
+                ink.iter_mut().zip(bgr).for_each(|(s, v)| *s += v);
+                n_ink += 1;
+            } else if t > 0.0 && a > 0.0 {
+                paper.iter_mut().zip(bgr).for_each(|(s, v)| *s += v);
+                n_paper += 1;
+            }
+        }
+    }
+    if n_ink < 8 || n_paper < 8 {
+        return Ok(None);
+    }
+    let chroma = |s: [f64; 3]| {
+        let sum = (s[0] + s[1] + s[2]).max(1.0);
+        [s[2] / sum, s[1] / sum]
+    };
+    let (i, p) = (chroma(ink), chroma(paper));
+    Ok(Some([i[0] - p[0], i[1] - p[1]]))
+}
+
 /// How red an ink is (its r shift less its g shift); about 0 for black ink.
 fn redness(ink: [f64; 2]) -> f64 {
     ink[0] - ink[1]
@@ -431,12 +495,13 @@ impl Deck {
                 ]);
             }
         }
-        let (w, h) = (size.width as usize, size.height as usize);
+        let (full_w, h) = (size.width as usize, size.height as usize);
         let split = split as usize;
+        let w = index_width(&whole, full_w)?;
         let mut mean = vec![0.0f32; w * h];
         let mut templates = Vec::new();
         for (card, m) in &whole {
-            let g = Gray::from_mat(m)?;
+            let g = Gray::from_mat(m)?.columns(w);
             for (acc, v) in mean.iter_mut().zip(&g.px) {
                 *acc += v / whole.len() as f32;
             }
@@ -572,10 +637,7 @@ impl Deck {
         if at.2 <= 0.0 {
             return Ok(None);
         }
-        // The ink's colour from the index itself, where it was found: the window's margin can
-        // reach past the card's edge onto the felt, whose colour would pass for ink.
-        let inner = core::Rect::new(at.0 as i32, at.1 as i32, tw as i32, th as i32);
-        let ink = ink_chroma(&Mat::roi(colour, inner)?.try_clone()?)?;
+        let mut closest: Option<(&CardPattern, usize, usize, f32)> = None;
         let mut rank_best: [f64; 13] = [-1.0; 13];
         let mut suit_best: [f64; 4] = [-1.0; 4];
         let split = self.split as usize;
@@ -595,7 +657,17 @@ impl Deck {
             let s = f64::from(t.suit_part.ncc(window, here.0, here.1 + split));
             rank_best[t.rank] = rank_best[t.rank].max(r);
             suit_best[t.suit] = suit_best[t.suit].max(s);
+            if closest.is_none_or(|c| here.2 > c.3) {
+                closest = Some((t, here.0, here.1, here.2));
+            }
         }
+        // The ink's colour where the closest template and the deck's mean index both have ink,
+        // against the paper where both have none: not the felt past the card's edge, nor a
+        // court picture reaching into the index area (red robes on a club).
+        let ink = match closest {
+            Some((t, x, y, _)) => ink_where(colour, x, y, &t.full, &self.mean)?,
+            None => None,
+        };
         // The margin is relative: how much of what the runner-up fails to explain the best
         // explains. 0.95 against 0.90 is as telling as 0.60 against 0.20 (a sharp index under
         // noise against a blurred one), and 0.62 against 0.58 is not.
@@ -646,6 +718,42 @@ impl Deck {
     pub fn is_empty(&self) -> bool {
         self.whole.is_empty()
     }
+}
+
+/// How much of the index area's width the index itself takes, learnt from the deck: on some
+/// decks (standard, gm-paris) the court pictures reach into the index area, and compared there
+/// they would outweigh the rank and suit (a queen of clubs told from a queen of diamonds by the
+/// robe). The index ends where the court cards turn clearly darker than the pip cards, at least
+/// 8 mm from the card's edge; the whole area when they never do.
+fn index_width(whole: &[(String, Mat)], full_w: usize) -> Result<usize, VisionError> {
+    let mut court = vec![0.0f64; full_w];
+    let mut pip = vec![0.0f64; full_w];
+    let (mut n_court, mut n_pip) = (0.0f64, 0.0f64);
+    for (card, m) in whole {
+        let g = Gray::from_mat(m)?;
+        if g.w != full_w {
+            continue;
+        }
+        let is_court = card.starts_with(['J', 'Q', 'K']);
+        let column = if is_court { &mut court } else { &mut pip };
+        for row in g.px.chunks_exact(g.w) {
+            for (c, v) in row.iter().enumerate() {
+                column[c] += 1.0 - f64::from(*v);
+            }
+        }
+        let rows = g.h as f64;
+        if is_court {
+            n_court += rows;
+        } else {
+            n_pip += rows;
+        }
+    }
+    if n_court == 0.0 || n_pip == 0.0 {
+        return Ok(full_w);
+    }
+    let min_w = (8.0 * MATCH_PX_PER_MM).round() as usize;
+    let picture_starts = (min_w..full_w).find(|c| court[*c] / n_court - pip[*c] / n_pip > 0.15);
+    Ok(picture_starts.map_or(full_w, |c| c.saturating_sub(1).max(min_w)))
 }
 
 /// The row where the rank part of the index ends and the suit part begins, learnt from the
@@ -907,13 +1015,50 @@ impl CardReader {
         // The felt is most of the plane: its median brightness is the reference.
         let felt = median_u8(&v)?;
         let min_v = (felt + self.thresholds.card_min_brightness_over_felt).min(250.0);
-        let mut mask = Mat::default();
+        let mut white = Mat::default();
         core::in_range(
             &hsv,
             &Scalar::new(0.0, 0.0, min_v, 0.0),
             &Scalar::new(180.0, self.thresholds.card_max_saturation, 255.0, 0.0),
-            &mut mask,
+            &mut white,
         )?;
+        // Court pictures reach almost to the edge on some decks (gm-paris): there, what is
+        // clearly coloured in another hue than the felt's counts too (their dark parts are
+        // holes, filled below). Glare only lightens the felt and keeps its hue: it does not pass.
+        let mut bgr_median = [0.0f64; 3];
+        let mut bgr = Vector::<Mat>::new();
+        core::split(plane, &mut bgr)?;
+        for (c, m) in bgr_median.iter_mut().enumerate() {
+            *m = median_u8(&bgr.get(c)?)?;
+        }
+        let felt_hue = hue_of(bgr_median);
+        let h = channels.get(0)?;
+        let mut diff = Mat::default();
+        core::absdiff(&h, &Scalar::all(felt_hue), &mut diff)?;
+        let mut wrapped = Mat::default();
+        core::subtract_def(&Scalar::all(180.0), &diff, &mut wrapped)?;
+        let mut hue_dist = Mat::default();
+        core::min(&diff, &wrapped, &mut hue_dist)?;
+        let mut other_hue = Mat::default();
+        imgproc::threshold(
+            &hue_dist,
+            &mut other_hue,
+            15.0,
+            255.0,
+            imgproc::THRESH_BINARY,
+        )?;
+        let mut coloured = Mat::default();
+        imgproc::threshold(
+            &channels.get(1)?,
+            &mut coloured,
+            60.0,
+            255.0,
+            imgproc::THRESH_BINARY,
+        )?;
+        let mut picture = Mat::default();
+        core::bitwise_and_def(&other_hue, &coloured, &mut picture)?;
+        let mut mask = Mat::default();
+        core::bitwise_or_def(&white, &picture, &mut mask)?;
         let rect =
             |n: i32| imgproc::get_structuring_element_def(imgproc::MORPH_RECT, Size::new(n, n));
         // Pips and court pictures leave holes; closing fills the small ones, and a hole no
@@ -1287,6 +1432,23 @@ fn intersect(p: Pt, d: Pt, q: Pt, e: Pt) -> Option<Pt> {
     }
     let t = q.sub(p).cross(e) / den;
     Some(p.add(d.scale(t)))
+}
+
+/// OpenCV's 8-bit hue (0…180) of a BGR colour.
+fn hue_of([b, g, r]: [f64; 3]) -> f64 {
+    let max = b.max(g).max(r);
+    let min = b.min(g).min(r);
+    if max - min < 1e-6 {
+        return 0.0;
+    }
+    let h = if max == r {
+        60.0 * (g - b) / (max - min)
+    } else if max == g {
+        120.0 + 60.0 * (b - r) / (max - min)
+    } else {
+        240.0 + 60.0 * (r - g) / (max - min)
+    };
+    (h.rem_euclid(360.0)) / 2.0
 }
 
 /// The median of a single-channel 8-bit image.
