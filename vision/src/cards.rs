@@ -1245,19 +1245,12 @@ impl CardReader {
                 if dv.dot(a) < 0.0 {
                     dv = dv.scale(-1.0);
                 }
-                let long_b = b.len() > (cw + ch) / 2.0 + 4.0;
-                let long_a = a.len() > (cw + ch) / 2.0 + 4.0;
-                let mut options = Vec::new();
-                if !long_a {
-                    options.push((ch, cw));
-                }
-                if !long_b {
-                    options.push((cw, ch));
-                }
-                if long_a && long_b {
+                // Both ways round: an edge longer than a card's short side may be a long side,
+                // or a short side running on into the next card of a hand.
+                if a.len() > ch + 45.0 && b.len() > ch + 45.0 {
                     continue;
                 }
-                for (lu, lv) in options {
+                for (lu, lv) in [(ch, cw), (cw, ch)] {
                     let quad = [
                         at,
                         at.add(du.scale(lu)),
