@@ -38,7 +38,7 @@ const INK_PENALTY: f64 = 0.3;
 /// Extra blur (σ, px) on the templates, for the camera's softness.
 const TEMPLATE_SOFTEN: f64 = 0.9;
 /// How far (mm) the index may sit from where the card's outline puts it.
-const SEARCH_MM: f64 = 2.0;
+const SEARCH_MM: f64 = 3.5;
 
 /// One card read from a frame.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -1229,13 +1229,22 @@ impl CardReader {
                 // The simplified polygon's vertices are a few pixels off; the edges' own points
                 // (all of them, least squares) give the card's directions to a fraction of a
                 // degree, which the index reading needs.
+                // The card's direction comes from both edges, the straighter weighing more: one
+                // may run on into a neighbouring card's edge at a slightly different angle.
                 let (at, du) = match (fit_edge(&dense, at, next), fit_edge(&dense, at, prev)) {
-                    (Some((pb, db)), Some((pa, da))) => {
+                    (Some((pb, db, rb)), Some((pa, da, ra))) => {
                         let db = if db.dot(b) < 0.0 { db.scale(-1.0) } else { db };
-                        let _ = da;
+                        let mut from_a = Pt::new(-da.y, da.x);
+                        if from_a.dot(b) < 0.0 {
+                            from_a = from_a.scale(-1.0);
+                        }
+                        // Each edge weighs by its straightness (rms distance of its points, px).
+                        let (wb, wa) = (1.0 / (rb + 0.3), 1.0 / (ra + 0.3));
+                        let sum = db.scale(wb).add(from_a.scale(wa));
+                        let du = sum.scale(1.0 / sum.len().max(1e-9));
                         match intersect(pb, db, pa, da) {
-                            Some(corner) if corner.sub(at).len() < 6.0 => (corner, db),
-                            _ => (at, b.scale(1.0 / b.len())),
+                            Some(corner) if corner.sub(at).len() < 6.0 => (corner, du),
+                            _ => (at, du),
                         }
                     }
                     _ => (at, b.scale(1.0 / b.len())),
@@ -1385,7 +1394,7 @@ fn decide(reads: &[Option<(String, f64, f64)>], t: &Thresholds) -> Option<(Strin
 
 /// The line through the contour points that lie along the segment `from → to` (within 2 px,
 /// away from both ends): a point on it and its unit direction.
-fn fit_edge(dense: &[Pt], from: Pt, to: Pt) -> Option<(Pt, Pt)> {
+fn fit_edge(dense: &[Pt], from: Pt, to: Pt) -> Option<(Pt, Pt, f64)> {
     let d = to.sub(from);
     let len = d.len();
     if len < 10.0 {
@@ -1412,9 +1421,12 @@ fn fit_edge(dense: &[Pt], from: Pt, to: Pt) -> Option<(Pt, Pt)> {
         sxy += q.x * q.y;
         syy += q.y * q.y;
     }
-    // Principal direction of the scatter.
+    // Principal direction of the scatter, and how far the points stray from that line.
     let angle = 0.5 * (2.0 * sxy).atan2(sxx - syy);
-    Some((c, Pt::new(angle.cos(), angle.sin())))
+    let dir = Pt::new(angle.cos(), angle.sin());
+    let rms =
+        (pts.iter().map(|p| p.sub(c).cross(dir).powi(2)).sum::<f64>() / pts.len() as f64).sqrt();
+    Some((c, dir, rms))
 }
 
 /// Where two lines (point, direction) cross.
