@@ -83,6 +83,9 @@ pub struct Deck {
     whole: Vec<(String, Mat)>,
     /// Mean ink chromaticity per suit (S, H, D, C), when the faces gave it.
     suit_ink: [Option<[f64; 2]>; 4],
+    /// For each rank and each ordered pair of suits (s1, s2): the difference of their suit
+    /// parts, normalised, and what a perfect s1 scores against it (see [`Deck::suit_versus`]).
+    suit_pairs: Vec<Option<(Pattern, f32)>>,
 }
 
 /// One card's index, prepared for comparison: whole, and its rank and suit parts.
@@ -535,6 +538,34 @@ impl Deck {
         }
         let mean = Pattern::new(&Gray { w, h, px: mean }, 0..h)
             .ok_or_else(|| VisionError::Deck("the templates are blank; rebuild the deck".into()))?;
+        let mut suit_pairs = Vec::with_capacity(13 * 16);
+        for rank in 0..13 {
+            for s1 in 0..4 {
+                for s2 in 0..4 {
+                    let find = |suit: usize| {
+                        templates
+                            .iter()
+                            .find(|t| t.rank == rank && t.suit == suit)
+                            .map(|t| &t.suit_part)
+                    };
+                    let pair = match (find(s1), find(s2)) {
+                        (Some(a), Some(b)) if s1 != s2 && a.px.len() == b.px.len() => {
+                            let same: f32 = a.px.iter().zip(&b.px).map(|(x, y)| x * y).sum();
+                            let diff: Vec<f32> =
+                                a.px.iter().zip(&b.px).map(|(x, y)| x - y).collect();
+                            let norm = diff.iter().map(|v| v * v).sum::<f32>().sqrt();
+                            (norm > 1e-3).then(|| {
+                                let px = diff.iter().map(|v| v / norm).collect();
+                                let perfect = ((1.0 - same) / 2.0).max(1e-6).sqrt();
+                                (Pattern { w: a.w, h: a.h, px }, perfect)
+                            })
+                        }
+                        _ => None,
+                    };
+                    suit_pairs.push(pair);
+                }
+            }
+        }
         Ok(Deck {
             name: t.name.clone(),
             index: t.index_mm,
@@ -544,6 +575,7 @@ impl Deck {
             mean,
             whole,
             suit_ink,
+            suit_pairs,
         })
     }
 
@@ -656,7 +688,8 @@ impl Deck {
         scored.sort_by(|a, b| b.0.total_cmp(&a.0));
         let mut closest: Option<(&CardPattern, usize, usize, f32)> = None;
         let mut rank_best: [f64; 13] = [-1.0; 13];
-        let mut suit_best: [f64; 4] = [-1.0; 4];
+        let mut suit_of: [[f64; 4]; 13] = [[-1.0; 4]; 13];
+        let mut suit_at: [[(usize, usize); 4]; 13] = [[(0, 0); 4]; 13];
         let split = self.split as usize;
         for (n, (score, i)) in scored.into_iter().enumerate() {
             let Some(t) = self.templates.get(i) else {
@@ -678,7 +711,8 @@ impl Deck {
             let r = f64::from(t.rank_part.ncc(window, here.0, here.1));
             let s = f64::from(t.suit_part.ncc(window, here.0, here.1 + split));
             rank_best[t.rank] = rank_best[t.rank].max(r);
-            suit_best[t.suit] = suit_best[t.suit].max(s);
+            suit_of[t.rank][t.suit] = s;
+            suit_at[t.rank][t.suit] = (here.0, here.1 + split);
             if closest.is_none_or(|c| here.2 > c.3) {
                 closest = Some((t, here.0, here.1, here.2));
             }
@@ -699,6 +733,10 @@ impl Deck {
             let (first, second) = (v[idx[0]], v[idx[1]]);
             (idx[0], first, (first - second) / (1.0 - second).max(1e-3))
         };
+        // Rank first, then the suit among that rank's four cards: their indices differ in the
+        // suit alone, so the suit's margin is not blurred by other ranks' layouts.
+        let (ri, rs, rm) = top2(&rank_best);
+        let mut suit_best = suit_of[ri];
         // Red suits against black ones by the ink's colour, before any shape: ♥/♠ and ♦/♣
         // outlines are close, their colours are not. A window whose colour is unclear (glare,
         // shadow) leaves the suits to their shapes.
@@ -722,8 +760,16 @@ impl Deck {
                 }
             }
         }
-        let (ri, rs, rm) = top2(&rank_best);
         let (si, ss, sm) = top2(&suit_best);
+        // The suit's margin from the pixels where the two likeliest suits differ: the suit
+        // parts are mostly the same paper, which dilutes their difference in a plain score.
+        let runner_up = (0..4)
+            .filter(|s| *s != si)
+            .max_by(|a, b| suit_best[*a].total_cmp(&suit_best[*b]));
+        let sm = match runner_up {
+            Some(s2) => self.suit_versus(window, ri, si, s2, suit_at[ri][si]),
+            None => sm,
+        };
         let card = format!(
             "{}{}",
             crate::calibration::RANKS[ri],
@@ -840,6 +886,23 @@ fn rank_suit_split(whole: &[(String, Mat)]) -> Result<i32, VisionError> {
 }
 
 impl Deck {
+    /// How clearly the window's suit part at `at` is suit `s1` rather than `s2` (same rank): its
+    /// correlation with the normalised difference of the two suit parts, scaled so that a
+    /// perfect `s1` gives 1, a perfect `s2` −1, and a picture halfway 0.
+    fn suit_versus(
+        &self,
+        window: &Window,
+        rank: usize,
+        s1: usize,
+        s2: usize,
+        at: (usize, usize),
+    ) -> f64 {
+        match self.suit_pairs.get(rank * 16 + s1 * 4 + s2) {
+            Some(Some((diff, perfect))) => f64::from(diff.ncc(window, at.0, at.1) / perfect),
+            _ => 0.0,
+        }
+    }
+
     /// Where the rank part ends, in template rows (for the report).
     pub fn split_row(&self) -> i32 {
         self.split
