@@ -91,7 +91,6 @@ pub struct Deck {
 /// One card's index, prepared for comparison: whole, and its rank and suit parts.
 #[derive(Debug)]
 struct CardPattern {
-    card: String,
     rank: usize,
     suit: usize,
     full: Pattern,
@@ -528,7 +527,6 @@ impl Deck {
                 continue;
             };
             templates.push(CardPattern {
-                card: card.clone(),
                 rank,
                 suit,
                 full,
