@@ -162,7 +162,8 @@ pub struct Ring {
 pub struct Thresholds {
     /// Normalised correlation of the best template, −1…1.
     pub card_min_score: f64,
-    /// How much better the best card must match than any other card.
+    /// How much better the best card must match than any other card, relative to what the
+    /// runner-up leaves unexplained: (best − second) / (1 − second), 0…1.
     pub card_min_margin: f64,
     /// A corner index scoring below this is treated as unreadable (occluded), not as a vote.
     pub card_unreadable_below: f64,
@@ -182,7 +183,7 @@ impl Default for Thresholds {
     fn default() -> Self {
         Thresholds {
             card_min_score: 0.62,
-            card_min_margin: 0.10,
+            card_min_margin: 0.35,
             card_unreadable_below: 0.45,
             card_min_coverage: 0.88,
             card_max_saturation: 75.0,

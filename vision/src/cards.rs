@@ -21,11 +21,15 @@ use serde::Serialize;
 use crate::calibration::{
     from_hex, to_hex, Calibration, DeckTemplates, IndexArea, SizeMm, Template, Thresholds,
 };
-use crate::geometry::{centroid, portrait_order, Homography, Pt};
+use crate::geometry::{centroid, point_in_polygon, portrait_order, Homography, Pt};
 use crate::VisionError;
 
-/// Resolution the corner indices are compared at.
-pub const INDEX_PX_PER_MM: f64 = 1.5;
+/// Resolution the deck's index templates are stored at (the calibration's `px_per_mm`).
+pub const INDEX_PX_PER_MM: f64 = 3.0;
+/// Resolution the corner indices are compared at: about the card camera's own (docs/vision.md
+/// asks for at least 2.5 px/mm on the dealing area), so the index windows are cut from the
+/// frame without throwing detail away.
+pub const MATCH_PX_PER_MM: f64 = 3.0;
 /// Ink redness above this is red, below [`BLACK_INK`] black, between: unclear.
 const RED_INK: f64 = 0.05;
 const BLACK_INK: f64 = 0.02;
@@ -33,8 +37,10 @@ const BLACK_INK: f64 = 0.02;
 const INK_PENALTY: f64 = 0.3;
 /// Extra blur (σ, px) on the templates, for the camera's softness.
 const TEMPLATE_SOFTEN: f64 = 0.9;
+/// How many of the closest templates are compared within a pixel of the index's place.
+const REFINED: usize = 16;
 /// How far (mm) the index may sit from where the card's outline puts it.
-const SEARCH_MM: f64 = 2.0;
+const SEARCH_MM: f64 = 3.5;
 
 /// One card read from a frame.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -68,11 +74,176 @@ pub struct Deck {
     pub name: String,
     index: IndexArea,
     card: SizeMm,
-    /// (card, rank part, suit part).
-    templates: Vec<(String, Mat, Mat)>,
+    /// The first template row of the suit part.
+    split: i32,
+    templates: Vec<CardPattern>,
+    /// The deck's mean index: where an index sits in its window, whatever card it is.
+    mean: Pattern,
+    /// The whole-index templates as pictures (the calibration report).
     whole: Vec<(String, Mat)>,
     /// Mean ink chromaticity per suit (S, H, D, C), when the faces gave it.
     suit_ink: [Option<[f64; 2]>; 4],
+    /// For each rank and each ordered pair of suits (s1, s2): the difference of their suit
+    /// parts, normalised, and what a perfect s1 scores against it (see [`Deck::suit_versus`]).
+    suit_pairs: Vec<Option<(Pattern, f32)>>,
+}
+
+/// One card's index, prepared for comparison: whole, and its rank and suit parts.
+#[derive(Debug)]
+struct CardPattern {
+    rank: usize,
+    suit: usize,
+    full: Pattern,
+    rank_part: Pattern,
+    suit_part: Pattern,
+}
+
+/// A grey picture as floats (0…1), row by row.
+#[derive(Debug, Clone)]
+struct Gray {
+    w: usize,
+    h: usize,
+    px: Vec<f32>,
+}
+
+impl Gray {
+    /// The left `w` columns.
+    fn columns(&self, w: usize) -> Gray {
+        let w = w.min(self.w);
+        let px = self
+            .px
+            .chunks_exact(self.w.max(1))
+            .flat_map(|row| row[..w].iter().copied())
+            .collect();
+        Gray { w, h: self.h, px }
+    }
+
+    fn from_mat(m: &Mat) -> Result<Gray, VisionError> {
+        let g = grey(m)?;
+        let g = if g.is_continuous() { g } else { g.try_clone()? };
+        if g.depth() != core::CV_8U {
+            return Err(VisionError::Deck("expected an 8-bit picture".into()));
+        }
+        let px = g
+            .data_bytes()?
+            .iter()
+            .map(|b| f32::from(*b) / 255.0)
+            .collect();
+        Ok(Gray {
+            w: g.cols().max(0) as usize,
+            h: g.rows().max(0) as usize,
+            px,
+        })
+    }
+}
+
+/// A template for normalised correlation: zero mean and unit norm, so that comparing it with a
+/// window's patch is one pass of products (OpenCV's `TM_CCOEFF_NORMED`, without its per-call
+/// cost, which dominated at 52 templates × 2 indices × every card).
+#[derive(Debug, Clone)]
+struct Pattern {
+    w: usize,
+    h: usize,
+    px: Vec<f32>,
+}
+
+impl Pattern {
+    /// The rows `rows` of `g`; `None` when they are empty or flat.
+    fn new(g: &Gray, rows: std::ops::Range<usize>) -> Option<Pattern> {
+        if rows.start >= rows.end || rows.end > g.h || g.w == 0 {
+            return None;
+        }
+        let h = rows.end - rows.start;
+        let mut px: Vec<f32> = g.px[rows.start * g.w..rows.end * g.w].to_vec();
+        let n = px.len() as f32;
+        let mean = px.iter().sum::<f32>() / n;
+        px.iter_mut().for_each(|v| *v -= mean);
+        let norm = px.iter().map(|v| v * v).sum::<f32>().sqrt();
+        if norm < 1e-3 {
+            return None;
+        }
+        px.iter_mut().for_each(|v| *v /= norm);
+        Some(Pattern { w: g.w, h, px })
+    }
+
+    /// Normalised correlation (−1…1) with the patch of `win` whose top-left is (x, y); 0 where
+    /// the patch does not fit or is flat (glare, felt: nothing to read).
+    fn ncc(&self, win: &Window, x: usize, y: usize) -> f32 {
+        if x + self.w > win.w || y + self.h > win.h {
+            return 0.0;
+        }
+        // The template has zero mean, so the patch's own mean drops out of the product; the
+        // patch's spread comes from the window's running sums.
+        let mut lanes = [0.0f32; 8];
+        let mut dot = 0.0f32;
+        for (r, t) in self.px.chunks_exact(self.w).enumerate() {
+            let start = (y + r) * win.w + x;
+            let p = &win.px[start..start + self.w];
+            // Eight running sums, so that the compiler can keep them in one vector register.
+            let (t8, p8) = (t.chunks_exact(8), p.chunks_exact(8));
+            let (tr, pr) = (t8.remainder(), p8.remainder());
+            for (a, b) in t8.zip(p8) {
+                for k in 0..8 {
+                    lanes[k] += a[k] * b[k];
+                }
+            }
+            for (a, b) in tr.iter().zip(pr) {
+                dot += a * b;
+            }
+        }
+        dot += lanes.iter().sum::<f32>();
+        let var = win.variance_sum(x, y, self.w, self.h);
+        if var <= 1e-4 {
+            return 0.0;
+        }
+        dot / var.sqrt() as f32
+    }
+}
+
+/// A window to search, with running sums (summed-area tables) of its pixels and their squares.
+#[derive(Debug)]
+struct Window {
+    w: usize,
+    h: usize,
+    px: Vec<f32>,
+    sum: Vec<f64>,
+    sq: Vec<f64>,
+}
+
+impl Window {
+    fn new(g: Gray) -> Window {
+        let (w, h) = (g.w, g.h);
+        let mut sum = vec![0.0f64; (w + 1) * (h + 1)];
+        let mut sq = vec![0.0f64; (w + 1) * (h + 1)];
+        for y in 0..h {
+            let (mut row, mut row2) = (0.0f64, 0.0f64);
+            for x in 0..w {
+                let v = f64::from(g.px[y * w + x]);
+                row += v;
+                row2 += v * v;
+                sum[(y + 1) * (w + 1) + x + 1] = sum[y * (w + 1) + x + 1] + row;
+                sq[(y + 1) * (w + 1) + x + 1] = sq[y * (w + 1) + x + 1] + row2;
+            }
+        }
+        Window {
+            w,
+            h,
+            px: g.px,
+            sum,
+            sq,
+        }
+    }
+
+    /// Σ(v − mean)² over the rectangle: n times its variance.
+    fn variance_sum(&self, x: usize, y: usize, w: usize, h: usize) -> f64 {
+        let s = self.w + 1;
+        let rect = |t: &[f64]| {
+            t[(y + h) * s + x + w] - t[y * s + x + w] - t[(y + h) * s + x] + t[y * s + x]
+        };
+        let n = (w * h) as f64;
+        let total = rect(&self.sum);
+        rect(&self.sq) - total * total / n
+    }
 }
 
 /// The ink's colour against the paper's: the chromaticity (r, g of r/(r+g+b)) of the darkest
@@ -115,6 +286,59 @@ fn ink_chroma(img: &Mat) -> Result<Option<[f64; 2]>, VisionError> {
     let ink = chroma(&px[..px.len() / 5]);
     let paper = chroma(&px[px.len() / 2..]);
     Ok(Some([ink[0] - paper[0], ink[1] - paper[1]]))
+}
+
+/// The ink's colour against the paper's (as [`ink_chroma`]) in the patch of `colour` at (x, y):
+/// ink where both templates are darker than their means, paper where both are lighter.
+fn ink_where(
+    colour: &Mat,
+    x: usize,
+    y: usize,
+    tpl: &Pattern,
+    mean: &Pattern,
+) -> Result<Option<[f64; 2]>, VisionError> {
+    if colour.channels() != 3 || colour.typ() != core::CV_8UC3 || tpl.w != mean.w {
+        return Ok(None);
+    }
+    let m = if colour.is_continuous() {
+        colour.clone()
+    } else {
+        colour.try_clone()?
+    };
+    let (cols, rows) = (m.cols().max(0) as usize, m.rows().max(0) as usize);
+    if x + tpl.w > cols || y + tpl.h > rows || tpl.h > mean.h {
+        return Ok(None);
+    }
+    let bytes = m.data_bytes()?;
+    let darkest = tpl.px.iter().copied().fold(0.0f32, f32::min);
+    let (mut ink, mut paper) = ([0.0f64; 3], [0.0f64; 3]);
+    let (mut n_ink, mut n_paper) = (0u32, 0u32);
+    for r in 0..tpl.h {
+        for c in 0..tpl.w {
+            let (t, a) = (tpl.px[r * tpl.w + c], mean.px[r * mean.w + c]);
+            let i = ((y + r) * cols + x + c) * 3;
+            let Some(px) = bytes.get(i..i + 3) else {
+                continue;
+            };
+            let bgr = [f64::from(px[0]), f64::from(px[1]), f64::from(px[2])];
+            if t < 0.4 * darkest && a < 0.0 {
+                ink.iter_mut().zip(bgr).for_each(|(s, v)| *s += v);
+                n_ink += 1;
+            } else if t > 0.0 && a > 0.0 {
+                paper.iter_mut().zip(bgr).for_each(|(s, v)| *s += v);
+                n_paper += 1;
+            }
+        }
+    }
+    if n_ink < 8 || n_paper < 8 {
+        return Ok(None);
+    }
+    let chroma = |s: [f64; 3]| {
+        let sum = (s[0] + s[1] + s[2]).max(1.0);
+        [s[2] / sum, s[1] / sum]
+    };
+    let (i, p) = (chroma(ink), chroma(paper));
+    Ok(Some([i[0] - p[0], i[1] - p[1]]))
 }
 
 /// How red an ink is (its r shift less its g shift); about 0 for black ink.
@@ -211,12 +435,23 @@ impl Deck {
         })
     }
 
-    /// The templates of a calibration, decoded.
+    /// The templates of a calibration, decoded and brought to the resolution the reader
+    /// compares at (a calibration made at another resolution still loads).
     pub fn load(t: &DeckTemplates) -> Result<Deck, VisionError> {
+        if !(t.px_per_mm.is_finite() && t.px_per_mm > 0.1) {
+            return Err(VisionError::Deck(format!(
+                "templates at {} px/mm; rebuild the deck",
+                t.px_per_mm
+            )));
+        }
+        let size = Size::new(
+            (t.index_mm.width * MATCH_PX_PER_MM).round() as i32,
+            (t.index_mm.height * MATCH_PX_PER_MM).round() as i32,
+        );
         let mut whole = Vec::new();
         for tpl in &t.templates {
             let bytes = from_hex(&tpl.pixels)
-                .filter(|b| b.len() == (tpl.width * tpl.height) as usize)
+                .filter(|b| b.len() == (tpl.width * tpl.height) as usize && !b.is_empty())
                 .ok_or_else(|| {
                     VisionError::Deck(format!(
                         "template {} is damaged; rebuild the deck",
@@ -225,9 +460,21 @@ impl Deck {
                 })?;
             let flat = Mat::from_slice(&bytes)?;
             let m = flat.reshape(1, tpl.height as i32)?.try_clone()?;
+            let mut sized = Mat::default();
+            if m.size()? == size {
+                sized = m;
+            } else {
+                let shrink = m.cols() > size.width;
+                let interp = if shrink {
+                    imgproc::INTER_AREA
+                } else {
+                    imgproc::INTER_LINEAR
+                };
+                imgproc::resize(&m, &mut sized, size, 0.0, 0.0, interp)?;
+            }
             // A camera sees the index softer than the face files show it.
             let mut soft = Mat::default();
-            imgproc::gaussian_blur_def(&m, &mut soft, Size::new(5, 5), TEMPLATE_SOFTEN)?;
+            imgproc::gaussian_blur_def(&sized, &mut soft, Size::new(5, 5), TEMPLATE_SOFTEN)?;
             whole.push((tpl.card.clone(), soft));
         }
         if whole.is_empty() {
@@ -252,20 +499,81 @@ impl Deck {
                 ]);
             }
         }
+        let (full_w, h) = (size.width as usize, size.height as usize);
+        let split = split as usize;
+        let w = index_width(&whole, full_w)?;
+        let mut mean = vec![0.0f32; w * h];
         let mut templates = Vec::new();
         for (card, m) in &whole {
-            let (w, h) = (m.cols(), m.rows());
-            let rank = Mat::roi(m, core::Rect::new(0, 0, w, split))?.try_clone()?;
-            let suit = Mat::roi(m, core::Rect::new(0, split, w, h - split))?.try_clone()?;
-            templates.push((card.clone(), rank, suit));
+            let g = Gray::from_mat(m)?.columns(w);
+            for (acc, v) in mean.iter_mut().zip(&g.px) {
+                *acc += v / whole.len() as f32;
+            }
+            let mut chars = card.chars();
+            let (Some(r), Some(s)) = (chars.next(), chars.next()) else {
+                continue;
+            };
+            let (Some(rank), Some(suit)) = (
+                crate::calibration::RANKS.iter().position(|x| *x == r),
+                crate::calibration::SUITS.iter().position(|x| *x == s),
+            ) else {
+                continue;
+            };
+            let (Some(full), Some(rank_part), Some(suit_part)) = (
+                Pattern::new(&g, 0..h),
+                Pattern::new(&g, 0..split),
+                Pattern::new(&g, split..h),
+            ) else {
+                continue;
+            };
+            templates.push(CardPattern {
+                rank,
+                suit,
+                full,
+                rank_part,
+                suit_part,
+            });
+        }
+        let mean = Pattern::new(&Gray { w, h, px: mean }, 0..h)
+            .ok_or_else(|| VisionError::Deck("the templates are blank; rebuild the deck".into()))?;
+        let mut suit_pairs = Vec::with_capacity(13 * 16);
+        for rank in 0..13 {
+            for s1 in 0..4 {
+                for s2 in 0..4 {
+                    let find = |suit: usize| {
+                        templates
+                            .iter()
+                            .find(|t| t.rank == rank && t.suit == suit)
+                            .map(|t| &t.suit_part)
+                    };
+                    let pair = match (find(s1), find(s2)) {
+                        (Some(a), Some(b)) if s1 != s2 && a.px.len() == b.px.len() => {
+                            let same: f32 = a.px.iter().zip(&b.px).map(|(x, y)| x * y).sum();
+                            let diff: Vec<f32> =
+                                a.px.iter().zip(&b.px).map(|(x, y)| x - y).collect();
+                            let norm = diff.iter().map(|v| v * v).sum::<f32>().sqrt();
+                            (norm > 1e-3).then(|| {
+                                let px = diff.iter().map(|v| v / norm).collect();
+                                let perfect = ((1.0 - same) / 2.0).max(1e-6).sqrt();
+                                (Pattern { w: a.w, h: a.h, px }, perfect)
+                            })
+                        }
+                        _ => None,
+                    };
+                    suit_pairs.push(pair);
+                }
+            }
         }
         Ok(Deck {
             name: t.name.clone(),
             index: t.index_mm,
             card: t.card_mm,
+            split: split as i32,
             templates,
+            mean,
             whole,
             suit_ink,
+            suit_pairs,
         })
     }
 
@@ -322,57 +630,114 @@ impl Deck {
         Ok(sheet)
     }
 
-    /// The card one index picture (a search window) shows: its best rank and best suit, each
-    /// with its score and its margin over the runner-up. Returns (card, score, margin) where
-    /// score and margin are the weaker of the two.
+    /// The card one index window shows: its best rank and best suit, each with its score and
+    /// its margin over the runner-up. Returns (card, score, margin) where score and margin are
+    /// the weaker of the two, or `None` when the window is too small or blank.
     fn best(
         &self,
-        window: &Mat,
-        ink: Option<[f64; 2]>,
+        window: &Window,
+        colour: &Mat,
     ) -> Result<Option<(String, f64, f64)>, VisionError> {
-        let mut rank_best: [f64; 13] = [-1.0; 13];
-        let mut suit_best: [f64; 4] = [-1.0; 4];
-        let mut result = Mat::default();
-        for ((card, rank, suit), (_, whole)) in self.templates.iter().zip(&self.whole) {
-            let mut chars = card.chars();
-            let (Some(r), Some(s)) = (chars.next(), chars.next()) else {
-                continue;
-            };
-            let (Some(ri), Some(si)) = (
-                crate::calibration::RANKS.iter().position(|x| *x == r),
-                crate::calibration::SUITS.iter().position(|x| *x == s),
-            ) else {
-                continue;
-            };
-            if whole.cols() > window.cols() || whole.rows() > window.rows() {
-                continue;
-            }
-            // Align on the whole index first; then judge rank and suit at that one place, so
-            // neither part can drift to a spurious match of its own.
-            imgproc::match_template_def(window, whole, &mut result, imgproc::TM_CCOEFF_NORMED)?;
-            let mut at = Point::default();
-            core::min_max_loc(&result, None, None, None, Some(&mut at), &core::no_array())?;
-            let part = |tpl: &Mat, dy: i32| -> Result<f64, VisionError> {
-                let roi = Mat::roi(
-                    window,
-                    core::Rect::new(at.x, at.y + dy, tpl.cols(), tpl.rows()),
-                )?;
-                let mut one = Mat::default();
-                imgproc::match_template_def(&roi, tpl, &mut one, imgproc::TM_CCOEFF_NORMED)?;
-                let v = *one.at_2d::<f32>(0, 0)?;
-                Ok(if v.is_finite() { f64::from(v) } else { -1.0 })
-            };
-            rank_best[ri] = rank_best[ri].max(part(rank, 0)?);
-            suit_best[si] = suit_best[si].max(part(suit, rank.rows())?);
+        let (tw, th) = (self.mean.w, self.mean.h);
+        if window.w < tw || window.h < th {
+            return Ok(None);
         }
+        let (sx, sy) = (window.w - tw, window.h - th);
+        // Where the index sits in the window: the deck's mean index, searched coarse (every
+        // other pixel) then fine. Every template is then compared within a pixel of it: the
+        // outline already puts the index within a couple of millimetres, and one alignment
+        // for all 52 keeps the work at 52 × 9 small products.
+        let mut at = (0usize, 0usize, f32::MIN);
+        for y in (0..=sy).step_by(3) {
+            for x in (0..=sx).step_by(3) {
+                let v = self.mean.ncc(window, x, y);
+                if v > at.2 {
+                    at = (x, y, v);
+                }
+            }
+        }
+        let around = |c: usize, max: usize| c.saturating_sub(1)..=(c + 1).min(max);
+        // Then uphill a pixel at a time (the mean index is smooth: its peak is broad).
+        for _ in 0..4 {
+            let from = at;
+            for y in around(from.1, sy) {
+                for x in around(from.0, sx) {
+                    let v = self.mean.ncc(window, x, y);
+                    if v > at.2 {
+                        at = (x, y, v);
+                    }
+                }
+            }
+            if (at.0, at.1) == (from.0, from.1) {
+                break;
+            }
+        }
+        if at.2 <= 0.0 {
+            return Ok(None);
+        }
+        // Every template where the mean index fits; the closest ones (which hold the best and
+        // the runners-up) then within a pixel of it.
+        let mut scored: Vec<(f32, usize)> = self
+            .templates
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.full.ncc(window, at.0, at.1), i))
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut closest: Option<(&CardPattern, usize, usize, f32)> = None;
+        let mut rank_best: [f64; 13] = [-1.0; 13];
+        let mut suit_of: [[f64; 4]; 13] = [[-1.0; 4]; 13];
+        let mut suit_at: [[(usize, usize); 4]; 13] = [[(0, 0); 4]; 13];
+        let split = self.split as usize;
+        for (n, (score, i)) in scored.into_iter().enumerate() {
+            let Some(t) = self.templates.get(i) else {
+                continue;
+            };
+            let mut here = (at.0, at.1, score);
+            if n < REFINED {
+                for y in around(at.1, sy) {
+                    for x in around(at.0, sx) {
+                        let v = t.full.ncc(window, x, y);
+                        if v > here.2 {
+                            here = (x, y, v);
+                        }
+                    }
+                }
+            }
+            // Rank and suit judged at the place the whole index fits best, so neither part can
+            // drift to a spurious match of its own.
+            let r = f64::from(t.rank_part.ncc(window, here.0, here.1));
+            let s = f64::from(t.suit_part.ncc(window, here.0, here.1 + split));
+            rank_best[t.rank] = rank_best[t.rank].max(r);
+            suit_of[t.rank][t.suit] = s;
+            suit_at[t.rank][t.suit] = (here.0, here.1 + split);
+            if closest.is_none_or(|c| here.2 > c.3) {
+                closest = Some((t, here.0, here.1, here.2));
+            }
+        }
+        // The ink's colour where the closest template and the deck's mean index both have ink,
+        // against the paper where both have none: not the felt past the card's edge, nor a
+        // court picture reaching into the index area (red robes on a club).
+        let ink = match closest {
+            Some((t, x, y, _)) => ink_where(colour, x, y, &t.full, &self.mean)?,
+            None => None,
+        };
+        // The margin is relative: how much of what the runner-up fails to explain the best
+        // explains. 0.95 against 0.90 is as telling as 0.60 against 0.20 (a sharp index under
+        // noise against a blurred one), and 0.62 against 0.58 is not.
         let top2 = |v: &[f64]| -> (usize, f64, f64) {
             let mut idx: Vec<usize> = (0..v.len()).collect();
             idx.sort_by(|a, b| v[*b].total_cmp(&v[*a]));
-            (idx[0], v[idx[0]], v[idx[0]] - v[idx[1]])
+            let (first, second) = (v[idx[0]], v[idx[1]]);
+            (idx[0], first, (first - second) / (1.0 - second).max(1e-3))
         };
-        // Red suits against black ones by the ink's colour, before any shape: at a millimetre
-        // a pixel, ♥/♠ and ♦/♣ outlines are close, their colours are not. A window whose
-        // colour is unclear (glare, shadow) leaves the suits to their shapes.
+        // Rank first, then the suit among that rank's four cards: their indices differ in the
+        // suit alone, so the suit's margin is not blurred by other ranks' layouts.
+        let (ri, rs, rm) = top2(&rank_best);
+        let mut suit_best = suit_of[ri];
+        // Red suits against black ones by the ink's colour, before any shape: ♥/♠ and ♦/♣
+        // outlines are close, their colours are not. A window whose colour is unclear (glare,
+        // shadow) leaves the suits to their shapes.
         if let Some(window_ink) = ink {
             let red = redness(window_ink);
             let class = if red > RED_INK {
@@ -393,8 +758,16 @@ impl Deck {
                 }
             }
         }
-        let (ri, rs, rm) = top2(&rank_best);
         let (si, ss, sm) = top2(&suit_best);
+        // The suit's margin from the pixels where the two likeliest suits differ: the suit
+        // parts are mostly the same paper, which dilutes their difference in a plain score.
+        let runner_up = (0..4)
+            .filter(|s| *s != si)
+            .max_by(|a, b| suit_best[*a].total_cmp(&suit_best[*b]));
+        let sm = match runner_up {
+            Some(s2) => self.suit_versus(window, ri, si, s2, suit_at[ri][si]),
+            None => sm,
+        };
         let card = format!(
             "{}{}",
             crate::calibration::RANKS[ri],
@@ -411,6 +784,42 @@ impl Deck {
     pub fn is_empty(&self) -> bool {
         self.whole.is_empty()
     }
+}
+
+/// How much of the index area's width the index itself takes, learnt from the deck: on some
+/// decks (standard, gm-paris) the court pictures reach into the index area, and compared there
+/// they would outweigh the rank and suit (a queen of clubs told from a queen of diamonds by the
+/// robe). The index ends where the court cards turn clearly darker than the pip cards, at least
+/// 8 mm from the card's edge; the whole area when they never do.
+fn index_width(whole: &[(String, Mat)], full_w: usize) -> Result<usize, VisionError> {
+    let mut court = vec![0.0f64; full_w];
+    let mut pip = vec![0.0f64; full_w];
+    let (mut n_court, mut n_pip) = (0.0f64, 0.0f64);
+    for (card, m) in whole {
+        let g = Gray::from_mat(m)?;
+        if g.w != full_w {
+            continue;
+        }
+        let is_court = card.starts_with(['J', 'Q', 'K']);
+        let column = if is_court { &mut court } else { &mut pip };
+        for row in g.px.chunks_exact(g.w) {
+            for (c, v) in row.iter().enumerate() {
+                column[c] += 1.0 - f64::from(*v);
+            }
+        }
+        let rows = g.h as f64;
+        if is_court {
+            n_court += rows;
+        } else {
+            n_pip += rows;
+        }
+    }
+    if n_court == 0.0 || n_pip == 0.0 {
+        return Ok(full_w);
+    }
+    let min_w = (8.0 * MATCH_PX_PER_MM).round() as usize;
+    let picture_starts = (min_w..full_w).find(|c| court[*c] / n_court - pip[*c] / n_pip > 0.15);
+    Ok(picture_starts.map_or(full_w, |c| c.saturating_sub(1).max(min_w)))
 }
 
 /// The row where the rank part of the index ends and the suit part begins, learnt from the
@@ -475,9 +884,26 @@ fn rank_suit_split(whole: &[(String, Mat)]) -> Result<i32, VisionError> {
 }
 
 impl Deck {
+    /// How clearly the window's suit part at `at` is suit `s1` rather than `s2` (same rank): its
+    /// correlation with the normalised difference of the two suit parts, scaled so that a
+    /// perfect `s1` gives 1, a perfect `s2` −1, and a picture halfway 0.
+    fn suit_versus(
+        &self,
+        window: &Window,
+        rank: usize,
+        s1: usize,
+        s2: usize,
+        at: (usize, usize),
+    ) -> f64 {
+        match self.suit_pairs.get(rank * 16 + s1 * 4 + s2) {
+            Some(Some((diff, perfect))) => f64::from(diff.ncc(window, at.0, at.1) / perfect),
+            _ => 0.0,
+        }
+    }
+
     /// Where the rank part ends, in template rows (for the report).
     pub fn split_row(&self) -> i32 {
-        self.templates.first().map_or(0, |t| t.1.rows())
+        self.split
     }
 }
 
@@ -539,7 +965,14 @@ pub struct CardReader {
     table: crate::calibration::TableGeometry,
     image_from_table: Homography,
     thresholds: Thresholds,
+    /// The part of the table plane searched for cards (mm): the zones' bounding box with a
+    /// margin, or the whole plane when no zone is calibrated.
+    search_mm: (Pt, Size),
 }
+
+/// Margin (mm) around the zones searched for cards: a card lying over a zone's edge is still
+/// found (its zone is where its centre lies).
+const ZONE_MARGIN_MM: f64 = 30.0;
 
 impl CardReader {
     pub fn new(cal: &Calibration) -> Result<CardReader, VisionError> {
@@ -553,22 +986,52 @@ impl CardReader {
                 "no table in the calibration; run `croupier calibrate table` with the table's four corners".into(),
             )
         })?;
+        let (tw, th) = (table.table_mm.width, table.table_mm.height);
+        let pts: Vec<[f64; 2]> = table
+            .zones
+            .iter()
+            .flat_map(|z| z.polygon_mm.iter().copied())
+            .filter(|[x, y]| x.is_finite() && y.is_finite())
+            .collect();
+        let (x0, y0, x1, y1) = if pts.is_empty() {
+            (0.0, 0.0, tw, th)
+        } else {
+            let m = ZONE_MARGIN_MM;
+            (
+                pts.iter().map(|p| p[0]).fold(f64::MAX, f64::min) - m,
+                pts.iter().map(|p| p[1]).fold(f64::MAX, f64::min) - m,
+                pts.iter().map(|p| p[0]).fold(f64::MIN, f64::max) + m,
+                pts.iter().map(|p| p[1]).fold(f64::MIN, f64::max) + m,
+            )
+        };
+        let (w, h) = ((x1 - x0).round(), (y1 - y0).round());
+        // A plane bigger than 4 m² at 1 px/mm is a calibration mistake, not a table.
+        if !(w >= 10.0 && h >= 10.0 && w * h <= 4.0e6) {
+            return Err(VisionError::Calibration(format!(
+                "the zones span {w} × {h} mm; check the zones and the table size"
+            )));
+        }
         Ok(CardReader {
             deck: Deck::load(deck)?,
             image_from_table: table.image_from_table()?,
             table,
             thresholds: cal.thresholds,
+            search_mm: (Pt::new(x0, y0), Size::new(w as i32, h as i32)),
         })
     }
 
     /// Reads every card of one BGR frame.
     pub fn read(&self, frame: &Mat) -> Result<FrameReads, VisionError> {
-        let (w, h) = (self.table.table_mm.width, self.table.table_mm.height);
-        let plane = warp(
-            frame,
-            &self.image_from_table,
-            Size::new(w.round() as i32, h.round() as i32),
-        )?;
+        // Finding cards needs no fine detail: the frame at half size, warped onto the searched
+        // part of the table plane at 1 px/mm. Reading them does: the indices are cut from the
+        // full frame afterwards.
+        let mut small = Mat::default();
+        imgproc::pyr_down_def(frame, &mut small)?;
+        let (origin, size) = self.search_mm;
+        let plane_to_small = scale(0.5)
+            .then_after(&self.image_from_table)
+            .then_after(&translate(origin.x, origin.y));
+        let plane = warp(&small, &plane_to_small, size)?;
         let mask = self.card_stock(&plane)?;
         let proposals = self.propose(&mask)?;
         if let Ok(dir) = std::env::var("CROUPIER_VISION_DEBUG") {
@@ -577,14 +1040,41 @@ impl CardReader {
             let _ = opencv::imgcodecs::imwrite_def(&format!("{dir}/stock.png"), &mask);
         }
         let mut out = FrameReads::default();
+        let mut reads: Vec<(CardRead, [Pt; 4])> = Vec::new();
+        let mut refused: Vec<[Pt; 4]> = Vec::new();
         for p in proposals {
-            let c = centroid(&p.quad);
+            let quad = p.quad.map(|q| q.add(origin));
+            let c = centroid(&quad);
             out.found_mm.push([c.x, c.y]);
-            match self.read_card(frame, &p.quad)? {
-                Some(read) => out.cards.push(read),
-                None => out.rejected += 1,
+            match self.read_card(frame, &quad)? {
+                Some(read) => reads.push((read, quad)),
+                None => refused.push(quad),
             }
         }
+        // Several proposals can read the same card (a corner of each side of it); the most
+        // confident read of a place stands, and a weaker one lying over it is dropped, whatever
+        // it says: one rectangle is one card.
+        reads.sort_by(|a, b| b.0.confidence.total_cmp(&a.0.confidence));
+        let mut kept: Vec<(CardRead, [Pt; 4])> = Vec::new();
+        for (read, quad) in reads {
+            let clash = kept.iter().any(|(k, kq)| {
+                let o = overlap(kq, &quad);
+                (k.card == read.card && o > 0.1) || o > 0.75
+            });
+            if !clash {
+                kept.push((read, quad));
+            }
+        }
+        // Card-shaped things not read: one per place, and none where a card was read.
+        let mut counted: Vec<[Pt; 4]> = Vec::new();
+        for quad in refused {
+            let read_here = kept.iter().any(|(_, kq)| overlap(kq, &quad) > 0.1);
+            if !read_here && counted.iter().all(|c| overlap(c, &quad) < 0.5) {
+                counted.push(quad);
+            }
+        }
+        out.rejected = counted.len();
+        out.cards = kept.into_iter().map(|(r, _)| r).collect();
         Ok(out)
     }
 
@@ -598,20 +1088,99 @@ impl CardReader {
         // The felt is most of the plane: its median brightness is the reference.
         let felt = median_u8(&v)?;
         let min_v = (felt + self.thresholds.card_min_brightness_over_felt).min(250.0);
-        let mut mask = Mat::default();
+        let mut white = Mat::default();
         core::in_range(
             &hsv,
             &Scalar::new(0.0, 0.0, min_v, 0.0),
             &Scalar::new(180.0, self.thresholds.card_max_saturation, 255.0, 0.0),
-            &mut mask,
+            &mut white,
         )?;
-        // Pips and court pictures leave holes; closing fills them, opening drops specks.
-        let kernel = imgproc::get_structuring_element_def(imgproc::MORPH_RECT, Size::new(5, 5))?;
+        // Court pictures reach almost to the edge on some decks (gm-paris): there, what is
+        // clearly coloured in another hue than the felt's counts too (their dark parts are
+        // holes, filled below). Glare only lightens the felt and keeps its hue: it does not pass.
+        let mut bgr_median = [0.0f64; 3];
+        let mut bgr = Vector::<Mat>::new();
+        core::split(plane, &mut bgr)?;
+        for (c, m) in bgr_median.iter_mut().enumerate() {
+            *m = median_u8(&bgr.get(c)?)?;
+        }
+        let felt_hue = hue_of(bgr_median);
+        let h = channels.get(0)?;
+        let mut diff = Mat::default();
+        core::absdiff(&h, &Scalar::all(felt_hue), &mut diff)?;
+        let mut wrapped = Mat::default();
+        core::subtract_def(&Scalar::all(180.0), &diff, &mut wrapped)?;
+        let mut hue_dist = Mat::default();
+        core::min(&diff, &wrapped, &mut hue_dist)?;
+        let mut other_hue = Mat::default();
+        imgproc::threshold(
+            &hue_dist,
+            &mut other_hue,
+            15.0,
+            255.0,
+            imgproc::THRESH_BINARY,
+        )?;
+        let mut coloured = Mat::default();
+        imgproc::threshold(
+            &channels.get(1)?,
+            &mut coloured,
+            60.0,
+            255.0,
+            imgproc::THRESH_BINARY,
+        )?;
+        let mut picture = Mat::default();
+        core::bitwise_and_def(&other_hue, &coloured, &mut picture)?;
+        let mut mask = Mat::default();
+        core::bitwise_or_def(&white, &picture, &mut mask)?;
+        let rect =
+            |n: i32| imgproc::get_structuring_element_def(imgproc::MORPH_RECT, Size::new(n, n));
+        // Pips and court pictures leave holes; closing fills the small ones, and a hole no
+        // bigger than a card inside a blob is filled too: a court card is mostly picture, held
+        // together by its white border. (A zone's printed outline encloses several cards' area
+        // and stays open.)
         let mut closed = Mat::default();
-        imgproc::morphology_ex_def(&mask, &mut closed, imgproc::MORPH_CLOSE, &kernel)?;
+        imgproc::morphology_ex_def(&mask, &mut closed, imgproc::MORPH_CLOSE, &rect(5)?)?;
+        let mut contours = Vector::<Vector<Point>>::new();
+        let mut hierarchy = Vector::<core::Vec4i>::new();
+        imgproc::find_contours_with_hierarchy_def(
+            &closed,
+            &mut contours,
+            &mut hierarchy,
+            imgproc::RETR_CCOMP,
+            imgproc::CHAIN_APPROX_SIMPLE,
+        )?;
+        let card_area = self.deck.card.width * self.deck.card.height;
+        for (i, contour) in contours.iter().enumerate() {
+            // In RETR_CCOMP's two levels, holes are the contours with a parent.
+            let is_hole = hierarchy.get(i).is_ok_and(|h| h[3] >= 0);
+            if is_hole && imgproc::contour_area_def(&contour)? < 1.1 * card_area {
+                let mut one = Vector::<Vector<Point>>::new();
+                one.push(contour);
+                imgproc::draw_contours(
+                    &mut closed,
+                    &one,
+                    -1,
+                    Scalar::all(255.0),
+                    imgproc::FILLED,
+                    imgproc::LINE_8,
+                    &core::no_array(),
+                    i32::MAX,
+                    Point::new(0, 0),
+                )?;
+            }
+        }
+        // The layout's printed lines (3–5 mm wide) can be as bright and as grey as card stock
+        // under strong light, and would join a card's outline where they touch it. Whatever is
+        // thinner than 9 mm and more than 6 mm from anything thicker goes: lines and specks,
+        // not a card's corners and borders (which an opening alone would notch).
+        let mut core_ = Mat::default();
+        imgproc::morphology_ex_def(&closed, &mut core_, imgproc::MORPH_OPEN, &rect(9)?)?;
+        let mut near = Mat::default();
+        imgproc::dilate_def(&core_, &mut near, &rect(13)?)?;
+        let mut kept = Mat::default();
+        core::bitwise_and_def(&closed, &near, &mut kept)?;
         let mut opened = Mat::default();
-        let small = imgproc::get_structuring_element_def(imgproc::MORPH_RECT, Size::new(3, 3))?;
-        imgproc::morphology_ex_def(&closed, &mut opened, imgproc::MORPH_OPEN, &small)?;
+        imgproc::morphology_ex_def(&kept, &mut opened, imgproc::MORPH_OPEN, &rect(3)?)?;
         Ok(opened)
     }
 
@@ -693,28 +1262,62 @@ impl CardReader {
                 .iter()
                 .map(|p| Pt::new(f64::from(p.x), f64::from(p.y)))
                 .collect();
-            for i in 0..n {
-                let (prev, at, next) = (pts[(i + n - 1) % n], pts[i], pts[(i + 1) % n]);
+            // A corner is one vertex of the simplified outline, or, where the card's corner is
+            // rounded (up to ~6 mm on some decks), two or three vertices joined by short edges
+            // (14 px at most in all): the corner is where the long edges' lines meet.
+            for (i, k) in (0..n).flat_map(|i| (0..3usize).map(move |k| (i, k))) {
+                if k + 2 >= n {
+                    continue;
+                }
+                let (prev, first, last, next) = (
+                    pts[(i + n - 1) % n],
+                    pts[i],
+                    pts[(i + k) % n],
+                    pts[(i + k + 1) % n],
+                );
+                let skipped: f64 = (0..k)
+                    .map(|j| pts[(i + j + 1) % n].sub(pts[(i + j) % n]).len())
+                    .sum();
+                if k > 0 && skipped > 14.0 {
+                    continue;
+                }
+                let at = if k == 0 {
+                    first
+                } else {
+                    match intersect(prev, first.sub(prev), last, next.sub(last)) {
+                        Some(c) if c.sub(first).len() < 12.0 => c,
+                        _ => continue,
+                    }
+                };
                 let (a, b) = (prev.sub(at), next.sub(at));
                 if a.len() < 8.0 || b.len() < 8.0 {
                     continue;
                 }
                 let cos = a.dot(b) / (a.len() * b.len());
                 // Convex corners only: the turn has the contour's own orientation.
-                let turn = at.sub(prev).cross(next.sub(at));
+                let turn = first.sub(prev).cross(next.sub(last));
                 if cos.abs() > 0.30 || turn * orientation <= 0.0 {
                     continue;
                 }
                 // The simplified polygon's vertices are a few pixels off; the edges' own points
                 // (all of them, least squares) give the card's directions to a fraction of a
                 // degree, which the index reading needs.
+                // The card's direction comes from both edges, the straighter weighing more: one
+                // may run on into a neighbouring card's edge at a slightly different angle.
                 let (at, du) = match (fit_edge(&dense, at, next), fit_edge(&dense, at, prev)) {
-                    (Some((pb, db)), Some((pa, da))) => {
+                    (Some((pb, db, rb)), Some((pa, da, ra))) => {
                         let db = if db.dot(b) < 0.0 { db.scale(-1.0) } else { db };
-                        let _ = da;
+                        let mut from_a = Pt::new(-da.y, da.x);
+                        if from_a.dot(b) < 0.0 {
+                            from_a = from_a.scale(-1.0);
+                        }
+                        // Each edge weighs by its straightness (rms distance of its points, px).
+                        let (wb, wa) = (1.0 / (rb + 0.3), 1.0 / (ra + 0.3));
+                        let sum = db.scale(wb).add(from_a.scale(wa));
+                        let du = sum.scale(1.0 / sum.len().max(1e-9));
                         match intersect(pb, db, pa, da) {
-                            Some(corner) if corner.sub(at).len() < 6.0 => (corner, db),
-                            _ => (at, b.scale(1.0 / b.len())),
+                            Some(corner) if corner.sub(at).len() < 6.0 => (corner, du),
+                            _ => (at, du),
                         }
                     }
                     _ => (at, b.scale(1.0 / b.len())),
@@ -724,19 +1327,12 @@ impl CardReader {
                 if dv.dot(a) < 0.0 {
                     dv = dv.scale(-1.0);
                 }
-                let long_b = b.len() > (cw + ch) / 2.0 + 4.0;
-                let long_a = a.len() > (cw + ch) / 2.0 + 4.0;
-                let mut options = Vec::new();
-                if !long_a {
-                    options.push((ch, cw));
-                }
-                if !long_b {
-                    options.push((cw, ch));
-                }
-                if long_a && long_b {
+                // Both ways round: an edge longer than a card's short side may be a long side,
+                // or a short side running on into the next card of a hand.
+                if a.len() > ch + 45.0 && b.len() > ch + 45.0 {
                     continue;
                 }
-                for (lu, lv) in options {
+                for (lu, lv) in [(ch, cw), (cw, ch)] {
                     let quad = [
                         at,
                         at.add(du.scale(lu)),
@@ -750,12 +1346,13 @@ impl CardReader {
                 }
             }
         }
-        // One proposal per card: the best covered among those with about the same centre.
+        // One proposal per place: the best covered among those that are nearly the same
+        // rectangle. Not one per centre: the cards of a dealt hand overlap and their centres can
+        // lie 20 mm apart; the reads sort out which proposals were cards (`read`).
         proposals.sort_by(|a, b| b.coverage.total_cmp(&a.coverage));
         let mut kept: Vec<Proposal> = Vec::new();
         for p in proposals {
-            let c = centroid(&p.quad);
-            if kept.iter().all(|k| centroid(&k.quad).sub(c).len() > 25.0) {
+            if kept.iter().all(|k| overlap(&k.quad, &p.quad) < 0.8) {
                 kept.push(p);
             }
         }
@@ -779,10 +1376,10 @@ impl CardReader {
         let idx = self.deck.index;
         let m = SEARCH_MM;
         let win = Size::new(
-            ((idx.width + 2.0 * m) * INDEX_PX_PER_MM).round() as i32,
-            ((idx.height + 2.0 * m) * INDEX_PX_PER_MM).round() as i32,
+            ((idx.width + 2.0 * m) * MATCH_PX_PER_MM).round() as i32,
+            ((idx.height + 2.0 * m) * MATCH_PX_PER_MM).round() as i32,
         );
-        let px = scale(1.0 / INDEX_PX_PER_MM);
+        let px = scale(1.0 / MATCH_PX_PER_MM);
         // Top-left index: window pixels → card mm.
         let tl = translate(idx.x - m, idx.y - m).then_after(&px);
         // Bottom-right index, turned upright: the card rotated by 180° about its centre.
@@ -791,57 +1388,26 @@ impl CardReader {
         let mut reads = Vec::new();
         for corner in [tl, br] {
             let colour = warp(frame, &image_from_card.then_after(&corner), win)?;
-            // Ink from inside the index only: the window's margin can reach past the card's
-            // edge onto the felt, whose colour would pass for ink.
-            let inner = core::Rect::new(
-                (m * INDEX_PX_PER_MM).round() as i32,
-                (m * INDEX_PX_PER_MM).round() as i32,
-                (idx.width * INDEX_PX_PER_MM).round() as i32,
-                (idx.height * INDEX_PX_PER_MM).round() as i32,
-            );
-            let ink = ink_chroma(&Mat::roi(&colour, inner)?.try_clone()?)?;
-            let window = grey(&colour)?;
-            let mut blurred = Mat::default();
-            imgproc::gaussian_blur_def(&window, &mut blurred, Size::new(3, 3), 0.6)?;
-            let best = self.deck.best(&blurred, ink)?;
+            let window = Window::new(Gray::from_mat(&colour)?);
+            let best = self.deck.best(&window, &colour)?;
             if let Ok(dir) = std::env::var("CROUPIER_VISION_DEBUG") {
                 let c = centroid(&q);
                 let name = format!("{dir}/index-{:.0}-{:.0}-{}.png", c.x, c.y, reads.len());
-                let _ = opencv::imgcodecs::imwrite_def(&name, &blurred);
-                eprintln!("{name}: {best:?} ink {ink:?}");
+                let _ = opencv::imgcodecs::imwrite_def(&name, &colour);
+                eprintln!("{name}: {best:?}");
             }
             reads.push(best);
         }
-        let t = &self.thresholds;
-        let readable: Vec<&(String, f64, f64)> = reads
-            .iter()
-            .flatten()
-            .filter(|(_, score, _)| *score >= t.card_unreadable_below)
-            .collect();
-        let Some(best) = readable.iter().max_by(|a, b| a.1.total_cmp(&b.1)) else {
+        let Some(best) = decide(&reads, &self.thresholds) else {
             return Ok(None);
         };
-        // Reject rather than guess: a readable index that says another card vetoes.
-        if readable.iter().any(|r| r.0 != best.0) {
-            return Ok(None);
-        }
-        // Two indices agreeing are two independent witnesses; one alone must be clear.
-        let agreeing = readable.len() >= 2;
-        let (min_score, min_margin) = if agreeing {
-            (t.card_min_score, t.card_min_margin / 4.0)
-        } else {
-            (t.card_min_score + 0.1, t.card_min_margin)
-        };
-        if best.1 < min_score || best.2 < min_margin {
-            return Ok(None);
-        }
         let centre = centroid(&q);
         let corners = q.map(|p| {
             let i = self.image_from_table.apply(p);
             [i.x, i.y]
         });
         Ok(Some(CardRead {
-            card: best.0.clone(),
+            card: best.0,
             zone: self.table.zone_at(centre).map(str::to_owned),
             confidence: best.1.clamp(0.0, 1.0),
             margin: best.2,
@@ -851,9 +1417,57 @@ impl CardReader {
     }
 }
 
+/// The share of rectangle `a` (a card-sized quadrilateral) that `b` covers, sampled on a 7 × 9
+/// grid: enough to tell the same place (≈ 1) from two cards of a hand (≤ 0.55).
+fn overlap(a: &[Pt; 4], b: &[Pt; 4]) -> f64 {
+    let (o, u, v) = (a[0], a[1].sub(a[0]), a[3].sub(a[0]));
+    let mut inside = 0u32;
+    for i in 0..7 {
+        for j in 0..9 {
+            let p = o
+                .add(u.scale((f64::from(i) + 0.5) / 7.0))
+                .add(v.scale((f64::from(j) + 0.5) / 9.0));
+            if point_in_polygon(p, b) {
+                inside += 1;
+            }
+        }
+    }
+    f64::from(inside) / 63.0
+}
+
+/// The card both corner indices of one card say, or `None` when they do not say it clearly
+/// enough. Reject rather than guess:
+/// - an index is a witness when it scores at least `card_unreadable_below` (below, it is
+///   covered or washed out and says nothing);
+/// - a witness that names another card with some clarity (score ≥ `card_min_score`, margin ≥
+///   half of `card_min_margin`) vetoes;
+/// - two witnesses agreeing need `card_min_score` each and `card_min_margin` together;
+/// - otherwise the best witness needs `card_min_score + 0.1` and `card_min_margin` by itself.
+fn decide(reads: &[Option<(String, f64, f64)>], t: &Thresholds) -> Option<(String, f64, f64)> {
+    let witnesses: Vec<&(String, f64, f64)> = reads
+        .iter()
+        .flatten()
+        .filter(|(_, score, _)| *score >= t.card_unreadable_below)
+        .collect();
+    let best = witnesses.iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
+    let vetoed = witnesses
+        .iter()
+        .any(|w| w.0 != best.0 && w.1 >= t.card_min_score && w.2 >= t.card_min_margin / 2.0);
+    if vetoed {
+        return None;
+    }
+    let agreeing: Vec<&&(String, f64, f64)> = witnesses.iter().filter(|w| w.0 == best.0).collect();
+    let pair = agreeing.len() >= 2
+        && agreeing.iter().all(|w| w.1 >= t.card_min_score)
+        && agreeing.iter().map(|w| w.2).sum::<f64>() >= t.card_min_margin;
+    let alone = best.1 >= t.card_min_score + 0.1 && best.2 >= t.card_min_margin;
+    let clear = pair || alone;
+    clear.then(|| (*best).clone())
+}
+
 /// The line through the contour points that lie along the segment `from → to` (within 2 px,
 /// away from both ends): a point on it and its unit direction.
-fn fit_edge(dense: &[Pt], from: Pt, to: Pt) -> Option<(Pt, Pt)> {
+fn fit_edge(dense: &[Pt], from: Pt, to: Pt) -> Option<(Pt, Pt, f64)> {
     let d = to.sub(from);
     let len = d.len();
     if len < 10.0 {
@@ -866,7 +1480,7 @@ fn fit_edge(dense: &[Pt], from: Pt, to: Pt) -> Option<(Pt, Pt)> {
         .filter(|p| {
             let v = p.sub(from);
             let along = v.dot(u);
-            along > 4.0 && along < len - 4.0 && v.cross(u).abs() < 2.0
+            along > 6.0 && along < len - 4.0 && v.cross(u).abs() < 2.0
         })
         .collect();
     if pts.len() < 6 {
@@ -880,9 +1494,12 @@ fn fit_edge(dense: &[Pt], from: Pt, to: Pt) -> Option<(Pt, Pt)> {
         sxy += q.x * q.y;
         syy += q.y * q.y;
     }
-    // Principal direction of the scatter.
+    // Principal direction of the scatter, and how far the points stray from that line.
     let angle = 0.5 * (2.0 * sxy).atan2(sxx - syy);
-    Some((c, Pt::new(angle.cos(), angle.sin())))
+    let dir = Pt::new(angle.cos(), angle.sin());
+    let rms =
+        (pts.iter().map(|p| p.sub(c).cross(dir).powi(2)).sum::<f64>() / pts.len() as f64).sqrt();
+    Some((c, dir, rms))
 }
 
 /// Where two lines (point, direction) cross.
@@ -895,6 +1512,23 @@ fn intersect(p: Pt, d: Pt, q: Pt, e: Pt) -> Option<Pt> {
     Some(p.add(d.scale(t)))
 }
 
+/// OpenCV's 8-bit hue (0…180) of a BGR colour.
+fn hue_of([b, g, r]: [f64; 3]) -> f64 {
+    let max = b.max(g).max(r);
+    let min = b.min(g).min(r);
+    if max - min < 1e-6 {
+        return 0.0;
+    }
+    let h = if max == r {
+        60.0 * (g - b) / (max - min)
+    } else if max == g {
+        120.0 + 60.0 * (b - r) / (max - min)
+    } else {
+        240.0 + 60.0 * (r - g) / (max - min)
+    };
+    (h.rem_euclid(360.0)) / 2.0
+}
+
 /// The median of a single-channel 8-bit image.
 fn median_u8(img: &Mat) -> Result<f64, VisionError> {
     let mut hist = [0u64; 256];
@@ -903,7 +1537,8 @@ fn median_u8(img: &Mat) -> Result<f64, VisionError> {
     } else {
         img.try_clone()?
     };
-    for b in m.data_bytes()? {
+    // Every third pixel is plenty for a median of a whole plane, at a third of the cost.
+    for b in m.data_bytes()?.iter().step_by(3) {
         hist[usize::from(*b)] += 1;
     }
     let total: u64 = hist.iter().sum();
