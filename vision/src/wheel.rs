@@ -107,6 +107,14 @@ pub fn read_pocket(
     wheel: &WheelGeometry,
     thresholds: &Thresholds,
 ) -> Result<Option<PocketRead>, VisionError> {
+    let copy;
+    let frame = if frame.is_continuous() {
+        frame
+    } else {
+        // A region of a larger frame: one copy, so rows can be indexed directly.
+        copy = frame.try_clone()?;
+        &copy
+    };
     let image = Image::new(frame)?;
     let to_image = wheel.image_from_wheel()?;
     let (r0, r1) = (wheel.pocket_ring_px.inner, wheel.pocket_ring_px.outer);
@@ -180,7 +188,7 @@ impl<'a> Image<'a> {
     fn new(frame: &'a Mat) -> Result<Self, VisionError> {
         if frame.typ() != CV_8UC3 || !frame.is_continuous() {
             return Err(VisionError::Calibration(
-                "the wheel reader takes continuous 8-bit BGR frames".into(),
+                "the wheel reader takes 8-bit BGR frames".into(),
             ));
         }
         let (cols, rows) = (frame.cols(), frame.rows());
@@ -445,6 +453,38 @@ fn find_ball(
         radius: ra + (y + k) as f64 + 0.5,
         score: f64::from(v),
     }))
+}
+
+/// The pocket ring and the number ring unrolled as the reader sees them (rows: radius outwards
+/// from the ring's inner edge to as far again as the ring is wide beyond its outer edge;
+/// columns: clockwise from the wheel's up, one wheel unit each at the ring's middle), BGR. For
+/// the calibration report: with a good calibration the frets are vertical and evenly spaced,
+/// the pockets fill the band between the two edges, and the numbers stand in a straight row.
+pub fn unroll_ring(frame: &Mat, wheel: &WheelGeometry) -> Result<Mat, VisionError> {
+    let image = Image::new(frame)?;
+    let to_image = wheel.image_from_wheel()?;
+    let (r0, r1) = (wheel.pocket_ring_px.inner, wheel.pocket_ring_px.outer);
+    let w = (r1 - r0).max(1.0);
+    let rows = (2.0 * w).ceil().min(2000.0) as usize;
+    let cols = (std::f64::consts::TAU * (r0 + r1) / 2.0)
+        .round()
+        .clamp(8.0, 20000.0) as usize;
+    let mut out = vec![0u8; rows * cols * 3];
+    for x in 0..cols {
+        let d = polar(1.0, x as f64 * 360.0 / cols as f64);
+        for y in 0..rows {
+            // Outwards downwards would put the numbers under the pockets; the image is read
+            // top to bottom from the rim, as the technician looks at the wheel.
+            let r = r0 + 2.0 * w * (rows - 1 - y) as f64 / rows as f64;
+            if let Some(px) = image.sample(to_image.apply(d.scale(r))) {
+                for c in 0..3 {
+                    out[(y * cols + x) * 3 + c] = px[c].round().clamp(0.0, 255.0) as u8;
+                }
+            }
+        }
+    }
+    let flat = Mat::from_slice(&out)?;
+    Ok(flat.reshape(3, rows as i32)?.try_clone()?)
 }
 
 /// A pocket confirmed over consecutive frames: what the daemon reports as `pocket.seen`.
