@@ -144,17 +144,38 @@ Example: croupier calibrate table --calibration calibration/rl-01.json --image f
         #[arg(long, value_name = "FILE")]
         zones: Option<PathBuf>,
     },
-    /// Set a wheel camera's geometry: the wheel's centre and the pocket ring's radii.
+    /// Set a wheel camera's geometry: where the wheel's plane is in the image (a circle around
+    /// its centre, four clicked marks of the bowl, or a homography) and the pocket ring's radii.
+    #[command(
+        after_help = "Give exactly one of --centre, --marks, --homography (docs/vision.md).
+Examples:
+  croupier calibrate wheel --calibration F --image frame.png --centre 640,360 --ring 147,188
+  croupier calibrate wheel --calibration F --image frame.png --marks 700,120:860,400:590,560:420,300 \\
+      --marks-radius 250 --ring 147,188"
+    )]
     Wheel {
         #[arg(long, value_name = "F")]
         calibration: PathBuf,
         /// A frame from the wheel camera with the ball in a pocket (for the report image).
         #[arg(long, value_name = "IMAGE")]
         image: PathBuf,
-        /// `x,y` in pixels.
+        /// `x,y` in pixels: the wheel's centre, for a camera (nearly) straight above the wheel;
+        /// the ring is then a circle and its radii are pixels.
         #[arg(long)]
-        centre: String,
-        /// `inner,outer` radii of the pocket ring, in pixels.
+        centre: Option<String>,
+        /// `x,y:x,y:x,y:x,y`: where four marks of the bowl a quarter turn apart (e.g. four
+        /// deflectors), clockwise, appear in the image; the first sets the wheel's "up".
+        #[arg(long)]
+        marks: Option<String>,
+        /// The marks' distance from the wheel's centre, in the unit of `--ring` (e.g. mm).
+        #[arg(long)]
+        marks_radius: Option<f64>,
+        /// Nine numbers, row-major: the wheel plane (unit of `--ring`, origin at its centre,
+        /// y negative towards "up") to image pixels, from any planar calibration tool.
+        #[arg(long, allow_hyphen_values = true)]
+        homography: Option<String>,
+        /// `inner,outer` radii of the pocket ring: pixels with --centre, else the wheel plane's
+        /// unit.
         #[arg(long)]
         ring: String,
         /// `european`, `american` or `auto`.

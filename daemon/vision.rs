@@ -9,7 +9,7 @@ use croupier_vision::calibration::{
     Calibration, Ring, SizeMm, SizePx, TableGeometry, WheelGeometry, Zone,
 };
 use croupier_vision::cards::{draw_report, CardReader, Deck, FrameReads};
-use croupier_vision::geometry::{centroid, Pt};
+use croupier_vision::geometry::{centroid, Homography, Pt};
 use croupier_vision::opencv::core::{Mat, Point, Scalar};
 use croupier_vision::opencv::prelude::*;
 use croupier_vision::opencv::{imgcodecs, imgproc};
@@ -78,9 +78,23 @@ pub fn calibrate_quiet(cmd: CalibrateCommand) -> Result<String, String> {
             calibration,
             image,
             centre,
+            marks,
+            marks_radius,
+            homography,
             ring,
             layout,
-        } => calibrate_wheel(&calibration, &image, &centre, &ring, &layout),
+        } => calibrate_wheel(
+            &calibration,
+            &image,
+            WheelPlane {
+                centre: centre.as_deref(),
+                marks: marks.as_deref(),
+                marks_radius,
+                homography: homography.as_deref(),
+            },
+            &ring,
+            &layout,
+        ),
     };
     result.map_err(|e| e.to_string())
 }
@@ -190,41 +204,107 @@ fn calibrate_table(
     ))
 }
 
+/// How `croupier calibrate wheel` was told where the wheel's plane is: exactly one of these.
+struct WheelPlane<'a> {
+    centre: Option<&'a str>,
+    marks: Option<&'a str>,
+    marks_radius: Option<f64>,
+    homography: Option<&'a str>,
+}
+
+fn wheel_geometry(
+    plane: &WheelPlane,
+    ring: Ring,
+    layout: &str,
+) -> Result<WheelGeometry, VisionError> {
+    match (plane.centre, plane.marks, plane.homography) {
+        (Some(centre), None, None) => {
+            let (cx, cy) = pair(centre).ok_or_else(|| {
+                VisionError::Calibration(format!("--centre `{centre}`: write x,y in pixels"))
+            })?;
+            Ok(WheelGeometry::circle(layout, [cx, cy], ring))
+        }
+        (None, Some(marks), None) => {
+            let pts: Vec<Pt> = marks
+                .split(':')
+                .filter_map(pair)
+                .map(|(x, y)| Pt::new(x, y))
+                .collect();
+            let [a, b, c, d] = pts.as_slice() else {
+                return Err(VisionError::Calibration(format!(
+                    "--marks `{marks}`: give four points x,y:x,y:x,y:x,y, a quarter turn apart, clockwise"
+                )));
+            };
+            let radius = plane.marks_radius.ok_or_else(|| {
+                VisionError::Calibration(
+                    "--marks needs --marks-radius (their distance from the centre, in the unit of --ring)"
+                        .into(),
+                )
+            })?;
+            WheelGeometry::from_marks(layout, [*a, *b, *c, *d], radius, ring)
+        }
+        (None, None, Some(h)) => {
+            let v: Vec<f64> = h
+                .split(',')
+                .filter_map(|x| x.trim().parse::<f64>().ok())
+                .collect();
+            let m: [f64; 9] = v.as_slice().try_into().map_err(|_| {
+                VisionError::Calibration(format!(
+                    "--homography `{h}`: give nine numbers, row-major, separated by commas"
+                ))
+            })?;
+            let g = WheelGeometry::from_homography(layout, Homography(m), ring);
+            g.image_from_wheel()?;
+            Ok(g)
+        }
+        _ => Err(VisionError::Calibration(
+            "give exactly one of --centre, --marks (with --marks-radius) or --homography".into(),
+        )),
+    }
+}
+
+/// The wheel plane's circle of `radius`, as image points (for the report).
+fn wheel_circle(h: &Homography, radius: f64) -> Vec<Point> {
+    (0..=120)
+        .map(|i| {
+            let a = f64::from(i) * 3.0_f64.to_radians();
+            let p = h.apply(Pt::new(radius * a.sin(), -radius * a.cos()));
+            Point::new(p.x.round() as i32, p.y.round() as i32)
+        })
+        .collect()
+}
+
 fn calibrate_wheel(
     path: &Path,
     image: &Path,
-    centre: &str,
+    plane: WheelPlane,
     ring: &str,
     layout: &str,
 ) -> Result<String, VisionError> {
     let frame = read_image(image)?;
-    let (cx, cy) = pair(centre).ok_or_else(|| {
-        VisionError::Calibration(format!("--centre `{centre}`: write x,y in pixels"))
-    })?;
-    let (inner, outer) = pair(ring).filter(|(i, o)| i < o).ok_or_else(|| {
-        VisionError::Calibration(format!(
-            "--ring `{ring}`: write inner,outer radii in pixels, inner < outer"
-        ))
-    })?;
+    let (inner, outer) = pair(ring)
+        .filter(|(i, o)| *i > 0.0 && i < o)
+        .ok_or_else(|| {
+            VisionError::Calibration(format!(
+                "--ring `{ring}`: write inner,outer radii, 0 < inner < outer"
+            ))
+        })?;
     if !["european", "american", "auto"].contains(&layout) {
         return Err(VisionError::Calibration(format!(
             "--layout `{layout}`: european, american or auto"
         )));
     }
     let mut cal = load_or_new(path)?;
-    let geometry = WheelGeometry {
-        layout: layout.into(),
-        centre_px: [cx, cy],
-        pocket_ring_px: Ring { inner, outer },
-    };
+    let geometry = wheel_geometry(&plane, Ring { inner, outer }, layout)?;
+    let h = geometry.image_from_wheel()?;
     let read = wheel::read_pocket(&frame, &geometry, &cal.thresholds)?;
     let mut drawn = frame.try_clone()?;
-    let c = Point::new(cx.round() as i32, cy.round() as i32);
     for r in [inner, outer] {
-        imgproc::circle(
+        let pts = croupier_vision::opencv::core::Vector::<Point>::from_iter(wheel_circle(&h, r));
+        imgproc::polylines(
             &mut drawn,
-            c,
-            r.round() as i32,
+            &pts,
+            true,
             Scalar::new(255.0, 200.0, 0.0, 0.0),
             2,
             imgproc::LINE_AA,
@@ -232,12 +312,13 @@ fn calibrate_wheel(
         )?;
     }
     if let Some(p) = &read {
-        let a = p.ball_angle_deg.to_radians();
         let r = (inner + outer) / 2.0;
-        let at = Point::new(
-            (cx + r * a.sin()).round() as i32,
-            (cy - r * a.cos()).round() as i32,
-        );
+        let spot = |deg: f64| {
+            let a = deg.to_radians();
+            let q = h.apply(Pt::new(r * a.sin(), -r * a.cos()));
+            Point::new(q.x.round() as i32, q.y.round() as i32)
+        };
+        let at = spot(p.ball_angle_deg);
         imgproc::circle(
             &mut drawn,
             at,
@@ -255,13 +336,23 @@ fn calibrate_wheel(
             0.8,
             Scalar::new(0.0, 255.0, 0.0, 0.0),
         )?;
+        // Where the reader put the zero: a technician sees at once if the wheel was misread.
+        imgproc::put_text_def(
+            &mut drawn,
+            "0",
+            spot(p.zero_angle_deg),
+            imgproc::FONT_HERSHEY_SIMPLEX,
+            0.8,
+            Scalar::new(0.0, 255.0, 255.0, 0.0),
+        )?;
     }
+    let [cx, cy] = geometry.centre_px;
     cal.wheel = Some(geometry);
     cal.save(path, &format_utc(SystemTime::now()))?;
     let report = report_path(path, "wheel");
     write_image(&report, &drawn)?;
     Ok(format!(
-        "{}: wheel centre {cx},{cy}, ring {inner}–{outer} px, layout {layout}, calibration version {}; pocket on this frame: {}; report {}",
+        "{}: wheel centre {cx:.1},{cy:.1}, ring {inner}–{outer}, layout {layout}, calibration version {}; pocket on this frame: {}; report {}",
         path.display(),
         cal.version,
         read.map_or_else(|| "none".to_owned(), |p| p.number),

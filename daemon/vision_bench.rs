@@ -14,9 +14,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use croupier_vision::calibration::{Calibration, TableGeometry, WheelGeometry};
+use croupier_vision::calibration::{Calibration, Ring, TableGeometry, WheelGeometry};
 use croupier_vision::cards::{CardReader, Deck};
-use croupier_vision::geometry::Pt;
+use croupier_vision::geometry::{Homography, Pt};
 use croupier_vision::{read_image, wheel, VisionError};
 use serde_json::{json, Value};
 
@@ -289,61 +289,61 @@ pub fn run(
             empty.extra += reads.cards.len() as u64;
         }
     }
-    // The wheel.
-    let mut pocket = Tally::default();
-    let mut no_ball = (0u64, 0u64);
-    for (image, label) in labelled(&data.join("wheel")) {
-        let label = read_json(&label)?;
-        let pose = label["pose"].as_u64();
-        let geometry: WheelGeometry = match pose
-            .map(|p| data.join("wheel").join(format!("pose_{p}.json")))
-        {
-            Some(p) if p.exists() => {
-                let v = read_json(&p)?;
-                WheelGeometry {
-                    layout: "auto".into(),
-                    centre_px: serde_json::from_value(v["centre_px"].clone())
-                        .map_err(|e| VisionError::Calibration(e.to_string()))?,
-                    pocket_ring_px: serde_json::from_value(v["pocket_ring_px"].clone())
-                        .map_err(|e| VisionError::Calibration(e.to_string()))?,
+    // The wheel, once per way a technician can calibrate it.
+    let wheel_frames = labelled(&data.join("wheel"));
+    let mut wheel_rows: Vec<(&'static str, WheelTally)> = Vec::new();
+    for mode in WheelCalibration::ALL {
+        let mut t = WheelTally::default();
+        for (image, label) in &wheel_frames {
+            let label = read_json(label)?;
+            let pose = label["pose"].as_u64().unwrap_or(0);
+            let pose_file = data.join("wheel").join(format!("pose_{pose}.json"));
+            let geometry = wheel_geometry(mode, &read_json(&pose_file)?)?;
+            let frame = read_image(image)?;
+            let t0 = Instant::now();
+            let read = wheel::read_pocket(&frame, &geometry, &thresholds)?;
+            let ms = t0.elapsed().as_secs_f64() * 1000.0;
+            let layout = label["layout"].as_str().unwrap_or("?");
+            let tally = if layout == "american" {
+                &mut t.american
+            } else {
+                &mut t.european
+            };
+            tally.ms.push(ms);
+            tally.frames += 1;
+            match (label["number"].as_str(), read) {
+                (Some(n), Some(r)) => {
+                    tally.cards += 1;
+                    if r.number == n {
+                        tally.correct += 1
+                    } else {
+                        tally.wrong += 1;
+                        if std::env::var_os("CROUPIER_VISION_DEBUG").is_some() {
+                            eprintln!(
+                                "wheel ({}): {n} read as {} ({:.3}) in {}",
+                                mode.name(),
+                                r.number,
+                                r.confidence,
+                                image.display()
+                            );
+                        }
+                    }
+                }
+                (Some(_), None) => {
+                    tally.cards += 1;
+                    tally.rejected += 1;
+                }
+                // No ball at rest (on the track, or none): any read is a false one.
+                (None, read) => {
+                    tally.found += 1;
+                    if read.is_some() {
+                        tally.extra += 1;
+                    }
                 }
             }
-            _ => WheelGeometry {
-                layout: "auto".into(),
-                centre_px: serde_json::from_value(label["geometry"]["centre_px"].clone())
-                    .map_err(|e| VisionError::Calibration(e.to_string()))?,
-                pocket_ring_px: serde_json::from_value(label["geometry"]["pocket_ring_px"].clone())
-                    .map_err(|e| VisionError::Calibration(e.to_string()))?,
-            },
-        };
-        let frame = read_image(&image)?;
-        let t = Instant::now();
-        let read = wheel::read_pocket(&frame, &geometry, &thresholds)?;
-        pocket.ms.push(t.elapsed().as_secs_f64() * 1000.0);
-        pocket.frames += 1;
-        let truth = label["number"].as_str();
-        match (truth, read) {
-            (Some(n), Some(r)) => {
-                pocket.cards += 1;
-                if r.number == n {
-                    pocket.correct += 1
-                } else {
-                    pocket.wrong += 1
-                }
-            }
-            (Some(_), None) => {
-                pocket.cards += 1;
-                pocket.rejected += 1;
-            }
-            (None, Some(_)) => {
-                no_ball.0 += 1;
-                no_ball.1 += 1;
-                pocket.extra += 1;
-            }
-            (None, None) => no_ball.0 += 1,
         }
+        wheel_rows.push((mode.name(), t));
     }
-
     let mut overall = Tally::default();
     for t in per_deck.values() {
         overall.add(t);
@@ -378,11 +378,29 @@ pub fn run(
         empty.quantile(0.5),
         empty.quantile(0.99)
     );
-    println!(
-        "Wheel: {} frames, {} with the ball at rest: correct {:.2} %, rejected {:.2} %, wrong {:.2} %; {} frames without: {} pocket(s) read; p50 {:.2} ms, p99 {:.2} ms",
-        pocket.frames, pocket.cards, pocket.pct(pocket.correct), pocket.pct(pocket.rejected), pocket.pct(pocket.wrong),
-        no_ball.0, no_ball.1, pocket.quantile(0.5), pocket.quantile(0.99)
-    );
+    println!();
+    println!("| wheel calibration | layout | frames | ball at rest | correct | rejected | wrong | no ball at rest | pockets read there | p50 ms | p99 ms |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for (mode, t) in &wheel_rows {
+        for (layout, tally) in [
+            ("european", &t.european),
+            ("american", &t.american),
+            ("**both**", &t.both()),
+        ] {
+            println!(
+                "| {mode} | {layout} | {} | {} | {:.2} % | {:.2} % | {:.2} % | {} | {} | {:.2} | {:.2} |",
+                tally.frames,
+                tally.cards,
+                tally.pct(tally.correct),
+                tally.pct(tally.rejected),
+                tally.pct(tally.wrong),
+                tally.found,
+                tally.extra,
+                tally.quantile(0.5),
+                tally.quantile(0.99)
+            );
+        }
+    }
     if as_json {
         let decks_json: BTreeMap<&String, Value> =
             per_deck.iter().map(|(k, v)| (k, v.json())).collect();
@@ -390,8 +408,102 @@ pub fn run(
             "{}",
             json!({ "decks": decks_json, "overall": overall.json(), "empty": {
                 "frames": empty.frames, "extra": empty.extra, "p50_ms": empty.quantile(0.5), "p99_ms": empty.quantile(0.99)
-            }, "wheel": pocket.json(), "wheel_no_ball": { "frames": no_ball.0, "read": no_ball.1 } })
+            }, "wheel": wheel_rows.iter().map(|(mode, t)| json!({
+                "calibration": mode,
+                "european": t.european.wheel_json(),
+                "american": t.american.wheel_json(),
+                "both": t.both().wheel_json(),
+            })).collect::<Vec<_>>() })
         );
     }
     Ok(())
+}
+
+/// Pocket reads per layout. In a `Tally` here, `cards` counts frames with the ball at rest,
+/// `found` frames without, and `extra` the pockets read on those (false reads).
+#[derive(Debug, Default)]
+struct WheelTally {
+    european: Tally,
+    american: Tally,
+}
+
+impl WheelTally {
+    fn both(&self) -> Tally {
+        let mut t = self.european.clone();
+        t.add(&self.american);
+        t
+    }
+}
+
+impl Tally {
+    fn wheel_json(&self) -> Value {
+        json!({
+            "frames": self.frames, "at_rest": self.cards, "correct": self.correct,
+            "rejected": self.rejected, "wrong": self.wrong,
+            "correct_pct": self.pct(self.correct), "rejected_pct": self.pct(self.rejected),
+            "wrong_pct": self.pct(self.wrong),
+            "no_ball_frames": self.found, "no_ball_reads": self.extra,
+            "p50_ms": self.quantile(0.5), "p99_ms": self.quantile(0.99),
+        })
+    }
+}
+
+/// The three ways `croupier calibrate wheel` can be told where the wheel is, made from a
+/// synthetic pose (`wheel/pose_<p>.json`).
+#[derive(Debug, Clone, Copy)]
+enum WheelCalibration {
+    /// The pose's exact wheel-to-image homography (what a planar calibration tool gives).
+    Homography,
+    /// Four of the bowl's deflectors clicked (`--marks`), each off by about a pixel.
+    Marks,
+    /// The centre and the ring's radii only (`--centre`): the tilted ring read as a circle.
+    Circle,
+}
+
+impl WheelCalibration {
+    const ALL: [WheelCalibration; 3] = [
+        WheelCalibration::Homography,
+        WheelCalibration::Marks,
+        WheelCalibration::Circle,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            WheelCalibration::Homography => "homography",
+            WheelCalibration::Marks => "4 clicked marks",
+            WheelCalibration::Circle => "circle (centre + radii)",
+        }
+    }
+}
+
+fn wheel_geometry(mode: WheelCalibration, pose: &Value) -> Result<WheelGeometry, VisionError> {
+    let bad = |what: &str| VisionError::Calibration(format!("wheel pose file: {what}"));
+    let ring: Ring =
+        serde_json::from_value(pose["pocket_ring_px"].clone()).map_err(|e| bad(&e.to_string()))?;
+    let centre: [f64; 2] =
+        serde_json::from_value(pose["centre_px"].clone()).map_err(|e| bad(&e.to_string()))?;
+    let m: [[f64; 3]; 3] = serde_json::from_value(pose["homography_wheel_to_px"].clone())
+        .map_err(|e| bad(&e.to_string()))?;
+    let h = Homography([
+        m[0][0], m[0][1], m[0][2], m[1][0], m[1][1], m[1][2], m[2][0], m[2][1], m[2][2],
+    ]);
+    Ok(match mode {
+        WheelCalibration::Homography => WheelGeometry::from_homography("auto", h, ring),
+        WheelCalibration::Circle => WheelGeometry::circle("auto", centre, ring),
+        WheelCalibration::Marks => {
+            // synth.py's deflectors sit at 22.5° + k·45° on radius 0.80 of the rim's outer
+            // radius; a technician clicks the four long ones (k even), a pixel or so off.
+            let rim = pose["rim_px"]["outer"]
+                .as_f64()
+                .ok_or_else(|| bad("no rim_px"))?;
+            let radius = 0.80 * rim;
+            let click = [(0.8, -0.6), (-0.7, 0.9), (0.5, 0.7), (-0.9, -0.4)];
+            let marks: [Pt; 4] = std::array::from_fn(|i| {
+                let a = (22.5 + 90.0 * i as f64).to_radians();
+                let p = h.apply(Pt::new(radius * a.sin(), -radius * a.cos()));
+                Pt::new(p.x + click[i].0, p.y + click[i].1)
+            });
+            WheelGeometry::from_marks("auto", marks, radius, ring)?
+        }
+    })
 }

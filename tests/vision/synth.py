@@ -1347,9 +1347,45 @@ def draw_ball(r_px, light_dir, s):
     return premul(np.clip(col, 0, 255), a)
 
 
+def spin_blur(head, deg):
+    """The wheel head still turning during the exposure: the average of its turns over `deg`
+    degrees (premultiplied, so the average is exact at the alpha edge too)."""
+    if deg < 0.05:
+        return head
+    n = head.shape[0]
+    c = (n - 1) / 2
+    k = max(3, int(math.ceil(deg / 0.25)) | 1)
+    acc = np.zeros_like(head)
+    for j in range(k):
+        M = cv2.getRotationMatrix2D((c, c), deg * (j / (k - 1) - 0.5), 1.0)
+        acc += cv2.warpAffine(head, M, (n, n), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
+    return acc / np.float32(k)
+
+
+def arc_blur(patch, length_px, angle_deg):
+    """A premultiplied patch smeared along the direction `angle_deg` (clockwise from image
+    right) over `length_px`: the ball carried along by the turning head."""
+    if length_px < 0.5:
+        return patch
+    pad = int(math.ceil(length_px / 2)) + 1
+    p = cv2.copyMakeBorder(patch, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(0, 0, 0, 0))
+    k = 2 * pad + 1
+    kern = np.zeros((k, k), np.float32)
+    a = math.radians(angle_deg)
+    for t in np.linspace(-length_px / 2, length_px / 2, max(3, int(length_px * 2))):
+        kern[int(round(pad + t * math.sin(a))), int(round(pad + t * math.cos(a)))] += 1
+    return cv2.filter2D(p, -1, kern / kern.sum(), borderType=cv2.BORDER_CONSTANT)
+
+
 def render_wheel(ctx, n):
     seed = ctx["seed"]
     rng = seed_rng(seed, "wheel", n)
+    # The head usually still turns when the ball has come to rest in its pocket (and while it
+    # runs on the track): a fraction of a degree to a few degrees of blur at 1/60 s. Drawn from
+    # its own stream so every other draw of the frame stays what it was.
+    spin_rng = seed_rng(seed, "wheelspin", n)
+    spin = U(spin_rng, 0.0, 3.0) if spin_rng.random() < 0.6 else 0.0
     p = n % 3
     layout = "european" if n % 2 == 0 else "american"
     wp = wheel_pose_for(ctx, p)
@@ -1364,7 +1400,7 @@ def render_wheel(ctx, n):
     img = wheel_static_for(ctx, p).astype(np.float32)
     rot = U(rng, 0, 360)
     M = H_ss @ Rm(rot) @ np.array([[1 / s, 0, -Rc + 0.5 / s], [0, 1 / s, -Rc + 0.5 / s], [0, 0, 1]])
-    composite(img, head, M)
+    composite(img, spin_blur(head, spin), M)
     # the ball
     u = rng.random()
     state = "pocket" if u >= 0.15 else ("track" if u >= 0.06 else "absent")
@@ -1385,6 +1421,9 @@ def render_wheel(ctx, n):
     if state != "absent":
         ball_xy = (r * math.sin(math.radians(a)), -r * math.cos(math.radians(a)))
         ball = draw_ball(ball_r, light_dir, s)
+        if state == "pocket":
+            # carried by the head: along the tangent, clockwise (y down in the patch)
+            ball = arc_blur(ball, r * math.radians(spin) * s, a)
         bn = ball.shape[0]
         Mb = H_ss @ Tm(ball_xy[0], ball_xy[1]) @ np.array(
             [[1 / s, 0, -(bn - 1) / 2 / s], [0, 1 / s, -(bn - 1) / 2 / s], [0, 0, 1]])
@@ -1414,6 +1453,7 @@ def render_wheel(ctx, n):
                      "pocket_ring_px": cal["pocket_ring_px"], "ball_track_px": cal["ball_track_px"],
                      "zero_angle_deg": zero_angle, "rotation_deg": rot},
         "photometric": phot,
+        "spin_blur_deg": spin,
     }
     base = os.path.join(ctx["out"], "wheel", str(n))
     write_png(base + ".png", out, photo=True)

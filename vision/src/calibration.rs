@@ -7,7 +7,8 @@
 //!            "corners_px": [[x,y], [x,y], [x,y], [x,y]], "card_mm": {"width": 63, "height": 88},
 //!            "zones": [{"name": "player", "polygon_mm": [[x,y], …]}, …]},
 //!  "deck": {"name": "standard", "px_per_mm": 1.5, "index_mm": {…}, "templates": [{"card": "AS", …}]},
-//!  "wheel": {"layout": "auto", "centre_px": [x,y], "pocket_ring_px": {"inner": r, "outer": r}},
+//!  "wheel": {"layout": "auto", "centre_px": [x,y], "pocket_ring_px": {"inner": r, "outer": r},
+//!            "homography_wheel_to_px": [[…], […], […]]},
 //!  "thresholds": {…}}
 //! ```
 //!
@@ -137,17 +138,117 @@ pub struct DeckTemplates {
 }
 
 /// A roulette wheel as its camera sees it.
+///
+/// The pocket ring's radii are on the wheel's own plane. Without a homography that plane is
+/// taken as the image itself around `centre_px` (a camera straight above the wheel, or tilted
+/// so little that the ellipse is nearly a circle: the radii are then pixels); with one, the
+/// radii are in the homography's wheel units.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WheelGeometry {
-    /// `european`, `american`, or `auto` (told by the number of green pockets).
+    /// `european`, `american`, or `auto` (told by which layout's colours fit the ring better).
     #[serde(default = "auto")]
     pub layout: String,
     pub centre_px: [f64; 2],
     pub pocket_ring_px: Ring,
+    /// Wheel plane → image, row-major: the point (x, y) of the wheel plane (its centre at the
+    /// origin, y negative towards the image's top) is seen at `H · (x, y, 1)`. Absent in files
+    /// written before it existed: the circle around `centre_px` is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub homography_wheel_to_px: Option<[[f64; 3]; 3]>,
+    /// The ball's radius on the wheel plane; absent: a quarter of the pocket ring's width.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ball_radius: Option<f64>,
 }
 
 fn auto() -> String {
     "auto".into()
+}
+
+impl WheelGeometry {
+    /// A wheel seen as a circle around `centre_px` (no homography).
+    pub fn circle(layout: &str, centre_px: [f64; 2], pocket_ring_px: Ring) -> Self {
+        WheelGeometry {
+            layout: layout.into(),
+            centre_px,
+            pocket_ring_px,
+            homography_wheel_to_px: None,
+            ball_radius: None,
+        }
+    }
+
+    /// A wheel seen through a homography made from four marks a quarter turn apart on a
+    /// circle of radius `marks_radius` around the wheel's centre (e.g. four of the bowl's
+    /// deflectors), clockwise, the first taken as the wheel's up; `ring` in the same unit.
+    pub fn from_marks(
+        layout: &str,
+        marks_px: [Pt; 4],
+        marks_radius: f64,
+        pocket_ring: Ring,
+    ) -> Result<Self, VisionError> {
+        if !(marks_radius.is_finite() && marks_radius > 0.0) {
+            return Err(VisionError::Calibration(
+                "the marks' radius must be a positive number".into(),
+            ));
+        }
+        let r = marks_radius;
+        let plane = [
+            Pt::new(0.0, -r),
+            Pt::new(r, 0.0),
+            Pt::new(0.0, r),
+            Pt::new(-r, 0.0),
+        ];
+        let h = Homography::from_points(&plane, &marks_px).ok_or_else(|| {
+            VisionError::Calibration(
+                "the four marks are degenerate (three in a line?); click them again".into(),
+            )
+        })?;
+        // Clockwise on the wheel must stay clockwise in the image (a camera above the wheel
+        // does not mirror it): marks given anticlockwise would read every pocket backwards.
+        let q = marks_px;
+        let area: f64 = (0..4).map(|i| q[i].cross(q[(i + 1) % 4])).sum();
+        if area <= 0.0 {
+            return Err(VisionError::Calibration(
+                "give the four marks clockwise as the image shows them".into(),
+            ));
+        }
+        Ok(Self::from_homography(layout, h, pocket_ring))
+    }
+
+    /// A wheel seen through `h` (wheel plane → image).
+    pub fn from_homography(layout: &str, h: Homography, pocket_ring: Ring) -> Self {
+        let c = h.apply(Pt::new(0.0, 0.0));
+        let m = h.0;
+        WheelGeometry {
+            layout: layout.into(),
+            centre_px: [c.x, c.y],
+            pocket_ring_px: pocket_ring,
+            homography_wheel_to_px: Some([
+                [m[0], m[1], m[2]],
+                [m[3], m[4], m[5]],
+                [m[6], m[7], m[8]],
+            ]),
+            ball_radius: None,
+        }
+    }
+
+    /// Wheel plane → image pixels.
+    pub fn image_from_wheel(&self) -> Result<Homography, VisionError> {
+        let h = match self.homography_wheel_to_px {
+            Some(m) => Homography([
+                m[0][0], m[0][1], m[0][2], m[1][0], m[1][1], m[1][2], m[2][0], m[2][1], m[2][2],
+            ]),
+            None => {
+                let [cx, cy] = self.centre_px;
+                Homography([1.0, 0.0, cx, 0.0, 1.0, cy, 0.0, 0.0, 1.0])
+            }
+        };
+        if !h.0.iter().all(|v| v.is_finite()) || h.inverse().is_none() {
+            return Err(VisionError::Calibration(
+                "the wheel's homography is degenerate; run `croupier calibrate wheel` again".into(),
+            ));
+        }
+        Ok(h)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -175,8 +276,16 @@ pub struct Thresholds {
     pub card_min_brightness_over_felt: f64,
     /// Ball at rest: how far from its pocket's centre it may sit, as a share of a pocket.
     pub pocket_max_offset: f64,
-    /// Ball: how much whiter than the ring's median it must be (0–255).
+    /// No longer used (the pocket reader before `ball_min_score`); kept so older files load.
     pub ball_min_contrast: f64,
+    /// Ball: normalised correlation of the ring's darkest channel with a ball-sized disc,
+    /// −1…1. On the synthetic set balls score 0.5–0.95 and the best spot of a ring without a
+    /// ball at most about 0.4.
+    pub ball_min_score: f64,
+    /// Wheel: normalised correlation of the layout's colour sequence with the ring's, −1…1.
+    pub wheel_min_fit: f64,
+    /// Wheel: how much better the best rotation must fit than any other half a pocket away.
+    pub wheel_min_margin: f64,
 }
 
 impl Default for Thresholds {
@@ -188,8 +297,11 @@ impl Default for Thresholds {
             card_min_coverage: 0.88,
             card_max_saturation: 75.0,
             card_min_brightness_over_felt: 45.0,
-            pocket_max_offset: 0.42,
+            pocket_max_offset: 0.35,
             ball_min_contrast: 60.0,
+            ball_min_score: 0.45,
+            wheel_min_fit: 0.3,
+            wheel_min_margin: 0.005,
         }
     }
 }
@@ -340,6 +452,41 @@ mod tests {
         let in_image = h.apply(Pt::new(250.0, 400.0));
         assert_eq!(table.zone_at(inv.apply(in_image)), Some("player"));
         assert_eq!(table.zone_at(Pt::new(700.0, 100.0)), None);
+    }
+
+    #[test]
+    fn four_marks_give_the_wheel_plane_and_old_wheel_entries_still_load() {
+        let ring = Ring {
+            inner: 147.0,
+            outer: 188.0,
+        };
+        // A tilted camera: the marks of a circle of radius 250 seen through a known homography.
+        let truth = Homography([1.04, 0.09, 596.5, 0.02, 1.05, 357.7, 7.5e-5, 1.6e-4, 1.0]);
+        let marks = [(0.0, -250.0), (250.0, 0.0), (0.0, 250.0), (-250.0, 0.0)]
+            .map(|(x, y)| truth.apply(Pt::new(x, y)));
+        let w = WheelGeometry::from_marks("auto", marks, 250.0, ring).expect("marks");
+        let h = w.image_from_wheel().expect("homography");
+        let p = h.apply(Pt::new(100.0, 130.0));
+        let t = truth.apply(Pt::new(100.0, 130.0));
+        assert!(p.sub(t).len() < 1e-6, "{p:?} {t:?}");
+        assert!(w.centre_px[0] > 596.0 && w.centre_px[0] < 597.0);
+        let mut backwards = marks;
+        backwards.reverse();
+        assert!(WheelGeometry::from_marks("auto", backwards, 250.0, ring).is_err());
+        assert!(WheelGeometry::from_marks("auto", marks, 0.0, ring).is_err());
+        // A format-1 wheel entry from before the homography: a circle around its centre.
+        let old: WheelGeometry = serde_json::from_str(
+            r#"{"layout": "auto", "centre_px": [640, 360], "pocket_ring_px": {"inner": 100, "outer": 130}}"#,
+        )
+        .expect("old entry");
+        assert_eq!(old.homography_wheel_to_px, None);
+        let c = old
+            .image_from_wheel()
+            .expect("circle")
+            .apply(Pt::new(0.0, -100.0));
+        assert_eq!((c.x, c.y), (640.0, 260.0));
+        let t: Thresholds = serde_json::from_str(r#"{"ball_min_contrast": 60}"#).expect("old");
+        assert_eq!(t.ball_min_score, Thresholds::default().ball_min_score);
     }
 
     #[test]

@@ -1,21 +1,36 @@
 //! The roulette pocket, from a camera looking down on the wheel: a second witness for the
 //! wheel's own number.
 //!
-//! The wheel turns, so no pocket has a fixed place in the picture. Around the calibrated pocket
-//! ring the reader samples colour at every half degree: the green pocket (two, opposite, on an
-//! American wheel) gives the wheel's rotation, and the ball (the whitest arc of the ring, much
-//! whiter than the ring's median) gives its angle. The pocket is the ball's angle from zero,
-//! counted in pockets clockwise along the layout's order. On an American wheel, 0 is told from
-//! 00 by its clockwise neighbour (28, black, after 0; 27, red, after 00).
+//! The wheel turns, so no pocket has a fixed place in the picture. Everything is sampled on the
+//! wheel's own plane, through the calibrated wheel-to-image map (a homography when the
+//! calibration has one, else a circle around the calibrated centre), so a tilted camera's
+//! ellipse is read as the circle it is.
+//!
+//! 1. **Rotation.** Around the pocket ring, each half degree's colour is scored for red and for
+//!    green. The layout's whole colour sequence (red, black, green, pocket by pocket) is slid
+//!    around the ring and the best fit gives the zero's angle. The whole sequence, not the green
+//!    pocket alone, decides: glare over the zero, or the ball in it, leaves 36 other pockets to
+//!    place the wheel, and 0 is told from 00 by where the red/black alternation breaks. With
+//!    `auto`, both layouts are tried and the better fit names the layout.
+//! 2. **Ball.** The ring is unrolled (one pixel per wheel unit, radius by arc length) in the
+//!    darkest channel, where red, black and green pockets are all dark and the ivory ball is
+//!    bright; a ball-sized disc is matched there by normalised correlation. Normalising makes
+//!    the match blind to glare (which lifts a patch towards white, an offset and a gain), and a
+//!    disc barely matches the frets and ring edges, which are thin lines.
+//! 3. **Pocket.** The ball's angle from zero, counted in pockets clockwise along the layout's
+//!    order; a ball too close to a fret to be sure of its pocket gives nothing.
 //!
 //! Nothing is reported when no ball sits in the ring (it is still on the track, or gone), when
-//! the ball sits on a separator rather than in a pocket, or when the greens cannot be found.
+//! the colour sequence does not fit well enough, or when the ball sits on a fret. One frame says
+//! nothing about rest: [`SettledFilter`] reports a pocket once it holds over several frames.
 
-use opencv::core::{Mat, Vec3b};
+use opencv::core::{Mat, CV_8UC3};
+use opencv::imgproc;
 use opencv::prelude::*;
 use serde::Serialize;
 
 use crate::calibration::{Thresholds, WheelGeometry};
+use crate::geometry::{Homography, Pt};
 use crate::VisionError;
 
 /// Pocket order clockwise from zero.
@@ -30,195 +45,539 @@ pub const AMERICAN: [&str; 38] = [
     "16", "4", "23", "35", "14", "2",
 ];
 
+const RED_NUMBERS: [u8; 18] = [
+    1, 3, 5, 7, 9, 12, 14, 16, 18, 19, 21, 23, 25, 27, 30, 32, 34, 36,
+];
+
+/// Angular steps of the colour ring (half a degree: about 19 per pocket).
 const STEPS: usize = 720;
+/// Radii sampled across the pocket ring for its colour.
+const COLOUR_RADII: usize = 8;
+/// The green score counts this much more than the red one: it is the only direct sign of the
+/// zero, where red/black only show it by a break in their alternation.
+const GREEN_WEIGHT: f64 = 2.0;
 
 /// The pocket the ball rests in.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PocketRead {
     pub number: String,
     pub layout: &'static str,
-    /// 0…1: 1 when the ball sits in the middle of its pocket.
+    /// 0…1: the lowest of how centred the ball is in its pocket (1 in the middle, 0 on a fret),
+    /// how ball-like the ball is, and how well the wheel's colours fit.
     pub confidence: f64,
     pub ball_angle_deg: f64,
     pub zero_angle_deg: f64,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
-struct Sample {
-    green: f64,
-    white: f64,
-    red: f64,
+/// How the wheel sits in this frame: the layout and where its zero is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rotation {
+    pub layout: &'static str,
+    /// The middle of the zero pocket, degrees clockwise from the wheel's up.
+    pub zero_deg: f64,
+    /// Normalised correlation of the layout's colours with the ring's, −1…1.
+    pub fit: f64,
+    /// How much better than the best fit at least half a pocket away.
+    pub margin: f64,
 }
 
-/// Reads the pocket of the ball at rest, if there is one.
+/// The ball as found on the ring.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ball {
+    /// Degrees clockwise from the wheel's up.
+    pub angle_deg: f64,
+    /// Radius on the wheel plane, in the calibration's units.
+    pub radius: f64,
+    /// Normalised correlation with a ball-sized disc, −1…1.
+    pub score: f64,
+}
+
+/// The layout's pocket order.
+pub fn layout_order(layout: &str) -> Option<&'static [&'static str]> {
+    match layout {
+        "european" => Some(&EUROPEAN),
+        "american" => Some(&AMERICAN),
+        _ => None,
+    }
+}
+
+/// Reads the pocket of the ball in this frame, if there is one and it is sure.
 pub fn read_pocket(
     frame: &Mat,
     wheel: &WheelGeometry,
     thresholds: &Thresholds,
 ) -> Result<Option<PocketRead>, VisionError> {
-    let ring = sample_ring(frame, wheel)?;
-    let step = 360.0 / STEPS as f64;
-    // Greens: arcs where green dominates; their centres.
-    let greens = arcs(&ring.iter().map(|s| s.green > 40.0).collect::<Vec<_>>());
-    let layout: &'static str = match (wheel.layout.as_str(), greens.len()) {
-        ("european", 1) | ("auto", 1) => "european",
-        ("american", 2) | ("auto", 2) => "american",
-        _ => return Ok(None),
-    };
-    let order: &[&str] = if layout == "european" {
-        &EUROPEAN
+    let copy;
+    let frame = if frame.is_continuous() {
+        frame
     } else {
-        &AMERICAN
+        // A region of a larger frame: one copy, so rows can be indexed directly.
+        copy = frame.try_clone()?;
+        &copy
     };
-    let pocket = 360.0 / order.len() as f64;
-    let zero = if layout == "european" {
-        greens[0] * step
-    } else {
-        // Opposite greens; the one followed clockwise by a black pocket is 0.
-        let (a, b) = (greens[0] * step, greens[1] * step);
-        let redness_after = |angle: f64| {
-            let i = ((angle + pocket) / step).round() as usize % STEPS;
-            ring[i].red
-        };
-        if redness_after(a) < redness_after(b) {
-            a
-        } else {
-            b
-        }
+    let image = Image::new(frame)?;
+    let to_image = wheel.image_from_wheel()?;
+    let (r0, r1) = (wheel.pocket_ring_px.inner, wheel.pocket_ring_px.outer);
+    if !(r0 > 0.0 && r1 > r0) {
+        return Err(VisionError::Calibration(
+            "the wheel's pocket ring needs 0 < inner < outer; run `croupier calibrate wheel`"
+                .into(),
+        ));
+    }
+    let layouts: &[&'static str] = match wheel.layout.as_str() {
+        "european" => &["european"],
+        "american" => &["american"],
+        _ => &["european", "american"],
     };
-    // The ball: the whitest arc, far whiter than the ring as a whole.
-    let mut whites: Vec<f64> = ring.iter().map(|s| s.white).collect();
-    let smooth: Vec<f64> = (0..STEPS)
-        .map(|i| {
-            let w = (pocket / step / 3.0).max(1.0) as usize;
-            let sum: f64 = (0..=2 * w)
-                .map(|k| ring[(i + STEPS + k - w) % STEPS].white)
-                .sum();
-            sum / (2 * w + 1) as f64
-        })
-        .collect();
-    whites.sort_by(f64::total_cmp);
-    let median = whites[STEPS / 2];
-    let (peak_i, peak) = smooth
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .map(|(i, v)| (i, *v))
-        .unwrap_or((0, 0.0));
-    if peak - median < thresholds.ball_min_contrast {
+    let (red, green) = colour_ring(&image, &to_image, r0, r1);
+    let Some(rot) = fit_rotation(&red, &green, layouts) else {
+        return Ok(None);
+    };
+    if rot.fit < thresholds.wheel_min_fit || rot.margin < thresholds.wheel_min_margin {
         return Ok(None);
     }
-    // The ball's centre: the middle of the arc around the peak that stays near the peak.
-    let half = (peak + median) / 2.0;
-    let (mut lo, mut hi) = (peak_i as isize, peak_i as isize);
-    while smooth[(lo - 1).rem_euclid(STEPS as isize) as usize] > half && peak_i as isize - lo < 60 {
-        lo -= 1;
+    let ball_r = wheel.ball_radius.unwrap_or(0.25 * (r1 - r0));
+    let Some(ball) = find_ball(&image, &to_image, r0, r1, ball_r)? else {
+        return Ok(None);
+    };
+    if ball.score < thresholds.ball_min_score {
+        return Ok(None);
     }
-    while smooth[(hi + 1).rem_euclid(STEPS as isize) as usize] > half && hi - (peak_i as isize) < 60
-    {
-        hi += 1;
-    }
-    let ball = ((lo + hi) as f64 / 2.0 * step).rem_euclid(360.0);
-    let from_zero = (ball - zero).rem_euclid(360.0) / pocket;
-    let index = from_zero.round();
-    let offset = (from_zero - index).abs();
+    let Some(order) = layout_order(rot.layout) else {
+        return Ok(None);
+    };
+    let (index, offset) = pocket_at(order.len(), rot.zero_deg, ball.angle_deg);
     if offset > thresholds.pocket_max_offset {
         return Ok(None);
     }
-    let number = order[(index as usize) % order.len()];
+    let confidence = (1.0 - 2.0 * offset)
+        .min(ball.score)
+        .min(rot.fit)
+        .clamp(0.0, 1.0);
     Ok(Some(PocketRead {
-        number: number.to_owned(),
-        layout,
-        confidence: (1.0 - 2.0 * offset).clamp(0.0, 1.0),
-        ball_angle_deg: ball,
-        zero_angle_deg: zero,
+        number: order[index].to_owned(),
+        layout: rot.layout,
+        confidence,
+        ball_angle_deg: ball.angle_deg,
+        zero_angle_deg: rot.zero_deg,
     }))
 }
 
-/// Colour around the pocket ring, at every half degree clockwise from image up.
-fn sample_ring(frame: &Mat, wheel: &WheelGeometry) -> Result<Vec<Sample>, VisionError> {
-    let [cx, cy] = wheel.centre_px;
-    let (r0, r1) = (wheel.pocket_ring_px.inner, wheel.pocket_ring_px.outer);
-    let (cols, rows) = (frame.cols(), frame.rows());
-    let mut out = vec![Sample::default(); STEPS];
-    let radii = 7;
-    for (i, s) in out.iter_mut().enumerate() {
-        let a = (i as f64 * 360.0 / STEPS as f64).to_radians();
-        let (mut g, mut w, mut r, mut n) = (0.0, 0.0f64, 0.0, 0.0);
-        for k in 0..radii {
-            let rad = r0 + (r1 - r0) * (k as f64 + 0.5) / radii as f64;
-            let x = (cx + rad * a.sin()).round() as i32;
-            let y = (cy - rad * a.cos()).round() as i32;
-            if x < 0 || y < 0 || x >= cols || y >= rows {
-                continue;
-            }
-            let px = frame.at_2d::<Vec3b>(y, x)?;
-            let (b, gr, rd) = (f64::from(px[0]), f64::from(px[1]), f64::from(px[2]));
-            g += gr - b.max(rd);
-            // Whiteness: bright in every channel at once.
-            w = w.max(b.min(gr).min(rd));
-            r += rd - b.max(gr);
-            n += 1.0;
-        }
-        if n > 0.0 {
-            *s = Sample {
-                green: g / n,
-                white: w,
-                red: r / n,
-            };
-        }
-    }
-    Ok(out)
+/// The pocket (index in the layout's order) at `ball_deg` on a wheel whose zero is at
+/// `zero_deg`, and how far from that pocket's middle the ball is, as a share of a pocket
+/// (0 in the middle, 0.5 on a fret).
+pub fn pocket_at(pockets: usize, zero_deg: f64, ball_deg: f64) -> (usize, f64) {
+    let n = pockets.max(1) as f64;
+    let from_zero = (ball_deg - zero_deg).rem_euclid(360.0) / (360.0 / n);
+    let nearest = from_zero.round();
+    (
+        (nearest as usize) % pockets.max(1),
+        (from_zero - nearest).abs(),
+    )
 }
 
-/// Centres (in steps) of the runs of `true` around the circle, ignoring one-step runs.
-fn arcs(flags: &[bool]) -> Vec<f64> {
-    let n = flags.len();
-    if flags.iter().all(|f| *f) || flags.iter().all(|f| !*f) {
-        return Vec::new();
+/// A BGR frame's pixels, for bilinear samples at any point.
+struct Image<'a> {
+    data: &'a [u8],
+    cols: usize,
+    rows: usize,
+    step: usize,
+}
+
+impl<'a> Image<'a> {
+    fn new(frame: &'a Mat) -> Result<Self, VisionError> {
+        if frame.typ() != CV_8UC3 || !frame.is_continuous() {
+            return Err(VisionError::Calibration(
+                "the wheel reader takes 8-bit BGR frames".into(),
+            ));
+        }
+        let (cols, rows) = (frame.cols(), frame.rows());
+        Ok(Image {
+            data: frame.data_bytes()?,
+            cols: usize::try_from(cols).unwrap_or(0),
+            rows: usize::try_from(rows).unwrap_or(0),
+            step: usize::try_from(cols).unwrap_or(0) * 3,
+        })
     }
-    // Start just after a false so no run wraps.
-    let start = (0..n).find(|&i| !flags[i]).unwrap_or(0);
-    let mut out = Vec::new();
-    let mut run: Option<usize> = None;
-    for k in 1..=n {
-        let i = (start + k) % n;
-        match (flags[i], run) {
-            (true, None) => run = Some(k),
-            (false, Some(b)) => {
-                if k - b >= 2 {
-                    out.push(((start + b) as f64 + (k - b - 1) as f64 / 2.0) % n as f64);
-                }
-                run = None;
+
+    /// B, G, R at `p` (bilinear); `None` outside the frame.
+    fn sample(&self, p: Pt) -> Option<[f32; 3]> {
+        if !(p.x >= 0.0 && p.y >= 0.0) {
+            return None;
+        }
+        let (x0, y0) = (p.x.floor() as usize, p.y.floor() as usize);
+        if x0 + 1 >= self.cols || y0 + 1 >= self.rows {
+            return None;
+        }
+        let (fx, fy) = ((p.x - x0 as f64) as f32, (p.y - y0 as f64) as f32);
+        let at = |x: usize, y: usize, c: usize| f32::from(self.data[y * self.step + x * 3 + c]);
+        let mut out = [0.0f32; 3];
+        for (c, o) in out.iter_mut().enumerate() {
+            let top = at(x0, y0, c) * (1.0 - fx) + at(x0 + 1, y0, c) * fx;
+            let bottom = at(x0, y0 + 1, c) * (1.0 - fx) + at(x0 + 1, y0 + 1, c) * fx;
+            *o = top * (1.0 - fy) + bottom * fy;
+        }
+        Some(out)
+    }
+}
+
+/// The point of the wheel plane at `radius` and `deg` clockwise from up.
+fn polar(radius: f64, deg: f64) -> Pt {
+    let a = deg.to_radians();
+    Pt::new(radius * a.sin(), -radius * a.cos())
+}
+
+/// Redness and greenness of the pocket ring, every half degree: the median over radii (so a
+/// ball or a fret's edge in part of the pocket does not colour it), as chroma, (R − max(G, B))
+/// over brightness, which dims with the light but keeps its sign under glare. Each is returned
+/// less its mean around the ring.
+fn colour_ring(image: &Image, to_image: &Homography, r0: f64, r1: f64) -> (Vec<f64>, Vec<f64>) {
+    let w = r1 - r0;
+    let mut red = vec![0.0; STEPS];
+    let mut green = vec![0.0; STEPS];
+    let mut rs = Vec::with_capacity(COLOUR_RADII);
+    let mut gs = Vec::with_capacity(COLOUR_RADII);
+    for i in 0..STEPS {
+        let dir = polar(1.0, i as f64 * 360.0 / STEPS as f64);
+        rs.clear();
+        gs.clear();
+        for k in 0..COLOUR_RADII {
+            let r = r0 + w * (0.1 + 0.8 * (k as f64 + 0.5) / COLOUR_RADII as f64);
+            if let Some([b, g, rd]) = image.sample(to_image.apply(dir.scale(r))) {
+                let sum = f64::from(b + g + rd) + 30.0;
+                rs.push(f64::from(rd - g.max(b)) / sum);
+                gs.push(f64::from(g - rd.max(b)) / sum);
             }
-            _ => {}
+        }
+        red[i] = median(&mut rs);
+        green[i] = median(&mut gs);
+    }
+    centre(&mut red);
+    centre(&mut green);
+    (red, green)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn centre(v: &mut [f64]) {
+    let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
+    v.iter_mut().for_each(|x| *x -= mean);
+}
+
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|x| x * x).sum::<f64>().sqrt()
+}
+
+/// The layout's colours around the ring, zero in the middle of step 0: red +1, black −1, green
+/// 0 (red template), and green 1, others 0 (green template), each less its mean.
+fn colour_template(order: &[&str]) -> (Vec<f64>, Vec<f64>) {
+    let n = order.len() as f64;
+    let pocket = 360.0 / n;
+    let mut red = Vec::with_capacity(STEPS);
+    let mut green = Vec::with_capacity(STEPS);
+    for i in 0..STEPS {
+        let deg = i as f64 * 360.0 / STEPS as f64;
+        let idx =
+            (((deg + pocket / 2.0).rem_euclid(360.0) / pocket).floor() as usize) % order.len();
+        let name = order[idx];
+        let is_red = name.parse::<u8>().is_ok_and(|v| RED_NUMBERS.contains(&v));
+        let is_green = name == "0" || name == "00";
+        red.push(if is_green {
+            0.0
+        } else if is_red {
+            1.0
+        } else {
+            -1.0
+        });
+        green.push(if is_green { 1.0 } else { 0.0 });
+    }
+    centre(&mut red);
+    centre(&mut green);
+    (red, green)
+}
+
+/// The layout and zero angle whose colour sequence best fits the ring's (`red`, `green`: one
+/// value per step, as `colour_ring` gives them). Pure, for tests.
+pub fn fit_rotation(red: &[f64], green: &[f64], layouts: &[&'static str]) -> Option<Rotation> {
+    if red.len() != STEPS || green.len() != STEPS {
+        return None;
+    }
+    let (nr, ng) = (norm(red), norm(green));
+    let mut best: Option<Rotation> = None;
+    for &layout in layouts {
+        let order = layout_order(layout)?;
+        let (tr, tg) = colour_template(order);
+        let denom = nr * norm(&tr) + GREEN_WEIGHT * ng * norm(&tg);
+        if denom <= 1e-12 {
+            continue;
+        }
+        // score[k]: the template turned so that zero sits at step k. The template is laid out
+        // twice so the inner loop runs over plain slices (no wrapping index): it vectorises.
+        let t2: Vec<f64> = tr.iter().chain(&tr).copied().collect();
+        let g2: Vec<f64> = tg.iter().chain(&tg).copied().collect();
+        let score: Vec<f64> = (0..STEPS)
+            .map(|k| {
+                let (t, g) = (&t2[STEPS - k..2 * STEPS - k], &g2[STEPS - k..2 * STEPS - k]);
+                let r: f64 = red.iter().zip(t).map(|(a, b)| a * b).sum();
+                let q: f64 = green.iter().zip(g).map(|(a, b)| a * b).sum();
+                (r + GREEN_WEIGHT * q) / denom
+            })
+            .collect();
+        let (k, top) = score
+            .iter()
+            .copied()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(&b.1))?;
+        let half_pocket = STEPS as f64 / order.len() as f64 / 2.0;
+        let second = score
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| circular_distance(*i, k, STEPS) as f64 > half_pocket)
+            .map(|(_, v)| *v)
+            .fold(f64::NEG_INFINITY, f64::max);
+        let frac = parabola(score[(k + STEPS - 1) % STEPS], top, score[(k + 1) % STEPS]);
+        let rot = Rotation {
+            layout,
+            zero_deg: ((k as f64 + frac) * 360.0 / STEPS as f64).rem_euclid(360.0),
+            fit: top,
+            margin: top - second,
+        };
+        if best.is_none_or(|b| rot.fit > b.fit) {
+            best = Some(rot);
         }
     }
-    out
+    best
+}
+
+fn circular_distance(a: usize, b: usize, n: usize) -> usize {
+    let d = a.abs_diff(b) % n;
+    d.min(n - d)
+}
+
+/// Where the peak of a parabola through three equally spaced values lies, −0.5…0.5 from the
+/// middle one.
+fn parabola(left: f64, mid: f64, right: f64) -> f64 {
+    let den = left - 2.0 * mid + right;
+    if den < 0.0 {
+        (0.5 * (left - right) / den).clamp(-0.5, 0.5)
+    } else {
+        0.0
+    }
+}
+
+/// The most ball-like spot of the pocket ring: the ring unrolled at one wheel unit per pixel
+/// (rows: radius, columns: arc length at the ring's middle), its darkest channel matched with
+/// a disc of the ball's radius.
+fn find_ball(
+    image: &Image,
+    to_image: &Homography,
+    r0: f64,
+    r1: f64,
+    ball_r: f64,
+) -> Result<Option<Ball>, VisionError> {
+    let k = (1.2 * ball_r).round().max(2.0) as usize;
+    let side = 2 * k + 1;
+    // A little beyond the ring, so a ball resting against its edge is matched whole.
+    let (ra, rb) = (r0 - 0.3 * ball_r, r1 + 0.3 * ball_r);
+    let rows = (rb - ra).ceil() as usize;
+    let cols = (std::f64::consts::TAU * (r0 + r1) / 2.0).round() as usize;
+    if rows < side || cols < 4 * side {
+        return Ok(None);
+    }
+    // The strip, with its first `side − 1` columns repeated after the last: the ring wraps.
+    let width = cols + side - 1;
+    let mut strip = vec![0.0f32; rows * width];
+    let dirs: Vec<Pt> = (0..cols)
+        .map(|x| polar(1.0, x as f64 * 360.0 / cols as f64))
+        .collect();
+    for y in 0..rows {
+        let r = ra + y as f64 + 0.5;
+        for (x, d) in dirs.iter().enumerate() {
+            let v = image
+                .sample(to_image.apply(d.scale(r)))
+                .map_or(0.0, |[b, g, rd]| b.min(g).min(rd));
+            strip[y * width + x] = v;
+        }
+        for x in cols..width {
+            strip[y * width + x] = strip[y * width + x - cols];
+        }
+    }
+    let mut disc = vec![0.0f32; side * side];
+    for y in 0..side {
+        for x in 0..side {
+            let d = ((y as f64 - k as f64).powi(2) + (x as f64 - k as f64).powi(2)).sqrt();
+            disc[y * side + x] = (ball_r - d + 0.5).clamp(0.0, 1.0) as f32;
+        }
+    }
+    let strip = Mat::from_slice(&strip)?
+        .reshape(1, rows as i32)?
+        .try_clone()?;
+    let disc = Mat::from_slice(&disc)?
+        .reshape(1, side as i32)?
+        .try_clone()?;
+    let mut scores = Mat::default();
+    imgproc::match_template_def(&strip, &disc, &mut scores, imgproc::TM_CCOEFF_NORMED)?;
+    let out_rows = usize::try_from(scores.rows()).unwrap_or(0);
+    let out_cols = usize::try_from(scores.cols()).unwrap_or(0);
+    if out_cols != cols || out_rows == 0 {
+        return Ok(None);
+    }
+    let s = scores.data_typed::<f32>()?;
+    // The ball's centre stays inside the ring.
+    let mut best: Option<(usize, usize, f32)> = None;
+    for y in 0..out_rows {
+        let r = ra + (y + k) as f64 + 0.5;
+        if r < r0 + 0.5 * ball_r || r > r1 - 0.5 * ball_r {
+            continue;
+        }
+        for x in 0..cols {
+            let v = s[y * cols + x];
+            if v.is_finite() && best.is_none_or(|b| v > b.2) {
+                best = Some((y, x, v));
+            }
+        }
+    }
+    let Some((y, x, v)) = best else {
+        return Ok(None);
+    };
+    let at = |xx: usize| f64::from(s[y * cols + xx % cols]);
+    let frac = parabola(at(x + cols - 1), f64::from(v), at(x + 1));
+    Ok(Some(Ball {
+        angle_deg: ((x + k) as f64 + frac) * 360.0 / cols as f64 % 360.0,
+        radius: ra + (y + k) as f64 + 0.5,
+        score: f64::from(v),
+    }))
+}
+
+/// The pocket ring and the number ring unrolled as the reader sees them (rows: radius outwards
+/// from the ring's inner edge to as far again as the ring is wide beyond its outer edge;
+/// columns: clockwise from the wheel's up, one wheel unit each at the ring's middle), BGR. For
+/// the calibration report: with a good calibration the frets are vertical and evenly spaced,
+/// the pockets fill the band between the two edges, and the numbers stand in a straight row.
+pub fn unroll_ring(frame: &Mat, wheel: &WheelGeometry) -> Result<Mat, VisionError> {
+    let image = Image::new(frame)?;
+    let to_image = wheel.image_from_wheel()?;
+    let (r0, r1) = (wheel.pocket_ring_px.inner, wheel.pocket_ring_px.outer);
+    let w = (r1 - r0).max(1.0);
+    let rows = (2.0 * w).ceil().min(2000.0) as usize;
+    let cols = (std::f64::consts::TAU * (r0 + r1) / 2.0)
+        .round()
+        .clamp(8.0, 20000.0) as usize;
+    let mut out = vec![0u8; rows * cols * 3];
+    for x in 0..cols {
+        let d = polar(1.0, x as f64 * 360.0 / cols as f64);
+        for y in 0..rows {
+            // Outwards downwards would put the numbers under the pockets; the image is read
+            // top to bottom from the rim, as the technician looks at the wheel.
+            let r = r0 + 2.0 * w * (rows - 1 - y) as f64 / rows as f64;
+            if let Some(px) = image.sample(to_image.apply(d.scale(r))) {
+                for c in 0..3 {
+                    out[(y * cols + x) * 3 + c] = px[c].round().clamp(0.0, 255.0) as u8;
+                }
+            }
+        }
+    }
+    let flat = Mat::from_slice(&out)?;
+    Ok(flat.reshape(3, rows as i32)?.try_clone()?)
+}
+
+/// A pocket confirmed over consecutive frames: what the daemon reports as `pocket.seen`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Settled {
+    pub number: String,
+    pub layout: &'static str,
+    /// The lowest confidence of the frames that confirmed it.
+    pub confidence: f64,
+    /// How many consecutive frames read it.
+    pub frames: u32,
+}
+
+/// Sans-IO: turns per-frame reads into one report per resting ball. A pocket is reported once
+/// the same number has been read in `need` consecutive frames (a ball still rolling, or a
+/// single mistaken frame, changes number or reads nothing and starts the count again). After
+/// the report the filter stays quiet while that number holds, across up to `max_gap` frames
+/// without a read (a hand or glare over the ball for a moment), and is ready again after a
+/// longer gap or another number.
+#[derive(Debug, Clone)]
+pub struct SettledFilter {
+    need: u32,
+    max_gap: u32,
+    current: Option<(String, &'static str)>,
+    streak: u32,
+    min_confidence: f64,
+    gap: u32,
+    reported: bool,
+}
+
+impl SettledFilter {
+    /// `need` is at least 1.
+    pub fn new(need: u32, max_gap: u32) -> Self {
+        SettledFilter {
+            need: need.max(1),
+            max_gap,
+            current: None,
+            streak: 0,
+            min_confidence: 1.0,
+            gap: 0,
+            reported: false,
+        }
+    }
+
+    /// One frame's read (`None`: nothing read). Returns the pocket when it has just settled.
+    pub fn push(&mut self, read: Option<&PocketRead>) -> Option<Settled> {
+        let Some(read) = read else {
+            if self.reported {
+                self.gap += 1;
+                if self.gap > self.max_gap {
+                    self.reset();
+                }
+            } else {
+                self.streak = 0;
+                self.current = None;
+            }
+            return None;
+        };
+        let same = self
+            .current
+            .as_ref()
+            .is_some_and(|(n, l)| *n == read.number && *l == read.layout);
+        if same {
+            self.streak = self.streak.saturating_add(1);
+            self.min_confidence = self.min_confidence.min(read.confidence);
+        } else {
+            self.current = Some((read.number.clone(), read.layout));
+            self.streak = 1;
+            self.min_confidence = read.confidence;
+            self.reported = false;
+        }
+        self.gap = 0;
+        if !self.reported && self.streak >= self.need {
+            self.reported = true;
+            return Some(Settled {
+                number: read.number.clone(),
+                layout: read.layout,
+                confidence: self.min_confidence,
+                frames: self.streak,
+            });
+        }
+        None
+    }
+
+    /// Forgets everything (a new round).
+    pub fn reset(&mut self) {
+        *self = SettledFilter::new(self.need, self.max_gap);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn arcs_find_runs_around_the_circle() {
-        let mut f = vec![false; 720];
-        f[100..111].fill(true);
-        f[460..471].fill(true);
-        f[300] = true; // a speck
-        assert_eq!(arcs(&f), vec![105.0, 465.0]);
-        let mut wrap = vec![false; 720];
-        for i in (715..720).chain(0..6) {
-            wrap[i] = true;
-        }
-        let got = arcs(&wrap);
-        assert_eq!(got.len(), 1);
-        assert!(
-            (got[0] - 0.0).abs() < 1e-9 || (got[0] - 720.0).abs() < 1e-9,
-            "{got:?}"
-        );
-    }
 
     #[test]
     fn the_layouts_hold_every_number_once() {
@@ -233,5 +592,133 @@ mod tests {
         // 0 and 00 sit opposite on an American wheel.
         let zz = AMERICAN.iter().position(|n| *n == "00").expect("00");
         assert_eq!(zz, 19);
+    }
+
+    #[test]
+    fn pockets_are_counted_clockwise_from_zero() {
+        let pw = 360.0 / 37.0;
+        assert_eq!(pocket_at(37, 100.0, 100.0), (0, 0.0));
+        let (i, off) = pocket_at(37, 100.0, 100.0 + 3.0 * pw + 0.2 * pw);
+        assert_eq!(i, 3);
+        assert!((off - 0.2).abs() < 1e-9);
+        // Across 360°: the pocket just counter-clockwise of zero is the last of the order.
+        let (i, off) = pocket_at(37, 2.0, 2.0 - pw);
+        assert_eq!((i, EUROPEAN[i]), (36, "26"));
+        assert!(off < 1e-9);
+        let (_, off) = pocket_at(38, 0.0, 0.5 * 360.0 / 38.0 - 1e-6);
+        assert!(off > 0.49);
+    }
+
+    /// A ring's colours as `colour_ring` would see them on a clean wheel with zero at `deg`,
+    /// green and red scaled by `g`, `r` (glare washes them out), plus a little ripple.
+    fn ring(order: &[&str], zero_deg: f64, r: f64, g: f64) -> (Vec<f64>, Vec<f64>) {
+        let (tr, tg) = colour_template(order);
+        let shift = (zero_deg / 0.5).round() as usize;
+        let mut red: Vec<f64> = (0..STEPS)
+            .map(|i| r * tr[(i + STEPS - shift) % STEPS] + 0.05 * (i as f64 * 0.37).sin())
+            .collect();
+        let mut green: Vec<f64> = (0..STEPS)
+            .map(|i| g * tg[(i + STEPS - shift) % STEPS])
+            .collect();
+        centre(&mut red);
+        centre(&mut green);
+        (red, green)
+    }
+
+    #[test]
+    fn the_rotation_and_layout_come_from_the_whole_colour_sequence() {
+        for (order, name) in [(&EUROPEAN[..], "european"), (&AMERICAN[..], "american")] {
+            for zero in [0.0, 47.5, 181.0, 359.5] {
+                let (red, green) = ring(order, zero, 0.3, 0.2);
+                let rot = fit_rotation(&red, &green, &["european", "american"]).expect("fit");
+                assert_eq!(rot.layout, name);
+                let err = (rot.zero_deg - zero + 180.0).rem_euclid(360.0) - 180.0;
+                assert!(err.abs() < 0.6, "{name} zero {zero}: {rot:?}");
+                assert!(rot.fit > 0.8 && rot.margin > 0.05, "{rot:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_hidden_green_pocket_is_placed_by_the_red_and_black_around_it() {
+        // Glare over zero: no green at all. The break in the alternation still places it, and
+        // on an American wheel tells 0 from 00 (they are opposite; the red/black pattern is not
+        // symmetric under half a turn).
+        for (order, name) in [(&EUROPEAN[..], "european"), (&AMERICAN[..], "american")] {
+            let (red, green) = ring(order, 90.0, 0.3, 0.0);
+            let rot = fit_rotation(&red, &green, &[name]).expect("fit");
+            let err = (rot.zero_deg - 90.0 + 180.0).rem_euclid(360.0) - 180.0;
+            assert!(err.abs() < 0.6, "{name}: {rot:?}");
+        }
+    }
+
+    #[test]
+    fn a_ring_without_colour_fits_nothing() {
+        let flat = vec![0.0; STEPS];
+        assert_eq!(fit_rotation(&flat, &flat, &["european"]), None);
+        assert_eq!(fit_rotation(&[0.0; 3], &[0.0; 3], &["european"]), None);
+    }
+
+    #[test]
+    fn parabola_peaks_between_samples() {
+        assert!((parabola(1.0, 2.0, 1.0)).abs() < 1e-12);
+        assert!(parabola(1.0, 2.0, 1.5) > 0.0);
+        assert_eq!(parabola(1.0, 1.0, 1.0), 0.0);
+    }
+
+    fn read(n: &str, c: f64) -> PocketRead {
+        PocketRead {
+            number: n.into(),
+            layout: "european",
+            confidence: c,
+            ball_angle_deg: 0.0,
+            zero_angle_deg: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_pocket_settles_after_n_identical_frames_and_is_reported_once() {
+        let mut f = SettledFilter::new(3, 2);
+        assert_eq!(f.push(Some(&read("17", 0.9))), None);
+        assert_eq!(f.push(Some(&read("17", 0.7))), None);
+        let s = f.push(Some(&read("17", 0.8))).expect("settled");
+        assert_eq!((s.number.as_str(), s.frames), ("17", 3));
+        assert!((s.confidence - 0.7).abs() < 1e-12);
+        // Still there, a short gap: quiet.
+        assert_eq!(f.push(Some(&read("17", 0.9))), None);
+        assert_eq!(f.push(None), None);
+        assert_eq!(f.push(None), None);
+        assert_eq!(f.push(Some(&read("17", 0.9))), None);
+        // A longer gap (the ball taken out), then a new round's ball: reported again.
+        for _ in 0..3 {
+            assert_eq!(f.push(None), None);
+        }
+        assert_eq!(f.push(Some(&read("17", 0.9))), None);
+        assert_eq!(f.push(Some(&read("17", 0.9))), None);
+        assert!(f.push(Some(&read("17", 0.9))).is_some());
+    }
+
+    #[test]
+    fn a_rolling_ball_or_a_missed_frame_restarts_the_count() {
+        let mut f = SettledFilter::new(3, 5);
+        let seq = ["5", "24", "24", "16", "16"];
+        for n in seq {
+            assert_eq!(f.push(Some(&read(n, 0.9))), None, "{n}");
+        }
+        // Nothing read before the report: the streak breaks.
+        assert_eq!(f.push(None), None);
+        assert_eq!(f.push(Some(&read("16", 0.9))), None);
+        assert_eq!(f.push(Some(&read("16", 0.9))), None);
+        let s = f.push(Some(&read("16", 0.9))).expect("settled");
+        assert_eq!(s.number, "16");
+        // The ball jumps to another pocket: that one is reported in its turn.
+        assert_eq!(f.push(Some(&read("33", 0.9))), None);
+        assert_eq!(f.push(Some(&read("33", 0.9))), None);
+        assert_eq!(
+            f.push(Some(&read("33", 0.9))).map(|s| s.number),
+            Some("33".into())
+        );
+        f.reset();
+        assert_eq!(f.push(Some(&read("33", 0.9))), None);
     }
 }
