@@ -118,17 +118,18 @@ fn the_card_camera_witnesses_every_card_and_a_wrong_card_holds_the_round() {
                     .map(|o| o.status.success())
                     .unwrap_or(false)
             };
-            let status = run(
-                "/status",
-                "document.querySelectorAll('.camera svg polygon').length > 0",
-                "status-demo.png",
-                "1100",
-            );
             let prompter = run(
                 "/prompter",
                 "document.querySelectorAll('.card').length >= 4",
                 "prompter-demo.png",
                 "720",
+            );
+            // With the cards on the table, both previews playing and the zones drawn.
+            let status = run(
+                "/status",
+                "document.querySelectorAll('.camera svg polygon').length > 0 && [...document.querySelectorAll('.camera iframe')].every((f) => { const v = f.contentDocument && f.contentDocument.querySelector('video'); return v && v.currentTime > 0.5; })",
+                "status-demo.png",
+                "1100",
             );
             (status, prompter)
         })
