@@ -8,7 +8,8 @@
 //!
 //! - `card.seen {card, zone, confidence, timecode}` once per card that stays on the layout
 //!   (confirmed over two frames by the [`CardTracker`]),
-//! - `pocket.seen {number, confidence, timecode}` once per ball at rest ([`PocketSettle`]),
+//! - `pocket.seen {number, confidence, timecode}` once per ball at rest (the crate's
+//!   `SettledFilter`: the same pocket in three frames in a row),
 //! - `vision.calibration {camera, path, version, sha256}` when the stage starts and whenever the
 //!   calibration file changes (it is re-read without a restart).
 //!
@@ -27,7 +28,7 @@ use croupier_vision::cards::CardReader;
 use croupier_vision::opencv::core::{Mat, CV_8UC3};
 use croupier_vision::opencv::prelude::*;
 use croupier_vision::tracker::{CardTracker, TrackerSettings};
-use croupier_vision::wheel::{read_pocket, PocketRead};
+use croupier_vision::wheel::{read_pocket, SettledFilter};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -215,7 +216,9 @@ async fn run(
                 loaded,
                 reader: None,
                 tracker: CardTracker::new(TrackerSettings::default()),
-                settle: PocketSettle::default(),
+                // Three frames in a row (0.6 s at 5 fps) make a ball at rest; a moment of
+                // glare or a hand over it does not make it a new one.
+                settle: SettledFilter::new(3, 5),
                 health,
                 sender,
                 last_check: Instant::now(),
@@ -268,7 +271,7 @@ struct Stage {
     loaded: Loaded,
     reader: Option<CardReader>,
     tracker: CardTracker,
-    settle: PocketSettle,
+    settle: SettledFilter,
     health: HealthHandle,
     sender: mpsc::Sender<Input>,
     last_check: Instant,
@@ -384,7 +387,7 @@ impl Stage {
                 };
                 match read_pocket(&mat, wheel, &self.loaded.calibration.thresholds) {
                     Ok(read) => {
-                        if let Some(read) = self.settle.observe(read.as_ref()) {
+                        if let Some(read) = self.settle.push(read.as_ref()) {
                             if let Some(number) = pocket_number(&read.number) {
                                 let mut detail = base.clone();
                                 detail["confidence"] = json!(round3(read.confidence));
@@ -463,88 +466,9 @@ fn to_mat(frame: &TappedFrame) -> Option<Mat> {
     (out.typ() == CV_8UC3).then_some(out)
 }
 
-/// From per-frame pocket reads to one report per ball at rest (sans-IO): the same pocket in
-/// [`PocketSettle::CONFIRM`] frames in a row is reported once; the next report needs the ball
-/// to leave (no read for [`PocketSettle::GONE`] frames) or another pocket to be confirmed.
-#[derive(Debug, Default)]
-pub struct PocketSettle {
-    candidate: Option<(String, u32)>,
-    reported: Option<String>,
-    empty: u32,
-}
-
-impl PocketSettle {
-    pub const CONFIRM: u32 = 3;
-    pub const GONE: u32 = 5;
-
-    pub fn observe(&mut self, read: Option<&PocketRead>) -> Option<PocketRead> {
-        let Some(read) = read else {
-            self.candidate = None;
-            self.empty += 1;
-            if self.empty >= Self::GONE {
-                self.reported = None;
-            }
-            return None;
-        };
-        self.empty = 0;
-        let count = match &self.candidate {
-            Some((n, c)) if *n == read.number => c + 1,
-            _ => 1,
-        };
-        self.candidate = Some((read.number.clone(), count));
-        if count >= Self::CONFIRM && self.reported.as_deref() != Some(read.number.as_str()) {
-            self.reported = Some(read.number.clone());
-            return Some(read.clone());
-        }
-        None
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn read(n: &str) -> PocketRead {
-        PocketRead {
-            number: n.into(),
-            layout: "european",
-            confidence: 0.9,
-            ball_angle_deg: 0.0,
-            zero_angle_deg: 0.0,
-        }
-    }
-
-    #[test]
-    fn a_ball_at_rest_is_reported_once() {
-        let mut s = PocketSettle::default();
-        let r = read("17");
-        assert!(s.observe(Some(&r)).is_none());
-        assert!(s.observe(Some(&r)).is_none());
-        assert_eq!(s.observe(Some(&r)).map(|r| r.number), Some("17".into()));
-        for _ in 0..20 {
-            assert!(s.observe(Some(&r)).is_none(), "reported once");
-        }
-    }
-
-    #[test]
-    fn a_flicker_is_not_reported_and_a_new_spin_is() {
-        let mut s = PocketSettle::default();
-        for n in ["17", "25", "17", "25"] {
-            assert!(s.observe(Some(&read(n))).is_none());
-        }
-        for _ in 0..3 {
-            s.observe(Some(&read("17")));
-        }
-        // The ball leaves the wheel and lands in the same pocket on the next spin.
-        for _ in 0..PocketSettle::GONE {
-            assert!(s.observe(None).is_none());
-        }
-        let mut again = None;
-        for _ in 0..3 {
-            again = again.or(s.observe(Some(&read("17"))));
-        }
-        assert_eq!(again.map(|r| r.number), Some("17".into()));
-    }
 
     #[test]
     fn pocket_labels_map_to_the_wheel_numbers() {
