@@ -37,6 +37,8 @@ const BLACK_INK: f64 = 0.02;
 const INK_PENALTY: f64 = 0.3;
 /// Extra blur (σ, px) on the templates, for the camera's softness.
 const TEMPLATE_SOFTEN: f64 = 0.9;
+/// How well the deck's mean index must fit somewhere in a window for it to be read at all.
+const MIN_INDEX_LIKENESS: f32 = 0.25;
 /// How many of the closest templates are compared within a pixel of the index's place.
 const REFINED: usize = 16;
 /// How far (mm) the index may sit from where the card's outline puts it.
@@ -672,7 +674,10 @@ impl Deck {
                 break;
             }
         }
-        if at.2 <= 0.0 {
+        // Nothing like an index anywhere in the window (a proposal the wrong way round, a
+        // covered corner): on the synthetic set no window whose mean-index fit was below 0.3
+        // ever read a card at `card_min_score`; below 0.25 the 52 comparisons are skipped.
+        if at.2 < MIN_INDEX_LIKENESS {
             return Ok(None);
         }
         // Every template where the mean index fits; the closest ones (which hold the best and
@@ -1026,9 +1031,18 @@ impl CardReader {
         // part of the table plane at 1 px/mm. Reading them does: the indices are cut from the
         // full frame afterwards.
         let mut small = Mat::default();
-        imgproc::pyr_down_def(frame, &mut small)?;
+        // 2 × 2 averages: the cheapest halving; small pixel x sees full pixels 2x and 2x + 1.
+        imgproc::resize(
+            frame,
+            &mut small,
+            Size::new(frame.cols() / 2, frame.rows() / 2),
+            0.0,
+            0.0,
+            imgproc::INTER_AREA,
+        )?;
         let (origin, size) = self.search_mm;
-        let plane_to_small = scale(0.5)
+        let plane_to_small = translate(-0.25, -0.25)
+            .then_after(&scale(0.5))
             .then_after(&self.image_from_table)
             .then_after(&translate(origin.x, origin.y));
         let plane = warp(&small, &plane_to_small, size)?;
@@ -1619,4 +1633,89 @@ pub fn draw_report(frame: &Mat, cal: &Calibration, reads: &FrameReads) -> Result
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn witness(card: &str, score: f64, margin: f64) -> Option<(String, f64, f64)> {
+        Some((card.to_owned(), score, margin))
+    }
+
+    #[test]
+    fn a_clear_index_reads_and_a_contradiction_rejects() {
+        let t = Thresholds::default();
+        // Two agreeing indices.
+        let both = [witness("6S", 0.9, 0.3), witness("6S", 0.8, 0.2)];
+        assert_eq!(decide(&both, &t).map(|r| r.0), Some("6S".to_owned()));
+        // One clear index, the other covered (it says nothing).
+        let one = [witness("6S", 0.9, 0.5), witness("2D", 0.2, 0.01)];
+        assert_eq!(decide(&one, &t).map(|r| r.0), Some("6S".to_owned()));
+        // One index alone, but not clear enough.
+        let weak = [witness("6S", 0.7, 0.5), None];
+        assert_eq!(decide(&weak, &t), None);
+        let close = [witness("6S", 0.95, 0.2), None];
+        assert_eq!(decide(&close, &t), None);
+        // A readable index naming another card vetoes.
+        let clash = [witness("6S", 0.95, 0.8), witness("8S", 0.8, 0.5)];
+        assert_eq!(decide(&clash, &t), None);
+        // Nothing readable.
+        assert_eq!(decide(&[None, None], &t), None);
+    }
+
+    #[test]
+    fn overlap_tells_one_place_from_a_dealt_hand() {
+        let card = |x: f64, y: f64| {
+            [
+                Pt::new(x, y),
+                Pt::new(x + 63.0, y),
+                Pt::new(x + 63.0, y + 88.0),
+                Pt::new(x, y + 88.0),
+            ]
+        };
+        assert!(overlap(&card(0.0, 0.0), &card(1.0, 1.0)) > 0.9);
+        let hand = overlap(&card(0.0, 0.0), &card(30.0, 0.0));
+        assert!(hand > 0.3 && hand < 0.6, "{hand}");
+        assert!(overlap(&card(0.0, 0.0), &card(100.0, 0.0)) < 1e-9);
+    }
+
+    #[test]
+    fn hues_follow_opencv() {
+        assert!((hue_of([0.0, 0.0, 255.0]) - 0.0).abs() < 1e-9); // red
+        assert!((hue_of([0.0, 255.0, 0.0]) - 60.0).abs() < 1e-9); // green
+        assert!((hue_of([255.0, 0.0, 0.0]) - 120.0).abs() < 1e-9); // blue
+        assert!((hue_of([255.0, 0.0, 255.0]) - 150.0).abs() < 1e-9); // magenta
+    }
+
+    #[test]
+    fn correlation_finds_a_pattern_and_ignores_brightness() {
+        // A 6 × 4 picture with a dark bar, and a 10 × 8 window holding it at (3, 2), brighter.
+        let mut tpl = vec![0.9f32; 24];
+        for r in 0..4 {
+            tpl[r * 6 + 2] = 0.1;
+            tpl[r * 6 + 3] = 0.1;
+        }
+        let pattern = Pattern::new(
+            &Gray {
+                w: 6,
+                h: 4,
+                px: tpl.clone(),
+            },
+            0..4,
+        )
+        .expect("not flat");
+        let mut px = vec![0.95f32; 80];
+        for r in 0..4 {
+            for c in 0..6 {
+                px[(r + 2) * 10 + c + 3] = 0.5 * tpl[r * 6 + c] + 0.4;
+            }
+        }
+        let window = Window::new(Gray { w: 10, h: 8, px });
+        let at_place = pattern.ncc(&window, 3, 2);
+        assert!((at_place - 1.0).abs() < 1e-4, "{at_place}");
+        assert!(pattern.ncc(&window, 1, 1) < 0.9);
+        // A patch that does not fit scores nothing.
+        assert_eq!(pattern.ncc(&window, 5, 5), 0.0);
+    }
 }
