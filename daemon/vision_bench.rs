@@ -135,8 +135,9 @@ impl Tally {
 
 /// Thread CPU time, ms.
 fn cpu_now_ms() -> f64 {
-    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
-        .map_or(0.0, |t| t.tv_sec() as f64 * 1000.0 + t.tv_nsec() as f64 / 1e6)
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID).map_or(0.0, |t| {
+        t.tv_sec() as f64 * 1000.0 + t.tv_nsec() as f64 / 1e6
+    })
 }
 
 fn quantile(ms: &[f64], q: f64) -> f64 {
@@ -412,7 +413,13 @@ pub fn run(
     row("**all decks**", &overall);
     println!();
     let clear = overall.cards - overall.glare_cards;
-    let pct = |n: u64, of: u64| if of == 0 { 0.0 } else { 100.0 * n as f64 / of as f64 };
+    let pct = |n: u64, of: u64| {
+        if of == 0 {
+            0.0
+        } else {
+            100.0 * n as f64 / of as f64
+        }
+    };
     println!(
         "Cards with glare over them: {} of {}: correct {:.2} %, wrong {:.2} %; the other {}: correct {:.2} %, wrong {:.2} %",
         overall.glare_cards,
