@@ -412,6 +412,18 @@ pub fn run(
     }
     row("**all decks**", &overall);
     println!();
+    // The studio requirement on the card camera (docs/vision.md): the zones at ≥ 2.5 px/mm.
+    let resolution: Vec<String> = tables
+        .iter()
+        .map(|(k, t)| match t.zones_min_px_per_mm() {
+            Ok(Some(v)) => format!("table {k}: {v:.2}"),
+            _ => format!("table {k}: no zones"),
+        })
+        .collect();
+    println!(
+        "Card camera, worst resolution over the zones (px/mm; required ≥ 2.5 at 1280×720): {}",
+        resolution.join(", ")
+    );
     let clear = overall.cards - overall.glare_cards;
     let pct = |n: u64, of: u64| {
         if of == 0 {
