@@ -1413,7 +1413,8 @@ impl CardReader {
             let mut colour = Mat::default();
             // The outline gives the card's direction to a degree or two; over an index 38 mm
             // tall that is a pixel or more of shear. An index that looks like one but does not
-            // match well is read again turned by ±2° about its window's centre.
+            // match well is read again turned by ±2°, then ±4°, about its window's centre, until
+            // it matches well; the best of the turns is kept.
             for angle in [0.0f64, -2.0, 2.0, -4.0, 4.0] {
                 let (c, s) = (angle.to_radians().cos(), angle.to_radians().sin());
                 let turn = translate(wx, wy)
