@@ -84,6 +84,52 @@ impl TableGeometry {
         })
     }
 
+    /// The worst resolution (px per mm) at which the camera sees the zones: the smallest
+    /// linear scale of the homography over their bounding box (sampled every 10 mm). The card
+    /// reader needs 2.5 px/mm at 1280 × 720 (docs/vision.md, "Card camera"). `None` without
+    /// zones.
+    pub fn zones_min_px_per_mm(&self) -> Result<Option<f64>, VisionError> {
+        let h = self.image_from_table()?;
+        let pts: Vec<[f64; 2]> = self
+            .zones
+            .iter()
+            .flat_map(|z| z.polygon_mm.iter().copied())
+            .collect();
+        if pts.is_empty() {
+            return Ok(None);
+        }
+        let (x0, x1) = pts
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p[0]), b.max(p[0])));
+        let (y0, y1) = pts
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p[1]), b.max(p[1])));
+        let steps = |a: f64, b: f64| ((b - a) / 10.0).ceil().clamp(1.0, 1000.0) as usize;
+        let (nx, ny) = (steps(x0, x1), steps(y0, y1));
+        let mut worst = f64::MAX;
+        for i in 0..=nx {
+            for j in 0..=ny {
+                let p = Pt::new(
+                    x0 + (x1 - x0) * i as f64 / nx as f64,
+                    y0 + (y1 - y0) * j as f64 / ny as f64,
+                );
+                // The Jacobian by differences over 0.1 mm, and its smaller singular value.
+                let d = 0.1;
+                let (c, ex, ey) = (
+                    h.apply(p),
+                    h.apply(Pt::new(p.x + d, p.y)),
+                    h.apply(Pt::new(p.x, p.y + d)),
+                );
+                let (a, b) = (ex.sub(c).scale(1.0 / d), ey.sub(c).scale(1.0 / d));
+                let (e, f, g) = (a.dot(a), a.dot(b), b.dot(b));
+                let mean = (e + g) / 2.0;
+                let spread = (((e - g) / 2.0).powi(2) + f * f).sqrt();
+                worst = worst.min((mean - spread).max(0.0).sqrt());
+            }
+        }
+        Ok(worst.is_finite().then_some(worst))
+    }
+
     /// The zone a point of the table plane (mm) lies in.
     pub fn zone_at(&self, p: Pt) -> Option<&str> {
         self.zones.iter().find_map(|z| {
@@ -487,6 +533,34 @@ mod tests {
         assert_eq!((c.x, c.y), (640.0, 260.0));
         let t: Thresholds = serde_json::from_str(r#"{"ball_min_contrast": 60}"#).expect("old");
         assert_eq!(t.ball_min_score, Thresholds::default().ball_min_score);
+    }
+
+    #[test]
+    fn the_cameras_resolution_over_the_zones_is_its_worst_scale() {
+        let mut table = TableGeometry {
+            image: SizePx {
+                width: 1280,
+                height: 720,
+            },
+            table_mm: SizeMm {
+                width: 400.0,
+                height: 200.0,
+            },
+            // 2.5 px/mm across, 3 px/mm down.
+            corners_px: [[0.0, 0.0], [1000.0, 0.0], [1000.0, 600.0], [0.0, 600.0]],
+            card_mm: default_card(),
+            zones: vec![Zone {
+                name: "player".into(),
+                polygon_mm: vec![[10.0, 10.0], [200.0, 10.0], [200.0, 150.0], [10.0, 150.0]],
+            }],
+        };
+        let worst = table
+            .zones_min_px_per_mm()
+            .expect("homography")
+            .expect("zones");
+        assert!((worst - 2.5).abs() < 1e-6, "{worst}");
+        table.zones.clear();
+        assert_eq!(table.zones_min_px_per_mm().expect("homography"), None);
     }
 
     #[test]
