@@ -157,3 +157,42 @@ fn a_vision_camera_needs_a_calibration_with_the_readers_parts() {
     assert_ne!(code, 0);
     assert!(err.contains("nope.json"), "{err}");
 }
+
+/// `calibrate table` says at once when the camera sees the dealing zones too coarsely for the
+/// card reader (under 2.5 px/mm), and not when it does not.
+#[test]
+fn the_table_step_warns_when_the_zones_are_seen_too_coarsely() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = dir.path().join("frame.png");
+    felt(&image);
+    let zones = dir.path().join("zones.json");
+    std::fs::write(
+        &zones,
+        r#"[{"name": "player", "polygon_mm": [[10, 10], [200, 10], [200, 150], [10, 150]]}]"#,
+    )
+    .expect("zones");
+    let calibrate = |corners: &str| {
+        run(&[
+            "calibrate",
+            "table",
+            "--calibration",
+            &dir.path().join("cal.json").to_string_lossy(),
+            "--image",
+            &image.to_string_lossy(),
+            "--table-mm",
+            "400x200",
+            "--zones",
+            &zones.to_string_lossy(),
+            "--corners",
+            corners,
+        ])
+    };
+    let (code, out, err) = calibrate("0,0:400,0:400,200:0,200");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("WARNING"), "{out}");
+    assert!(out.contains("1.00 px/mm"), "{out}");
+    let (code, out, err) = calibrate("0,0:1200,0:1200,600:0,600");
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("WARNING"), "{out}");
+    assert!(out.contains("3.00 px/mm"), "{out}");
+}
