@@ -279,3 +279,61 @@ print(json.dumps(out))
     }
     assert_eq!(parsed["close_count"], serde_json::json!([1.0]), "{parsed}");
 }
+
+#[test]
+fn the_prompter_reconnects_by_itself_when_the_daemon_comes_back() {
+    let mut t = table("120s press\n", "120s wheel 6 001 0\n");
+    let url = format!("http://127.0.0.1:{}/prompter", t.http);
+    let node = std::process::Command::new("node")
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser"))
+        .args([
+            "pages.mjs",
+            &url,
+            "--timeout",
+            "40",
+            "--until",
+            "window.croupierPrompter.hellos === 1 && window.croupierPrompter.link === 'live'",
+            "--print",
+            "window.croupierPrompter.hellos",
+            "--then-until",
+            "window.croupierPrompter.losses >= 1 && window.croupierPrompter.hellos >= 2 && window.croupierPrompter.link === 'live' && document.getElementById('phase').textContent === 'WAITING'",
+            "--then-print",
+            "({hellos: window.croupierPrompter.hellos, losses: window.croupierPrompter.losses, link: document.getElementById('link').textContent})",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node");
+    // Let the page connect, then stop the daemon under it and start it again.
+    std::thread::sleep(Duration::from_secs(6));
+    t.daemon.proc.signal(nix::sys::signal::Signal::SIGTERM);
+    t.daemon
+        .proc
+        .wait_timeout(Duration::from_secs(10))
+        .expect("the daemon stops");
+    std::thread::sleep(Duration::from_secs(2));
+    t.daemon = Daemon::start(&t.dir.path().join("table.toml"), &[]);
+    let out = node.wait_with_output().expect("node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last: Value = stdout
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .expect("printed");
+    assert!(
+        last["value"]["hellos"].as_u64().unwrap_or(0) >= 2,
+        "{stdout}"
+    );
+    assert!(
+        last["value"]["link"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("live"),
+        "{stdout}"
+    );
+}

@@ -16,7 +16,7 @@ const state = {
   rtt: null,
 };
 // For tests and for a technician's console: what the page believes.
-window.croupierPrompter = { offset: 0, rtt: null, zeroAt: {}, phase: null, alerts: [] };
+window.croupierPrompter = { offset: 0, rtt: null, zeroAt: {}, phase: null, alerts: [], hellos: 0, link: "connecting", losses: 0 };
 
 const PHASE_TEXT = {
   idle: ["WAITING", "Press the pedal to open betting"],
@@ -337,10 +337,7 @@ function frame() {
   } else {
     box.hidden = true;
   }
-  if (state.lastTick && Date.now() - state.lastTick > 3500) {
-    document.body.dataset.link = "lost";
-    $("link").textContent = "no contact with the table — reconnecting";
-  }
+  if (state.lastTick && Date.now() - state.lastTick > 3500) markLost();
   requestAnimationFrame(frame);
 }
 
@@ -375,12 +372,20 @@ function followPhase(e) {
   }
 }
 
+function markLost() {
+  if (window.croupierPrompter.link !== "lost") window.croupierPrompter.losses += 1;
+  window.croupierPrompter.link = "lost";
+  document.body.dataset.link = "lost";
+  $("link").textContent = "no contact with the table — reconnecting";
+}
+
 function applyTick(t) {
   state.round = t.round;
   state.components = t.components || {};
   state.clock = t.clock;
   state.lastTick = Date.now();
   document.body.dataset.link = "live";
+  window.croupierPrompter.link = "live";
   $("link").textContent = "live · " + t.timecode;
 }
 
@@ -388,6 +393,7 @@ function connect() {
   const es = new EventSource("/live");
   es.addEventListener("hello", (m) => {
     const h = JSON.parse(m.data);
+    window.croupierPrompter.hellos += 1;
     state.table = h.table;
     state.events = h.events || [];
     applyTick(h);
@@ -405,7 +411,7 @@ function connect() {
     render();
   });
   es.onerror = () => {
-    document.body.dataset.link = "lost";
+    markLost();
     $("link").textContent = "no contact with the table — reconnecting";
   };
 }
