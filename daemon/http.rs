@@ -412,6 +412,27 @@ pub fn render_metrics(state: &HttpState) -> String {
             );
         }
     }
+    let _ = writeln!(out, "# HELP croupier_encoder_latency_seconds Time frames spend in the camera's encoder (input to output, matched by timestamp): rate(_sum)/rate(_count) is the mean.");
+    let _ = writeln!(out, "# TYPE croupier_encoder_latency_seconds summary");
+    for (name, c) in snap.iter().filter(|(_, c)| c.kind == "camera") {
+        let fact = |k: &str| {
+            c.facts
+                .get(k)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let camera = label(name.trim_start_matches("camera:"));
+        let _ = writeln!(
+            out,
+            "croupier_encoder_latency_seconds_sum{{camera=\"{camera}\"}} {}",
+            fact("encoder_latency_us_sum") as f64 / 1e6
+        );
+        let _ = writeln!(
+            out,
+            "croupier_encoder_latency_seconds_count{{camera=\"{camera}\"}} {}",
+            fact("encoder_latency_frames")
+        );
+    }
     crate::metrics::render(&mut out);
     let _ = writeln!(
         out,

@@ -264,6 +264,14 @@ async fn run(
                 health.fact("whip", whip);
             }
             health.add("reconnects", restarts - last_counts.2);
+            health.fact(
+                "encoder_latency_us_sum",
+                stats.encoder_latency_us_sum.load(Relaxed).to_string(),
+            );
+            health.fact(
+                "encoder_latency_frames",
+                stats.encoder_latency_frames.load(Relaxed).to_string(),
+            );
             let dropped = stats.dropped.load(Relaxed);
             health.add("dropped", dropped.saturating_sub(last_dropped));
             last_dropped = dropped;

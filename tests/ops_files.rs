@@ -88,6 +88,11 @@ fn the_dashboard_and_the_rules_query_metrics_the_daemon_exposes() {
             continue;
         };
         exposed.insert(name.to_owned());
+        if kind == "summary" {
+            for suffix in ["_sum", "_count"] {
+                exposed.insert(format!("{name}{suffix}"));
+            }
+        }
         if kind == "histogram" {
             for suffix in ["_bucket", "_sum", "_count"] {
                 exposed.insert(format!("{name}{suffix}"));

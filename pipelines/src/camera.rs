@@ -80,6 +80,10 @@ pub struct CameraStats {
     /// The capture UTC of a frame minus its PTS in the output pipeline, in µs: what turns the
     /// timestamp a `debugqroverlay` QR code shows back into UTC.
     pub pts_utc_offset_us: std::sync::atomic::AtomicI64,
+    /// Encoder latency: the sum (µs) and count of frames timed from the encoder's input to
+    /// its output (matched by PTS), so a reader gets the mean over any interval.
+    pub encoder_latency_us_sum: AtomicU64,
+    pub encoder_latency_frames: AtomicU64,
 }
 
 /// The appsrc side, shared by the source's callback and the slate pump.
@@ -206,6 +210,59 @@ pub fn frame_capture_utc(buffer: &gst::BufferRef) -> Option<SystemTime> {
         .iter_meta::<gst::ReferenceTimestampMeta>()
         .find(|m| m.reference().is_subset(&caps))
         .map(|m| UNIX_EPOCH + Duration::from_nanos(m.timestamp().nseconds()))
+}
+
+/// Times each frame through the encoder: the instant a PTS enters is remembered (the last
+/// 64), and the frame with that PTS leaving (give or take the encoder's constant shift) adds
+/// its delay to the camera's stats.
+fn time_the_encoder(encoder: &gst::Element, stats: &Arc<CameraStats>) {
+    let (Some(sink), Some(src)) = (encoder.static_pad("sink"), encoder.static_pad("src")) else {
+        return;
+    };
+    let entered = Arc::new(Mutex::new(
+        std::collections::VecDeque::<(u64, Instant)>::new(),
+    ));
+    {
+        let entered = entered.clone();
+        sink.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(pts) = info.buffer().and_then(|b| b.pts()) {
+                let mut q = entered.lock().unwrap_or_else(PoisonError::into_inner);
+                if q.len() >= 64 {
+                    q.pop_front();
+                }
+                q.push_back((pts.nseconds(), Instant::now()));
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+    let stats = stats.clone();
+    // x264enc shifts every output timestamp by a constant (1000 hours, so that DTS never goes
+    // negative): the shift is learnt from the first frame out and re-learnt if it stops fitting.
+    let shift = AtomicU64::new(0);
+    src.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if let Some(pts) = info.buffer().and_then(|b| b.pts()) {
+            let mut q = entered.lock().unwrap_or_else(PoisonError::into_inner);
+            let out = pts.nseconds();
+            let known = shift.load(Ordering::Relaxed);
+            let mut found = q.iter().position(|(p, _)| p.wrapping_add(known) == out);
+            if found.is_none() {
+                if let Some((first, _)) = q.front() {
+                    shift.store(out.wrapping_sub(*first), Ordering::Relaxed);
+                    found = Some(0);
+                }
+            }
+            if let Some(i) = found {
+                let (_, at) = q[i];
+                q.drain(..=i);
+                let us = u64::try_from(at.elapsed().as_micros()).unwrap_or(u64::MAX);
+                stats
+                    .encoder_latency_us_sum
+                    .fetch_add(us, Ordering::Relaxed);
+                stats.encoder_latency_frames.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
 }
 
 /// A frame pulled from a [`Camera::tap_raw`] tap: tightly packed pixels (no row padding) with
@@ -422,6 +479,7 @@ impl Camera {
         parse.set_property("config-interval", -1i32);
         let encoded = make("tee", &name)?;
         encoded.set_property("allow-not-linked", true);
+        let encoder_element = encoder.clone();
         let tail = [enc_queue.clone(), encoder, h264caps, parse, encoded.clone()];
         output
             .add_many(chain.iter().chain(tail.iter()))
@@ -446,6 +504,7 @@ impl Camera {
                 });
             }
         }
+        time_the_encoder(&encoder_element, &stats);
         let hls = Arc::new(HlsStream::new(&name, &settings)?);
         crate::hls::attach(&output, &encoded, &hls, &name, &settings)?;
         if let Some(rec) = &settings.recording {
