@@ -136,14 +136,21 @@ pub fn read_pocket(
     if rot.fit < thresholds.wheel_min_fit || rot.margin < thresholds.wheel_min_margin {
         return Ok(None);
     }
-    let ball_r = wheel.ball_radius.unwrap_or(0.25 * (r1 - r0));
-    let Some(ball) = find_ball(&image, &to_image, r0, r1, ball_r)? else {
+    let Some(order) = layout_order(rot.layout) else {
         return Ok(None);
     };
-    if ball.score < thresholds.ball_min_score {
-        return Ok(None);
-    }
-    let Some(order) = layout_order(rot.layout) else {
+    let ball_r = wheel.ball_radius.unwrap_or(0.25 * (r1 - r0));
+    let Some(ball) = find_ball(
+        &image,
+        &to_image,
+        r0,
+        r1,
+        ball_r,
+        &rot,
+        order.len(),
+        thresholds,
+    )?
+    else {
         return Ok(None);
     };
     let (index, offset) = pocket_at(order.len(), rot.zero_deg, ball.angle_deg);
@@ -371,15 +378,26 @@ fn parabola(left: f64, mid: f64, right: f64) -> f64 {
     }
 }
 
-/// The most ball-like spot of the pocket ring: the ring unrolled at one wheel unit per pixel
-/// (rows: radius, columns: arc length at the ring's middle), its darkest channel matched with
-/// a disc of the ball's radius.
+/// The most ball-like spot of the pocket ring, if any is ball-like enough.
+///
+/// The ring is unrolled at one wheel unit per pixel (rows: radius, columns: arc length at the
+/// ring's middle) in its darkest channel. Every pocket looks alike there (frets, edges, the
+/// pocket's depth, and their blur when the head turns during the exposure), so the median over
+/// the pockets, at each radius and each place across a pocket, is the empty ring; the ball is
+/// what stands out of it. On that remainder a disc of the ball's radius is matched by
+/// normalised correlation, and of the few best spots the one that stands out most from every
+/// side of its surroundings is the ball: glare is a broad or long smooth patch, brighter on
+/// some side of any ball-sized spot in it; the ball is darker pocket all around.
+#[allow(clippy::too_many_arguments)] // one geometry, spelled out; bundling it would hide it
 fn find_ball(
     image: &Image,
     to_image: &Homography,
     r0: f64,
     r1: f64,
     ball_r: f64,
+    rot: &Rotation,
+    pockets: usize,
+    thresholds: &Thresholds,
 ) -> Result<Option<Ball>, VisionError> {
     let k = (1.2 * ball_r).round().max(2.0) as usize;
     let side = 2 * k + 1;
@@ -387,25 +405,89 @@ fn find_ball(
     let (ra, rb) = (r0 - 0.3 * ball_r, r1 + 0.3 * ball_r);
     let rows = (rb - ra).ceil() as usize;
     let cols = (std::f64::consts::TAU * (r0 + r1) / 2.0).round() as usize;
-    if rows < side || cols < 4 * side {
+    if rows < side || cols < 4 * side || pockets == 0 {
         return Ok(None);
     }
-    // The strip, with its first `side − 1` columns repeated after the last: the ring wraps.
-    let width = cols + side - 1;
-    let mut strip = vec![0.0f32; rows * width];
+    let mut strip = vec![0.0f32; rows * cols];
     let dirs: Vec<Pt> = (0..cols)
         .map(|x| polar(1.0, x as f64 * 360.0 / cols as f64))
         .collect();
     for y in 0..rows {
         let r = ra + y as f64 + 0.5;
         for (x, d) in dirs.iter().enumerate() {
-            let v = image
+            strip[y * cols + x] = image
                 .sample(to_image.apply(d.scale(r)))
                 .map_or(0.0, |[b, g, rd]| b.min(g).min(rd));
-            strip[y * width + x] = v;
         }
-        for x in cols..width {
-            strip[y * width + x] = strip[y * width + x - cols];
+    }
+    // The empty ring: per radius and place across a pocket, the median over the pocket and
+    // its neighbours (`NEIGHBOURS` each side). Neighbours rather than the whole ring, so that
+    // what changes slowly around it (light, broad glare, and a circle calibration's
+    // mismatch with the ellipse it stands for, which shifts the ring's edges in and out) is
+    // taken away too; the ball is in one pocket of the 2·NEIGHBOURS + 1.
+    let pocket = 360.0 / pockets as f64;
+    let bins = (cols as f64 / pockets as f64).round().max(8.0) as usize;
+    let place: Vec<(usize, usize)> = (0..cols)
+        .map(|x| {
+            let deg = x as f64 * 360.0 / cols as f64;
+            let from_zero = (deg - rot.zero_deg + pocket / 2.0).rem_euclid(360.0) / pocket;
+            let p = (from_zero.floor() as usize).min(pockets - 1);
+            let b = (((from_zero - from_zero.floor()) * bins as f64) as usize).min(bins - 1);
+            (p, b)
+        })
+        .collect();
+    // Mean per (row, pocket, place), then the median across neighbouring pockets.
+    let cell = |y: usize, p: usize, b: usize| (y * pockets + p) * bins + b;
+    let mut sum = vec![0.0f32; rows * pockets * bins];
+    let mut count = vec![0u16; pockets * bins];
+    for &(p, b) in &place {
+        count[p * bins + b] += 1;
+    }
+    for y in 0..rows {
+        let row = &strip[y * cols..(y + 1) * cols];
+        for (v, &(p, b)) in row.iter().zip(&place) {
+            sum[cell(y, p, b)] += v;
+        }
+    }
+    let mut empty = vec![f32::NAN; rows * pockets * bins];
+    for y in 0..rows {
+        for b in 0..bins {
+            let mean = |q: usize| {
+                let n = count[q * bins + b];
+                (n > 0).then(|| sum[cell(y, q, b)] / f32::from(n))
+            };
+            for p in 0..pockets {
+                let mut window = [0.0f32; 2 * NEIGHBOURS + 1];
+                let mut n = 0;
+                for q in p + pockets - NEIGHBOURS..=p + pockets + NEIGHBOURS {
+                    if let Some(v) = mean(q % pockets) {
+                        window[n] = v;
+                        n += 1;
+                    }
+                }
+                if n > 0 {
+                    empty[cell(y, p, b)] = median_small(&mut window[..n]);
+                }
+            }
+        }
+    }
+    let mut rest = vec![0.0f32; rows * cols];
+    for y in 0..rows {
+        for (x, &(p, b)) in place.iter().enumerate() {
+            let e = empty[cell(y, p, b)];
+            rest[y * cols + x] = if e.is_finite() {
+                strip[y * cols + x] - e
+            } else {
+                0.0
+            };
+        }
+    }
+    // Matched with the ring wrapping: the first `side − 1` columns repeated after the last.
+    let width = cols + side - 1;
+    let mut padded = vec![0.0f32; rows * width];
+    for y in 0..rows {
+        for x in 0..width {
+            padded[y * width + x] = rest[y * cols + x % cols];
         }
     }
     let mut disc = vec![0.0f32; side * side];
@@ -415,44 +497,123 @@ fn find_ball(
             disc[y * side + x] = (ball_r - d + 0.5).clamp(0.0, 1.0) as f32;
         }
     }
-    let strip = Mat::from_slice(&strip)?
+    let padded = Mat::from_slice(&padded)?
         .reshape(1, rows as i32)?
         .try_clone()?;
     let disc = Mat::from_slice(&disc)?
         .reshape(1, side as i32)?
         .try_clone()?;
     let mut scores = Mat::default();
-    imgproc::match_template_def(&strip, &disc, &mut scores, imgproc::TM_CCOEFF_NORMED)?;
+    imgproc::match_template_def(&padded, &disc, &mut scores, imgproc::TM_CCOEFF_NORMED)?;
     let out_rows = usize::try_from(scores.rows()).unwrap_or(0);
     let out_cols = usize::try_from(scores.cols()).unwrap_or(0);
     if out_cols != cols || out_rows == 0 {
         return Ok(None);
     }
-    let s = scores.data_typed::<f32>()?;
+    let mut s: Vec<f32> = scores.data_typed::<f32>()?.to_vec();
     // The ball's centre stays inside the ring.
-    let mut best: Option<(usize, usize, f32)> = None;
     for y in 0..out_rows {
         let r = ra + (y + k) as f64 + 0.5;
         if r < r0 + 0.5 * ball_r || r > r1 - 0.5 * ball_r {
-            continue;
+            s[y * cols..(y + 1) * cols].fill(f32::NEG_INFINITY);
         }
-        for x in 0..cols {
-            let v = s[y * cols + x];
-            if v.is_finite() && best.is_none_or(|b| v > b.2) {
-                best = Some((y, x, v));
+    }
+    let score_at = |s: &[f32], y: usize, x: usize| f64::from(s[y * cols + x % cols]);
+    let mut best: Option<(Ball, f64)> = None;
+    let blank = (2.0 * ball_r).ceil() as usize;
+    for _ in 0..CANDIDATES {
+        let Some((i, v)) = s
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|(_, v)| v.is_finite())
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+        else {
+            break;
+        };
+        if f64::from(v) < thresholds.ball_min_score {
+            break;
+        }
+        let (y, x) = (i / cols, i % cols);
+        let frac = parabola(
+            score_at(&s, y, x + cols - 1),
+            f64::from(v),
+            score_at(&s, y, x + 1),
+        );
+        let lift = stand_out(&rest, rows, cols, y + k, x + k, ball_r);
+        let ball = Ball {
+            angle_deg: ((x + k) as f64 + frac) * 360.0 / cols as f64 % 360.0,
+            radius: ra + (y + k) as f64 + 0.5,
+            score: f64::from(v),
+        };
+        if best.as_ref().is_none_or(|(_, l)| lift > *l) {
+            best = Some((ball, lift));
+        }
+        // The next candidate at least a ball's width away along the ring.
+        for yy in 0..out_rows {
+            for dx in 0..=2 * blank {
+                let xx = (x + cols + dx - blank) % cols;
+                s[yy * cols + xx] = f32::NEG_INFINITY;
             }
         }
     }
-    let Some((y, x, v)) = best else {
-        return Ok(None);
-    };
-    let at = |xx: usize| f64::from(s[y * cols + xx % cols]);
-    let frac = parabola(at(x + cols - 1), f64::from(v), at(x + 1));
-    Ok(Some(Ball {
-        angle_deg: ((x + k) as f64 + frac) * 360.0 / cols as f64 % 360.0,
-        radius: ra + (y + k) as f64 + 0.5,
-        score: f64::from(v),
-    }))
+    Ok(best
+        .filter(|(_, lift)| *lift >= thresholds.ball_min_lift)
+        .map(|(b, _)| b))
+}
+
+/// The median of a handful of values (insertion sort: for nine it beats a general selection).
+fn median_small(v: &mut [f32]) -> f32 {
+    for i in 1..v.len() {
+        let mut j = i;
+        while j > 0 && v[j - 1] > v[j] {
+            v.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+    v[v.len() / 2]
+}
+
+/// Pockets each side whose median, with the pocket's own, makes the empty ring.
+const NEIGHBOURS: usize = 4;
+
+/// How many of the best disc matches are weighed as the ball.
+const CANDIDATES: usize = 5;
+
+/// How much a ball-sized spot at (`cy`, `cx`) of the remainder stands out of its surroundings:
+/// the mean over its middle (within 0.7 of the ball's radius) less the brightest of eight
+/// sectors of the ring around it (1.4 to 2 radii), so a spot in a long streak of glare, bright
+/// along the streak, does not stand out.
+fn stand_out(rest: &[f32], rows: usize, cols: usize, cy: usize, cx: usize, ball_r: f64) -> f64 {
+    let reach = (2.0 * ball_r).ceil() as isize;
+    let (mut mid, mut mid_n) = (0.0f64, 0u32);
+    let mut sectors = [(0.0f64, 0u32); 8];
+    for dy in -reach..=reach {
+        let y = (cy as isize + dy).clamp(0, rows as isize - 1) as usize;
+        for dx in -reach..=reach {
+            let d = ((dy * dy + dx * dx) as f64).sqrt();
+            let x = (cx as isize + dx).rem_euclid(cols as isize) as usize;
+            let v = f64::from(rest[y * cols + x]);
+            if d <= 0.7 * ball_r {
+                mid += v;
+                mid_n += 1;
+            } else if d >= 1.4 * ball_r && d <= 2.0 * ball_r {
+                let a = (dy as f64).atan2(dx as f64) + std::f64::consts::PI;
+                let q = ((a / std::f64::consts::FRAC_PI_4) as usize).min(7);
+                sectors[q].0 += v;
+                sectors[q].1 += 1;
+            }
+        }
+    }
+    let brightest = sectors
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(sum, n)| sum / f64::from(*n))
+        .fold(f64::NEG_INFINITY, f64::max);
+    if mid_n == 0 || !brightest.is_finite() {
+        return f64::NEG_INFINITY;
+    }
+    mid / f64::from(mid_n) - brightest
 }
 
 /// The pocket ring and the number ring unrolled as the reader sees them (rows: radius outwards
@@ -660,10 +821,48 @@ mod tests {
     }
 
     #[test]
+    fn the_median_of_a_few_values() {
+        assert_eq!(median_small(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(
+            median_small(&mut [9.0, 1.0, 8.0, 2.0, 7.0, 3.0, 6.0, 4.0, 5.0]),
+            5.0
+        );
+        assert_eq!(median_small(&mut [4.0]), 4.0);
+    }
+
+    #[test]
     fn parabola_peaks_between_samples() {
         assert!((parabola(1.0, 2.0, 1.0)).abs() < 1e-12);
         assert!(parabola(1.0, 2.0, 1.5) > 0.0);
         assert_eq!(parabola(1.0, 1.0, 1.0), 0.0);
+    }
+
+    #[test]
+    fn a_ball_stands_out_of_its_surroundings_and_a_streak_of_glare_does_not() {
+        let (rows, cols, r) = (50usize, 400usize, 10.0f64);
+        let mut ball = vec![0.0f32; rows * cols];
+        let mut streak = vec![0.0f32; rows * cols];
+        for y in 0..rows {
+            for x in 0..cols {
+                let dx = x.abs_diff(3).min(cols - x.abs_diff(3)) as f64;
+                let d = ((y as f64 - 25.0).powi(2) + dx * dx).sqrt();
+                if d <= r {
+                    ball[y * cols + x] = 120.0;
+                }
+                // Glare along the ring, as wide as the ball: bright on two sides of any spot.
+                if (y as f64 - 25.0).abs() <= r {
+                    streak[y * cols + x] = 120.0;
+                }
+            }
+        }
+        // The ball sits across the ring's seam (column 3): the surroundings wrap around.
+        let lift = stand_out(&ball, rows, cols, 25, 3, r);
+        assert!(lift > 110.0, "{lift}");
+        // The sectors along the streak reach past its edges, so a little is left (about a
+        // seventh of the glare's height), well under the default `ball_min_lift` of a
+        // streak as bright as this ball.
+        let lift = stand_out(&streak, rows, cols, 25, 200, r);
+        assert!(lift < 0.15 * 120.0, "{lift}");
     }
 
     fn read(n: &str, c: f64) -> PocketRead {
