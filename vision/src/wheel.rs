@@ -449,37 +449,45 @@ fn find_ball(
             sum[cell(y, p, b)] += v;
         }
     }
-    let mut empty = vec![f32::NAN; rows * pockets * bins];
+    // A place no column fell in (bins are rounded) takes its neighbour's mean.
+    let mut means = vec![0.0f32; rows * pockets * bins];
+    for y in 0..rows {
+        for p in 0..pockets {
+            let mut last = None;
+            for b in (0..bins).chain(0..bins) {
+                let n = count[p * bins + b];
+                if n > 0 {
+                    last = Some(sum[cell(y, p, b)] / f32::from(n));
+                }
+                if let Some(v) = last {
+                    means[cell(y, p, b)] = v;
+                }
+            }
+        }
+    }
+    // The window's median, slid pocket by pocket: one value leaves, one comes in, the window
+    // stays sorted.
+    const W: usize = 2 * NEIGHBOURS + 1;
+    let mut empty = vec![0.0f32; rows * pockets * bins];
     for y in 0..rows {
         for b in 0..bins {
-            let mean = |q: usize| {
-                let n = count[q * bins + b];
-                (n > 0).then(|| sum[cell(y, q, b)] / f32::from(n))
-            };
+            let at = |q: usize| means[cell(y, q % pockets, b)];
+            let mut window = [0.0f32; W];
+            for (i, w) in window.iter_mut().enumerate() {
+                *w = at(pockets - NEIGHBOURS + i);
+            }
+            window.sort_unstable_by(f32::total_cmp);
             for p in 0..pockets {
-                let mut window = [0.0f32; 2 * NEIGHBOURS + 1];
-                let mut n = 0;
-                for q in p + pockets - NEIGHBOURS..=p + pockets + NEIGHBOURS {
-                    if let Some(v) = mean(q % pockets) {
-                        window[n] = v;
-                        n += 1;
-                    }
-                }
-                if n > 0 {
-                    empty[cell(y, p, b)] = median_small(&mut window[..n]);
-                }
+                empty[cell(y, p, b)] = window[NEIGHBOURS];
+                let (out, inn) = (at(p + pockets - NEIGHBOURS), at(p + NEIGHBOURS + 1));
+                slide(&mut window, out, inn);
             }
         }
     }
     let mut rest = vec![0.0f32; rows * cols];
     for y in 0..rows {
         for (x, &(p, b)) in place.iter().enumerate() {
-            let e = empty[cell(y, p, b)];
-            rest[y * cols + x] = if e.is_finite() {
-                strip[y * cols + x] - e
-            } else {
-                0.0
-            };
+            rest[y * cols + x] = strip[y * cols + x] - empty[cell(y, p, b)];
         }
     }
     // Matched with the ring wrapping: the first `side − 1` columns repeated after the last.
@@ -562,20 +570,24 @@ fn find_ball(
         .map(|(b, _)| b))
 }
 
-/// The median of a handful of values (insertion sort: for nine it beats a general selection).
-fn median_small(v: &mut [f32]) -> f32 {
-    for i in 1..v.len() {
-        let mut j = i;
-        while j > 0 && v[j - 1] > v[j] {
-            v.swap(j - 1, j);
-            j -= 1;
-        }
+/// In a sorted window, replaces one value equal to `out` by `inn`, keeping it sorted.
+fn slide(window: &mut [f32], out: f32, inn: f32) {
+    let Some(mut i) = window.iter().position(|v| v.total_cmp(&out).is_eq()) else {
+        return;
+    };
+    window[i] = inn;
+    while i > 0 && window[i - 1] > window[i] {
+        window.swap(i - 1, i);
+        i -= 1;
     }
-    v[v.len() / 2]
+    while i + 1 < window.len() && window[i + 1] < window[i] {
+        window.swap(i, i + 1);
+        i += 1;
+    }
 }
 
 /// Pockets each side whose median, with the pocket's own, makes the empty ring.
-const NEIGHBOURS: usize = 4;
+const NEIGHBOURS: usize = 6;
 
 /// How many of the best disc matches are weighed as the ball.
 const CANDIDATES: usize = 5;
@@ -821,13 +833,16 @@ mod tests {
     }
 
     #[test]
-    fn the_median_of_a_few_values() {
-        assert_eq!(median_small(&mut [3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(
-            median_small(&mut [9.0, 1.0, 8.0, 2.0, 7.0, 3.0, 6.0, 4.0, 5.0]),
-            5.0
-        );
-        assert_eq!(median_small(&mut [4.0]), 4.0);
+    fn a_sliding_window_stays_sorted_and_gives_the_running_median() {
+        let values = [5.0f32, 1.0, 9.0, 3.0, 7.0, 2.0, 8.0, 2.0, 6.0, 4.0];
+        let mut w = [values[0], values[1], values[2]];
+        w.sort_unstable_by(f32::total_cmp);
+        for i in 0..values.len() - 3 {
+            let mut direct = [values[i], values[i + 1], values[i + 2]];
+            direct.sort_unstable_by(f32::total_cmp);
+            assert_eq!(w, direct, "window at {i}");
+            slide(&mut w, values[i], values[i + 3]);
+        }
     }
 
     #[test]
