@@ -283,8 +283,9 @@ pub struct Thresholds {
     pub ball_min_score: f64,
     /// Ball: how much brighter (0–255, darkest channel) its middle is than the brightest side
     /// of its surroundings, once the empty ring (the median pocket) is taken away: what tells
-    /// the ball from glare. On the synthetic set (1000 frames): balls 30 or more but for two
-    /// under strong glare (20.5, 22.9); rings without a ball at most 19.7.
+    /// the ball from glare. On the synthetic set (1000 frames, measured with a prototype that
+    /// took the whole ring's median pocket): balls 30 or more but for two under strong glare
+    /// (20.5, 22.9); rings without a ball at most 19.7.
     pub ball_min_lift: f64,
     /// Wheel: normalised correlation of the layout's colour sequence with the ring's, −1…1.
     pub wheel_min_fit: f64,
