@@ -140,12 +140,15 @@ pub fn read_pocket(
         return Ok(None);
     };
     let ball_r = wheel.ball_radius.unwrap_or(0.25 * (r1 - r0));
-    let Some(ball) = find_ball(
+    // The ball is looked for at about one image pixel per strip pixel, whatever the
+    // calibration's unit (pixels, millimetres).
+    let (px_plane, k) = pixel_units(&to_image, (r0 + r1) / 2.0);
+    let Some(mut ball) = find_ball(
         &image,
-        &to_image,
-        r0,
-        r1,
-        ball_r,
+        &px_plane,
+        r0 * k,
+        r1 * k,
+        ball_r * k,
         &rot,
         order.len(),
         thresholds,
@@ -153,6 +156,7 @@ pub fn read_pocket(
     else {
         return Ok(None);
     };
+    ball.radius /= k;
     let (index, offset) = pocket_at(order.len(), rot.zero_deg, ball.angle_deg);
     if offset > thresholds.pocket_max_offset {
         return Ok(None);
@@ -226,6 +230,39 @@ impl<'a> Image<'a> {
         }
         Some(out)
     }
+}
+
+/// The wheel plane rescaled so that one of its units is about one image pixel at radius
+/// `r_mid` (the mean over eight directions of the radial scale there), and the factor `k`:
+/// a point q of the given plane is the point k·q of the rescaled one.
+fn pixel_units(to_image: &Homography, r_mid: f64) -> (Homography, f64) {
+    let d = (0.05 * r_mid).max(1e-9);
+    let mut sum = 0.0;
+    for i in 0..8 {
+        let dir = polar(1.0, f64::from(i) * 45.0);
+        let a = to_image.apply(dir.scale(r_mid - d));
+        let b = to_image.apply(dir.scale(r_mid + d));
+        sum += b.sub(a).len() / (2.0 * d);
+    }
+    let k = sum / 8.0;
+    if !(k.is_finite() && k > 1e-6) {
+        return (*to_image, 1.0);
+    }
+    let m = to_image.0;
+    (
+        Homography([
+            m[0] / k,
+            m[1] / k,
+            m[2],
+            m[3] / k,
+            m[4] / k,
+            m[5],
+            m[6] / k,
+            m[7] / k,
+            m[8],
+        ]),
+        k,
+    )
 }
 
 /// The point of the wheel plane at `radius` and `deg` clockwise from up.
@@ -380,8 +417,9 @@ fn parabola(left: f64, mid: f64, right: f64) -> f64 {
 
 /// The most ball-like spot of the pocket ring, if any is ball-like enough.
 ///
-/// The ring is unrolled at one wheel unit per pixel (rows: radius, columns: arc length at the
-/// ring's middle) in its darkest channel. Every pocket looks alike there (frets, edges, the
+/// The ring is unrolled at one unit of `to_image`'s plane per pixel (rows: radius, columns: arc
+/// length at the ring's middle; the caller makes that unit about an image pixel) in its
+/// darkest channel. Every pocket looks alike there (frets, edges, the
 /// pocket's depth, and their blur when the head turns during the exposure), so the median over
 /// the pockets, at each radius and each place across a pocket, is the empty ring; the ball is
 /// what stands out of it. On that remainder a disc of the ball's radius is matched by
@@ -640,8 +678,9 @@ fn stand_out(rest: &[f32], rows: usize, cols: usize, cy: usize, cx: usize, ball_
 /// the pockets fill the band between the two edges, and the numbers stand in a straight row.
 pub fn unroll_ring(frame: &Mat, wheel: &WheelGeometry) -> Result<Mat, VisionError> {
     let image = Image::new(frame)?;
-    let to_image = wheel.image_from_wheel()?;
     let (r0, r1) = (wheel.pocket_ring_px.inner, wheel.pocket_ring_px.outer);
+    let (to_image, k) = pixel_units(&wheel.image_from_wheel()?, (r0 + r1) / 2.0);
+    let (r0, r1) = (r0 * k, r1 * k);
     let w = (r1 - r0).max(1.0);
     let rows = (2.0 * w).ceil().min(2000.0) as usize;
     let cols = (std::f64::consts::TAU * (r0 + r1) / 2.0)
@@ -981,6 +1020,20 @@ mod tests {
                 None
             );
         }
+        // The same wheel calibrated in another unit (a homography from "millimetres", 2.5 mm
+        // a pixel): the same read.
+        let mm = WheelGeometry::from_homography(
+            "auto",
+            Homography([0.4, 0.0, 320.0, 0.0, 0.4, 240.0, 0.0, 0.0, 1.0]),
+            crate::calibration::Ring {
+                inner: 250.0,
+                outer: 325.0,
+            },
+        );
+        let read = read_pocket(&drawn_wheel(40.0, Some(5)), &mm, &t)
+            .expect("read")
+            .expect("a pocket");
+        assert_eq!(read.number, EUROPEAN[5]);
         // A frame of another kind is an error, not a guess.
         let grey = Mat::new_rows_cols_with_default(
             480,
