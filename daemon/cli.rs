@@ -150,8 +150,7 @@ Example: croupier calibrate table --calibration calibration/rl-01.json --image f
         after_help = "Give exactly one of --centre, --marks, --homography (docs/vision.md).
 Examples:
   croupier calibrate wheel --calibration F --image frame.png --centre 640,360 --ring 147,188
-  croupier calibrate wheel --calibration F --image frame.png --marks 700,120:860,400:590,560:420,300 \\
-      --marks-radius 250 --ring 147,188"
+  croupier calibrate wheel --calibration F --image frame.png --marks-radius 250 --ring 147,188 --marks 700,120:860,400:590,560:420,300"
     )]
     Wheel {
         #[arg(long, value_name = "F")]

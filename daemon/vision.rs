@@ -363,12 +363,17 @@ fn calibrate_wheel(
     cal.save(path, &format_utc(SystemTime::now()))?;
     let report = report_path(path, "wheel");
     write_image(&report, &drawn)?;
+    let unrolled = report_path(path, "wheel-ring");
+    if let Some(w) = &cal.wheel {
+        write_image(&unrolled, &wheel::unroll_ring(&frame, w)?)?;
+    }
     Ok(format!(
-        "{}: wheel centre {cx:.1},{cy:.1}, ring {inner}–{outer}, layout {layout}, calibration version {}; pocket on this frame: {}; report {}",
+        "{}: wheel centre {cx:.1},{cy:.1}, ring {inner}–{outer}, layout {layout}, calibration version {}; pocket on this frame: {}; report {} and {} (the rings unrolled: frets must stand vertical and evenly spaced)",
         path.display(),
         cal.version,
         read.map_or_else(|| "none".to_owned(), |p| p.number),
-        report.display()
+        report.display(),
+        unrolled.display()
     ))
 }
 

@@ -377,8 +377,18 @@ pub fn run(
                 // No ball at rest (on the track, or none): any read is a false one.
                 (None, read) => {
                     tally.found += 1;
-                    if read.is_some() {
+                    if let Some(r) = read {
                         tally.extra += 1;
+                        if std::env::var_os("CROUPIER_VISION_DEBUG").is_some() {
+                            eprintln!(
+                                "wheel ({}): no ball at rest, read {} ({:.3}, ball at {:.1}°) in {}",
+                                mode.name(),
+                                r.number,
+                                r.confidence,
+                                r.ball_angle_deg,
+                                image.display()
+                            );
+                        }
                     }
                 }
             }

@@ -324,10 +324,16 @@ pub struct Thresholds {
     pub pocket_max_offset: f64,
     /// No longer used (the pocket reader before `ball_min_score`); kept so older files load.
     pub ball_min_contrast: f64,
-    /// Ball: normalised correlation of the ring's darkest channel with a ball-sized disc,
-    /// −1…1. On the synthetic set balls score 0.5–0.95 and the best spot of a ring without a
-    /// ball at most about 0.4.
+    /// Ball: normalised correlation of a ball-sized disc with the pocket ring's darkest
+    /// channel less the empty ring (the median pocket), −1…1: which spots are weighed as the
+    /// ball. On the synthetic set balls score 0.65 or more, but so do some glare spots.
     pub ball_min_score: f64,
+    /// Ball: how much brighter (0–255, darkest channel) its middle is than the brightest side
+    /// of its surroundings, once the empty ring (the median pocket) is taken away: what tells
+    /// the ball from glare. On the synthetic set (1000 frames, measured with a prototype that
+    /// took the whole ring's median pocket): balls 30 or more but for two under strong glare
+    /// (20.5, 22.9); rings without a ball at most 19.7.
+    pub ball_min_lift: f64,
     /// Wheel: normalised correlation of the layout's colour sequence with the ring's, −1…1.
     pub wheel_min_fit: f64,
     /// Wheel: how much better the best rotation must fit than any other half a pocket away.
@@ -346,6 +352,7 @@ impl Default for Thresholds {
             pocket_max_offset: 0.35,
             ball_min_contrast: 60.0,
             ball_min_score: 0.45,
+            ball_min_lift: 25.0,
             wheel_min_fit: 0.3,
             wheel_min_margin: 0.005,
         }

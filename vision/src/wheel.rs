@@ -136,16 +136,27 @@ pub fn read_pocket(
     if rot.fit < thresholds.wheel_min_fit || rot.margin < thresholds.wheel_min_margin {
         return Ok(None);
     }
-    let ball_r = wheel.ball_radius.unwrap_or(0.25 * (r1 - r0));
-    let Some(ball) = find_ball(&image, &to_image, r0, r1, ball_r)? else {
-        return Ok(None);
-    };
-    if ball.score < thresholds.ball_min_score {
-        return Ok(None);
-    }
     let Some(order) = layout_order(rot.layout) else {
         return Ok(None);
     };
+    let ball_r = wheel.ball_radius.unwrap_or(0.25 * (r1 - r0));
+    // The ball is looked for at about one image pixel per strip pixel, whatever the
+    // calibration's unit (pixels, millimetres).
+    let (px_plane, k) = pixel_units(&to_image, (r0 + r1) / 2.0);
+    let Some(mut ball) = find_ball(
+        &image,
+        &px_plane,
+        r0 * k,
+        r1 * k,
+        ball_r * k,
+        &rot,
+        order.len(),
+        thresholds,
+    )?
+    else {
+        return Ok(None);
+    };
+    ball.radius /= k;
     let (index, offset) = pocket_at(order.len(), rot.zero_deg, ball.angle_deg);
     if offset > thresholds.pocket_max_offset {
         return Ok(None);
@@ -219,6 +230,39 @@ impl<'a> Image<'a> {
         }
         Some(out)
     }
+}
+
+/// The wheel plane rescaled so that one of its units is about one image pixel at radius
+/// `r_mid` (the mean over eight directions of the radial scale there), and the factor `k`:
+/// a point q of the given plane is the point k·q of the rescaled one.
+fn pixel_units(to_image: &Homography, r_mid: f64) -> (Homography, f64) {
+    let d = (0.05 * r_mid).max(1e-9);
+    let mut sum = 0.0;
+    for i in 0..8 {
+        let dir = polar(1.0, f64::from(i) * 45.0);
+        let a = to_image.apply(dir.scale(r_mid - d));
+        let b = to_image.apply(dir.scale(r_mid + d));
+        sum += b.sub(a).len() / (2.0 * d);
+    }
+    let k = sum / 8.0;
+    if !(k.is_finite() && k > 1e-6) {
+        return (*to_image, 1.0);
+    }
+    let m = to_image.0;
+    (
+        Homography([
+            m[0] / k,
+            m[1] / k,
+            m[2],
+            m[3] / k,
+            m[4] / k,
+            m[5],
+            m[6] / k,
+            m[7] / k,
+            m[8],
+        ]),
+        k,
+    )
 }
 
 /// The point of the wheel plane at `radius` and `deg` clockwise from up.
@@ -371,15 +415,27 @@ fn parabola(left: f64, mid: f64, right: f64) -> f64 {
     }
 }
 
-/// The most ball-like spot of the pocket ring: the ring unrolled at one wheel unit per pixel
-/// (rows: radius, columns: arc length at the ring's middle), its darkest channel matched with
-/// a disc of the ball's radius.
+/// The most ball-like spot of the pocket ring, if any is ball-like enough.
+///
+/// The ring is unrolled at one unit of `to_image`'s plane per pixel (rows: radius, columns: arc
+/// length at the ring's middle; the caller makes that unit about an image pixel) in its
+/// darkest channel. Every pocket looks alike there (frets, edges, the
+/// pocket's depth, and their blur when the head turns during the exposure), so the median over
+/// the pockets, at each radius and each place across a pocket, is the empty ring; the ball is
+/// what stands out of it. On that remainder a disc of the ball's radius is matched by
+/// normalised correlation, and of the few best spots the one that stands out most from every
+/// side of its surroundings is the ball: glare is a broad or long smooth patch, brighter on
+/// some side of any ball-sized spot in it; the ball is darker pocket all around.
+#[allow(clippy::too_many_arguments)] // one geometry, spelled out; bundling it would hide it
 fn find_ball(
     image: &Image,
     to_image: &Homography,
     r0: f64,
     r1: f64,
     ball_r: f64,
+    rot: &Rotation,
+    pockets: usize,
+    thresholds: &Thresholds,
 ) -> Result<Option<Ball>, VisionError> {
     let k = (1.2 * ball_r).round().max(2.0) as usize;
     let side = 2 * k + 1;
@@ -387,25 +443,102 @@ fn find_ball(
     let (ra, rb) = (r0 - 0.3 * ball_r, r1 + 0.3 * ball_r);
     let rows = (rb - ra).ceil() as usize;
     let cols = (std::f64::consts::TAU * (r0 + r1) / 2.0).round() as usize;
-    if rows < side || cols < 4 * side {
+    if rows < side || cols < 4 * side || pockets == 0 {
         return Ok(None);
     }
-    // The strip, with its first `side − 1` columns repeated after the last: the ring wraps.
-    let width = cols + side - 1;
-    let mut strip = vec![0.0f32; rows * width];
+    let mut strip = vec![0.0f32; rows * cols];
     let dirs: Vec<Pt> = (0..cols)
         .map(|x| polar(1.0, x as f64 * 360.0 / cols as f64))
         .collect();
     for y in 0..rows {
         let r = ra + y as f64 + 0.5;
         for (x, d) in dirs.iter().enumerate() {
-            let v = image
+            strip[y * cols + x] = image
                 .sample(to_image.apply(d.scale(r)))
                 .map_or(0.0, |[b, g, rd]| b.min(g).min(rd));
-            strip[y * width + x] = v;
         }
-        for x in cols..width {
-            strip[y * width + x] = strip[y * width + x - cols];
+    }
+    // The empty ring: per radius and place across a pocket, the median over the pocket and
+    // its neighbours (`NEIGHBOURS` each side). Neighbours rather than the whole ring, so that
+    // what changes slowly around it (light, broad glare, and a circle calibration's
+    // mismatch with the ellipse it stands for, which shifts the ring's edges in and out) is
+    // taken away too; the ball is in one pocket of the 2·NEIGHBOURS + 1.
+    let pocket = 360.0 / pockets as f64;
+    let bins = (cols as f64 / pockets as f64).round().max(8.0) as usize;
+    let place: Vec<(usize, usize)> = (0..cols)
+        .map(|x| {
+            let deg = x as f64 * 360.0 / cols as f64;
+            let from_zero = (deg - rot.zero_deg + pocket / 2.0).rem_euclid(360.0) / pocket;
+            let p = (from_zero.floor() as usize).min(pockets - 1);
+            let b = (((from_zero - from_zero.floor()) * bins as f64) as usize).min(bins - 1);
+            (p, b)
+        })
+        .collect();
+    // Mean per (row, pocket, place), then the median across neighbouring pockets.
+    let cell = |y: usize, p: usize, b: usize| (y * pockets + p) * bins + b;
+    let mut sum = vec![0.0f32; rows * pockets * bins];
+    let mut count = vec![0u16; pockets * bins];
+    for &(p, b) in &place {
+        count[p * bins + b] += 1;
+    }
+    for y in 0..rows {
+        let row = &strip[y * cols..(y + 1) * cols];
+        for (v, &(p, b)) in row.iter().zip(&place) {
+            sum[cell(y, p, b)] += v;
+        }
+    }
+    // A place no column fell in (bins are rounded) takes its neighbour's mean.
+    let mut means = vec![0.0f32; rows * pockets * bins];
+    for y in 0..rows {
+        for p in 0..pockets {
+            let mut last = None;
+            for b in (0..bins).chain(0..bins) {
+                let n = count[p * bins + b];
+                if n > 0 {
+                    last = Some(sum[cell(y, p, b)] / f32::from(n));
+                }
+                if let Some(v) = last {
+                    means[cell(y, p, b)] = v;
+                }
+            }
+        }
+    }
+    // The window's median, slid pocket by pocket: one value leaves, one comes in, the window
+    // stays sorted.
+    const W: usize = 2 * NEIGHBOURS + 1;
+    let mut empty = vec![0.0f32; rows * pockets * bins];
+    for y in 0..rows {
+        for b in 0..bins {
+            let at = |q: usize| means[cell(y, q % pockets, b)];
+            let mut window = [0.0f32; W];
+            for (i, w) in window.iter_mut().enumerate() {
+                *w = at(pockets - NEIGHBOURS + i);
+            }
+            window.sort_unstable_by(f32::total_cmp);
+            for p in 0..pockets {
+                empty[cell(y, p, b)] = window[NEIGHBOURS];
+                let (out, inn) = (at(p + pockets - NEIGHBOURS), at(p + NEIGHBOURS + 1));
+                slide(&mut window, out, inn);
+            }
+        }
+    }
+    let mut rest = vec![0.0f32; rows * cols];
+    for y in 0..rows {
+        for (x, &(p, b)) in place.iter().enumerate() {
+            // Plus a faint fixed dither (±0.75 of a grey level): where the remainder is exactly
+            // flat (a clipped white patch of glare, a synthetic frame without noise) the
+            // normalised correlation of a zero-variance window is whatever rounding makes it
+            // (OpenCV gives ±1 there), and such spots would crowd out the ball.
+            let dither = ((x * 7 + y * 13) % 4) as f32 * 0.5 - 0.75;
+            rest[y * cols + x] = strip[y * cols + x] - empty[cell(y, p, b)] + dither;
+        }
+    }
+    // Matched with the ring wrapping: the first `side − 1` columns repeated after the last.
+    let width = cols + side - 1;
+    let mut padded = vec![0.0f32; rows * width];
+    for y in 0..rows {
+        for x in 0..width {
+            padded[y * width + x] = rest[y * cols + x % cols];
         }
     }
     let mut disc = vec![0.0f32; side * side];
@@ -415,44 +548,127 @@ fn find_ball(
             disc[y * side + x] = (ball_r - d + 0.5).clamp(0.0, 1.0) as f32;
         }
     }
-    let strip = Mat::from_slice(&strip)?
+    let padded = Mat::from_slice(&padded)?
         .reshape(1, rows as i32)?
         .try_clone()?;
     let disc = Mat::from_slice(&disc)?
         .reshape(1, side as i32)?
         .try_clone()?;
     let mut scores = Mat::default();
-    imgproc::match_template_def(&strip, &disc, &mut scores, imgproc::TM_CCOEFF_NORMED)?;
+    imgproc::match_template_def(&padded, &disc, &mut scores, imgproc::TM_CCOEFF_NORMED)?;
     let out_rows = usize::try_from(scores.rows()).unwrap_or(0);
     let out_cols = usize::try_from(scores.cols()).unwrap_or(0);
     if out_cols != cols || out_rows == 0 {
         return Ok(None);
     }
-    let s = scores.data_typed::<f32>()?;
+    let mut s: Vec<f32> = scores.data_typed::<f32>()?.to_vec();
     // The ball's centre stays inside the ring.
-    let mut best: Option<(usize, usize, f32)> = None;
     for y in 0..out_rows {
         let r = ra + (y + k) as f64 + 0.5;
         if r < r0 + 0.5 * ball_r || r > r1 - 0.5 * ball_r {
-            continue;
+            s[y * cols..(y + 1) * cols].fill(f32::NEG_INFINITY);
         }
-        for x in 0..cols {
-            let v = s[y * cols + x];
-            if v.is_finite() && best.is_none_or(|b| v > b.2) {
-                best = Some((y, x, v));
+    }
+    let score_at = |s: &[f32], y: usize, x: usize| f64::from(s[y * cols + x % cols]);
+    let mut best: Option<(Ball, f64)> = None;
+    let blank = (2.0 * ball_r).ceil() as usize;
+    for _ in 0..CANDIDATES {
+        let Some((i, v)) = s
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|(_, v)| v.is_finite())
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+        else {
+            break;
+        };
+        if f64::from(v) < thresholds.ball_min_score {
+            break;
+        }
+        let (y, x) = (i / cols, i % cols);
+        let frac = parabola(
+            score_at(&s, y, x + cols - 1),
+            f64::from(v),
+            score_at(&s, y, x + 1),
+        );
+        let lift = stand_out(&rest, rows, cols, y + k, x + k, ball_r);
+        let ball = Ball {
+            angle_deg: ((x + k) as f64 + frac) * 360.0 / cols as f64 % 360.0,
+            radius: ra + (y + k) as f64 + 0.5,
+            score: f64::from(v),
+        };
+        if best.as_ref().is_none_or(|(_, l)| lift > *l) {
+            best = Some((ball, lift));
+        }
+        // The next candidate at least a ball's width away along the ring.
+        for yy in 0..out_rows {
+            for dx in 0..=2 * blank {
+                let xx = (x + cols + dx - blank) % cols;
+                s[yy * cols + xx] = f32::NEG_INFINITY;
             }
         }
     }
-    let Some((y, x, v)) = best else {
-        return Ok(None);
+    Ok(best
+        .filter(|(_, lift)| *lift >= thresholds.ball_min_lift)
+        .map(|(b, _)| b))
+}
+
+/// In a sorted window, replaces one value equal to `out` by `inn`, keeping it sorted.
+fn slide(window: &mut [f32], out: f32, inn: f32) {
+    let Some(mut i) = window.iter().position(|v| v.total_cmp(&out).is_eq()) else {
+        return;
     };
-    let at = |xx: usize| f64::from(s[y * cols + xx % cols]);
-    let frac = parabola(at(x + cols - 1), f64::from(v), at(x + 1));
-    Ok(Some(Ball {
-        angle_deg: ((x + k) as f64 + frac) * 360.0 / cols as f64 % 360.0,
-        radius: ra + (y + k) as f64 + 0.5,
-        score: f64::from(v),
-    }))
+    window[i] = inn;
+    while i > 0 && window[i - 1] > window[i] {
+        window.swap(i - 1, i);
+        i -= 1;
+    }
+    while i + 1 < window.len() && window[i + 1] < window[i] {
+        window.swap(i, i + 1);
+        i += 1;
+    }
+}
+
+/// Pockets each side whose median, with the pocket's own, makes the empty ring.
+const NEIGHBOURS: usize = 6;
+
+/// How many of the best disc matches are weighed as the ball.
+const CANDIDATES: usize = 5;
+
+/// How much a ball-sized spot at (`cy`, `cx`) of the remainder stands out of its surroundings:
+/// the mean over its middle (within 0.7 of the ball's radius) less the brightest of eight
+/// sectors of the ring around it (1.4 to 2 radii), so a spot in a long streak of glare, bright
+/// along the streak, does not stand out.
+fn stand_out(rest: &[f32], rows: usize, cols: usize, cy: usize, cx: usize, ball_r: f64) -> f64 {
+    let reach = (2.0 * ball_r).ceil() as isize;
+    let (mut mid, mut mid_n) = (0.0f64, 0u32);
+    let mut sectors = [(0.0f64, 0u32); 8];
+    for dy in -reach..=reach {
+        let y = (cy as isize + dy).clamp(0, rows as isize - 1) as usize;
+        for dx in -reach..=reach {
+            let d = ((dy * dy + dx * dx) as f64).sqrt();
+            let x = (cx as isize + dx).rem_euclid(cols as isize) as usize;
+            let v = f64::from(rest[y * cols + x]);
+            if d <= 0.7 * ball_r {
+                mid += v;
+                mid_n += 1;
+            } else if d >= 1.4 * ball_r && d <= 2.0 * ball_r {
+                let a = (dy as f64).atan2(dx as f64) + std::f64::consts::PI;
+                let q = ((a / std::f64::consts::FRAC_PI_4) as usize).min(7);
+                sectors[q].0 += v;
+                sectors[q].1 += 1;
+            }
+        }
+    }
+    let brightest = sectors
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(sum, n)| sum / f64::from(*n))
+        .fold(f64::NEG_INFINITY, f64::max);
+    if mid_n == 0 || !brightest.is_finite() {
+        return f64::NEG_INFINITY;
+    }
+    mid / f64::from(mid_n) - brightest
 }
 
 /// The pocket ring and the number ring unrolled as the reader sees them (rows: radius outwards
@@ -462,8 +678,9 @@ fn find_ball(
 /// the pockets fill the band between the two edges, and the numbers stand in a straight row.
 pub fn unroll_ring(frame: &Mat, wheel: &WheelGeometry) -> Result<Mat, VisionError> {
     let image = Image::new(frame)?;
-    let to_image = wheel.image_from_wheel()?;
     let (r0, r1) = (wheel.pocket_ring_px.inner, wheel.pocket_ring_px.outer);
+    let (to_image, k) = pixel_units(&wheel.image_from_wheel()?, (r0 + r1) / 2.0);
+    let (r0, r1) = (r0 * k, r1 * k);
     let w = (r1 - r0).max(1.0);
     let rows = (2.0 * w).ceil().min(2000.0) as usize;
     let cols = (std::f64::consts::TAU * (r0 + r1) / 2.0)
@@ -660,10 +877,172 @@ mod tests {
     }
 
     #[test]
+    fn a_sliding_window_stays_sorted_and_gives_the_running_median() {
+        let values = [5.0f32, 1.0, 9.0, 3.0, 7.0, 2.0, 8.0, 2.0, 6.0, 4.0];
+        let mut w = [values[0], values[1], values[2]];
+        w.sort_unstable_by(f32::total_cmp);
+        for i in 0..values.len() - 3 {
+            let mut direct = [values[i], values[i + 1], values[i + 2]];
+            direct.sort_unstable_by(f32::total_cmp);
+            assert_eq!(w, direct, "window at {i}");
+            slide(&mut w, values[i], values[i + 3]);
+        }
+    }
+
+    #[test]
     fn parabola_peaks_between_samples() {
         assert!((parabola(1.0, 2.0, 1.0)).abs() < 1e-12);
         assert!(parabola(1.0, 2.0, 1.5) > 0.0);
         assert_eq!(parabola(1.0, 1.0, 1.0), 0.0);
+    }
+
+    #[test]
+    fn a_ball_stands_out_of_its_surroundings_and_a_streak_of_glare_does_not() {
+        let (rows, cols, r) = (50usize, 400usize, 10.0f64);
+        let mut ball = vec![0.0f32; rows * cols];
+        let mut streak = vec![0.0f32; rows * cols];
+        for y in 0..rows {
+            for x in 0..cols {
+                let dx = x.abs_diff(3).min(cols - x.abs_diff(3)) as f64;
+                let d = ((y as f64 - 25.0).powi(2) + dx * dx).sqrt();
+                if d <= r {
+                    ball[y * cols + x] = 120.0;
+                }
+                // Glare along the ring, as wide as the ball: bright on two sides of any spot.
+                if (y as f64 - 25.0).abs() <= r {
+                    streak[y * cols + x] = 120.0;
+                }
+            }
+        }
+        // The ball sits across the ring's seam (column 3): the surroundings wrap around.
+        let lift = stand_out(&ball, rows, cols, 25, 3, r);
+        assert!(lift > 110.0, "{lift}");
+        // The sectors along the streak reach past its edges, so a little is left (about a
+        // seventh of the glare's height), well under the default `ball_min_lift` of a
+        // streak as bright as this ball.
+        let lift = stand_out(&streak, rows, cols, 25, 200, r);
+        assert!(lift < 0.15 * 120.0, "{lift}");
+    }
+
+    /// A clean top-down European wheel on a 640×480 frame: zero at `zero_deg`, pockets from
+    /// radius 100 to 130 (numbers ring to 160), metal frets and edges, and the ball in the
+    /// pocket `ball` of the order (if any), near the outer edge.
+    fn drawn_wheel(zero_deg: f64, ball: Option<usize>) -> Mat {
+        use opencv::core::{Point, Scalar, Vector, CV_8UC3};
+        let mut img =
+            Mat::new_rows_cols_with_default(480, 640, CV_8UC3, Scalar::new(40.0, 70.0, 120.0, 0.0))
+                .expect("frame");
+        let (cx, cy) = (320.0, 240.0);
+        let at = |r: f64, deg: f64| {
+            let p = polar(r, deg);
+            Point::new((cx + p.x).round() as i32, (cy + p.y).round() as i32)
+        };
+        let pw = 360.0 / 37.0;
+        for (i, n) in EUROPEAN.iter().enumerate() {
+            let colour = if *n == "0" {
+                Scalar::new(40.0, 120.0, 25.0, 0.0)
+            } else if RED_NUMBERS.contains(&n.parse::<u8>().expect("number")) {
+                Scalar::new(32.0, 30.0, 175.0, 0.0)
+            } else {
+                Scalar::new(28.0, 26.0, 26.0, 0.0)
+            };
+            let mid = zero_deg + i as f64 * pw;
+            let mut pts = Vector::<Point>::new();
+            for k in 0..=6 {
+                pts.push(at(100.0, mid - pw / 2.0 + pw * f64::from(k) / 6.0));
+            }
+            for k in (0..=6).rev() {
+                pts.push(at(160.0, mid - pw / 2.0 + pw * f64::from(k) / 6.0));
+            }
+            imgproc::fill_convex_poly(&mut img, &pts, colour, imgproc::LINE_AA, 0).expect("pocket");
+            let edge = mid - pw / 2.0;
+            imgproc::line(
+                &mut img,
+                at(100.0, edge),
+                at(130.0, edge),
+                Scalar::new(205.0, 210.0, 215.0, 0.0),
+                2,
+                imgproc::LINE_AA,
+                0,
+            )
+            .expect("fret");
+        }
+        for r in [100, 130] {
+            imgproc::circle(
+                &mut img,
+                Point::new(320, 240),
+                r,
+                Scalar::new(205.0, 210.0, 215.0, 0.0),
+                2,
+                imgproc::LINE_AA,
+                0,
+            )
+            .expect("edge");
+        }
+        if let Some(i) = ball {
+            imgproc::circle(
+                &mut img,
+                at(121.0, zero_deg + i as f64 * pw + 1.0),
+                7,
+                Scalar::new(205.0, 228.0, 238.0, 0.0),
+                -1,
+                imgproc::LINE_AA,
+                0,
+            )
+            .expect("ball");
+        }
+        img
+    }
+
+    #[test]
+    fn a_drawn_wheel_is_read_and_an_empty_one_is_not() {
+        let wheel = WheelGeometry::circle(
+            "auto",
+            [320.0, 240.0],
+            crate::calibration::Ring {
+                inner: 100.0,
+                outer: 130.0,
+            },
+        );
+        let t = Thresholds::default();
+        for (zero, ball) in [(0.0, 17usize), (123.4, 0), (250.0, 36)] {
+            let read = read_pocket(&drawn_wheel(zero, Some(ball)), &wheel, &t)
+                .expect("read")
+                .expect("a pocket");
+            assert_eq!(
+                (read.number.as_str(), read.layout),
+                (EUROPEAN[ball], "european")
+            );
+            let err = (read.zero_angle_deg - zero + 180.0).rem_euclid(360.0) - 180.0;
+            assert!(err.abs() < 1.0, "{read:?}");
+            assert_eq!(
+                read_pocket(&drawn_wheel(zero, None), &wheel, &t).expect("read"),
+                None
+            );
+        }
+        // The same wheel calibrated in another unit (a homography from "millimetres", 2.5 mm
+        // a pixel): the same read.
+        let mm = WheelGeometry::from_homography(
+            "auto",
+            Homography([0.4, 0.0, 320.0, 0.0, 0.4, 240.0, 0.0, 0.0, 1.0]),
+            crate::calibration::Ring {
+                inner: 250.0,
+                outer: 325.0,
+            },
+        );
+        let read = read_pocket(&drawn_wheel(40.0, Some(5)), &mm, &t)
+            .expect("read")
+            .expect("a pocket");
+        assert_eq!(read.number, EUROPEAN[5]);
+        // A frame of another kind is an error, not a guess.
+        let grey = Mat::new_rows_cols_with_default(
+            480,
+            640,
+            opencv::core::CV_8UC1,
+            opencv::core::Scalar::all(0.0),
+        )
+        .expect("grey");
+        assert!(read_pocket(&grey, &wheel, &t).is_err());
     }
 
     fn read(n: &str, c: f64) -> PocketRead {
