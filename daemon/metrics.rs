@@ -44,6 +44,13 @@ const FAMILIES: &[Family] = &[
     },
 ];
 
+/// Counter families: their help, shown even before the first count, so dashboards and alert
+/// rules can name them from the start.
+const COUNTERS: &[(&str, &str)] = &[(
+    "croupier_crosscheck_mismatches_total",
+    "Holds by reason (mismatch, missing_confirmation) and by the witness that disagreed or was missing (vision, rfid).",
+)];
+
 #[derive(Debug, Clone)]
 struct Histogram {
     counts: Vec<u64>,
@@ -56,6 +63,7 @@ struct Registry {
     histograms: BTreeMap<(&'static str, String), Histogram>,
     gauges: BTreeMap<(&'static str, String), f64>,
     gauge_help: BTreeMap<&'static str, &'static str>,
+    counters: BTreeMap<(&'static str, String), u64>,
 }
 
 static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(Mutex::default);
@@ -108,6 +116,15 @@ pub fn gauge(name: &'static str, help: &'static str, labels: &[(&str, &str)], va
     reg.gauges.insert((name, labels_text(labels)), value);
 }
 
+/// Adds to a counter of [`COUNTERS`].
+pub fn count(name: &'static str, labels: &[(&str, &str)], n: u64) {
+    if !COUNTERS.iter().any(|(c, _)| *c == name) {
+        return;
+    }
+    let mut reg = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
+    *reg.counters.entry((name, labels_text(labels))).or_default() += n;
+}
+
 /// Forgets every gauge of `name` with these labels (a camera that went away).
 pub fn clear_gauges(name: &'static str, labels: &[(&str, &str)]) {
     let key = labels_text(labels);
@@ -151,6 +168,17 @@ pub fn render(out: &mut String) {
             };
             let _ = writeln!(out, "{name}_sum{braces} {}", number(h.sum));
             let _ = writeln!(out, "{name}_count{braces} {}", h.count);
+        }
+    }
+    for (family, help) in COUNTERS {
+        let _ = writeln!(out, "# HELP {family} {help}");
+        let _ = writeln!(out, "# TYPE {family} counter");
+        for ((name, labels), value) in reg.counters.iter().filter(|((n, _), _)| n == family) {
+            if labels.is_empty() {
+                let _ = writeln!(out, "{name} {value}");
+            } else {
+                let _ = writeln!(out, "{name}{{{labels}}} {value}");
+            }
         }
     }
     let mut last = "";
@@ -211,6 +239,36 @@ mod tests {
             out.contains("croupier_vision_read_seconds_count{camera=\"unit-test\"} 2"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn counters_count_per_label_set_and_show_before_the_first() {
+        let mut out = String::new();
+        render(&mut out);
+        assert!(
+            out.contains("# TYPE croupier_crosscheck_mismatches_total counter"),
+            "{out}"
+        );
+        count(
+            "croupier_crosscheck_mismatches_total",
+            &[("reason", "unit"), ("source", "vision")],
+            1,
+        );
+        count(
+            "croupier_crosscheck_mismatches_total",
+            &[("reason", "unit"), ("source", "vision")],
+            2,
+        );
+        count("croupier_not_declared_total", &[], 1);
+        let mut out = String::new();
+        render(&mut out);
+        assert!(
+            out.contains(
+                "croupier_crosscheck_mismatches_total{reason=\"unit\",source=\"vision\"} 3"
+            ),
+            "{out}"
+        );
+        assert!(!out.contains("croupier_not_declared_total"));
     }
 
     #[test]

@@ -526,7 +526,28 @@ fn emit(
                             late_us as f64 / 1e6,
                         );
                     }
-                    "alert.mismatch" => health.add("holds", 1),
+                    "alert.mismatch" => {
+                        health.add("holds", 1);
+                        // Which witness disagreed (or was missing), for the dashboards.
+                        let reason = env.payload["reason"].as_str().unwrap_or("unknown");
+                        let source = env.payload["detail"]["source"]
+                            .as_str()
+                            .map(str::to_owned)
+                            .or_else(|| {
+                                env.payload["detail"]["missing"].as_array().map(|m| {
+                                    m.iter()
+                                        .filter_map(|v| v.as_str())
+                                        .collect::<Vec<_>>()
+                                        .join(",")
+                                })
+                            })
+                            .unwrap_or_default();
+                        crate::metrics::count(
+                            "croupier_crosscheck_mismatches_total",
+                            &[("reason", reason), ("source", &source)],
+                            1,
+                        );
+                    }
                     _ => {}
                 }
                 handle.remember(&env);

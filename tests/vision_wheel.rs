@@ -256,5 +256,17 @@ fn the_wheel_camera_confirms_the_number_and_a_different_pocket_holds_the_round()
             && e["payload"]["number"].as_u64().map(|n| n.to_string()) == Some(second.1.clone())),
         "the camera's number is on the record"
     );
+    // The hold is on the dashboards, by witness.
+    let (_, metrics) = http_get(http, "/metrics").expect("metrics");
+    assert!(
+        metrics.contains(
+            "croupier_crosscheck_mismatches_total{reason=\"mismatch\",source=\"vision\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("croupier_vision_sightings_total{camera=\"wheel\"} "),
+        "{metrics}"
+    );
     drop(sims);
 }

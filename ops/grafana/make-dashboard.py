@@ -29,7 +29,7 @@ rows = [
         ], "s", "timeseries", 12, 8, "From a device's input to the broker's acknowledgement of its event. Alert: p95 > 250 ms."),
         ("Outbox backlog", [("croupier_outbox_depth{I}", "depth {{instance}}")], "short", "timeseries", 12, 8, "Events written but not acknowledged by the broker."),
         ("Oldest unacknowledged event", [("croupier_outbox_oldest_age_seconds{I}", "{{instance}}")], "s", "timeseries", 12, 8, "Alert: over 60 s (warning), 300 s (critical)."),
-        ("Cross-check holds", [("increase(croupier_crosscheck_holds_total{I}[1h])", "{{instance}}")], "short", "timeseries", 12, 8, "Rounds held because the camera or RFID disagreed with the shoe or wheel, or did not confirm."),
+        ("Cross-check holds", [("sum by (instance, reason, source) (increase(croupier_crosscheck_mismatches_total{I}[1h]))", "{{reason}} {{source}} {{instance}}")], "short", "timeseries", 12, 8, "Rounds held because the camera or RFID disagreed with the shoe or wheel (mismatch), or did not confirm (missing_confirmation)."),
         ("Clock error", [("croupier_clock_error_seconds{I}", "{{instance}}")], "s", "timeseries", 12, 8, "The kernel's estimated clock error."),
     ]),
     ("Devices", [
