@@ -1046,6 +1046,17 @@ def render_scene(ctx, deck, n):
     return base
 
 
+def render_layout(ctx, k):
+    """Table k as its camera sees it with nothing on it and no glare (tables/<k>.png): the
+    picture `croupier demo` lays the dealt cards on, and a frame for `calibrate table`."""
+    img = table_image(ctx, k).astype(np.float32)
+    H, W = img.shape[0] // SS, img.shape[1] // SS
+    out = cv2.resize(img, (W, H), interpolation=cv2.INTER_AREA)
+    out = cv2.GaussianBlur(out, (0, 0), 0.5)
+    write_png(os.path.join(ctx["out"], "tables", "%d.png" % k),
+              np.clip(np.rint(out), 0, 255).astype(np.uint8), photo=True)
+
+
 def render_empty(ctx, n):
     seed = ctx["seed"]
     rng = seed_rng(seed, "empty", n)
@@ -1477,6 +1488,8 @@ def run_task(task):
         return render_scene(ctx, a, b)
     if kind == "empty":
         return render_empty(ctx, a)
+    if kind == "layout":
+        return render_layout(ctx, a)
     if kind == "wheel":
         return render_wheel(ctx, a)
     raise ValueError(kind)
@@ -1602,6 +1615,7 @@ def main(argv=None):
             os.makedirs(os.path.join(out, "scenes", d["name"]))
             for n in range(a.scenes):
                 tasks.append((ctx, "scene", d["name"], n))
+        tasks += [(ctx, "layout", k, None) for k in range(a.tables)]
         tasks += [(ctx, "empty", n, None) for n in range(a.empty)]
         tasks += [(ctx, "wheel", n, None) for n in range(a.wheel)]
         done = 0
