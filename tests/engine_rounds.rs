@@ -11,14 +11,6 @@ use std::time::Duration;
 use common::*;
 use nix::sys::signal::Signal;
 
-fn read_events(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
 fn wait_events(
     path: &Path,
     daemon: &Daemon,

@@ -35,14 +35,6 @@ fn json_file(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json")
 }
 
-fn read_events(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
 /// Copies a frame into the camera's file by rename, as the `image://` source expects.
 fn show(frame: &Path, camera: &Path) {
     let tmp = camera.with_extension("tmp.png");

@@ -383,3 +383,13 @@ restart_backoff_max = "300ms"
 {devices}"#
     )
 }
+
+/// The events of a table's event log (`state/events/events.jsonl`), skipping a line being
+/// written.
+pub fn read_events(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
