@@ -781,6 +781,25 @@ impl Round {
         &self.dealer
     }
 
+    /// The cards dealt so far to what lies in `zone`: the dealer's (the hole card included), or
+    /// every hand of a box (both hands after a split); nothing for a box not in play. The
+    /// engine's cross-check compares what a witness saw in that zone with it.
+    pub fn zone_cards(&self, zone: Zone) -> Vec<Card> {
+        match zone {
+            Zone::Dealer => self.dealer.clone(),
+            Zone::Box(box_no) => self
+                .seats
+                .iter()
+                .filter(|seat| seat.box_no == box_no)
+                .flat_map(|seat| {
+                    seat.hands
+                        .iter()
+                        .flat_map(|hand| hand.cards.iter().copied())
+                })
+                .collect(),
+        }
+    }
+
     /// Takes a card, seen in `zone` where the table knows it, and says where it went.
     ///
     /// With a zone the card goes to that zone's box or the dealer (see the module docs); without

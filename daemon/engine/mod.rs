@@ -18,6 +18,7 @@
 
 pub mod baccarat;
 pub mod blackjack;
+mod crosscheck;
 pub mod recovery;
 pub mod roulette;
 
@@ -32,6 +33,7 @@ use serde_json::{json, Value};
 
 use crate::clock::format_utc;
 use crate::config::Game;
+use crosscheck::{Hand, Sighting};
 
 /// An instant on both clocks: wall (UTC) and CLOCK_MONOTONIC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -275,12 +277,12 @@ enum GameRound {
     Baccarat {
         coup: baccarat::Coup,
         cards: Vec<Card>,
-        witnessed: Vec<(Source, Card)>,
+        witnessed: Vec<Sighting>,
     },
     Blackjack {
         round: blackjack::Round,
         cards: Vec<Card>,
-        witnessed: Vec<(Source, Card)>,
+        witnessed: Vec<Sighting>,
     },
 }
 
@@ -1001,20 +1003,26 @@ impl Engine {
                 payload.entry(k).or_insert(v);
             }
         }
+        // Weighed from the event's payload, as a replay after a restart weighs it.
+        let sighting = match &witness {
+            Witness::Card { card, zone } => {
+                Some(Sighting::from_seen(source, *card, zone.clone(), &payload))
+            }
+            Witness::Pocket { .. } => None,
+        };
         out.event(kind, self.round_id(), source, at, payload);
         let Some(round) = self.round.as_mut() else {
             return;
         };
-        match (&mut round.game, witness) {
-            (GameRound::Roulette { witnessed, .. }, Witness::Pocket { number }) => {
+        match (&mut round.game, witness, sighting) {
+            (GameRound::Roulette { witnessed, .. }, Witness::Pocket { number }, _) => {
                 witnessed.push((source, number))
             }
             (
                 GameRound::Baccarat { witnessed, .. } | GameRound::Blackjack { witnessed, .. },
-                Witness::Card { card, .. },
-            ) => {
-                witnessed.push((source, card));
-            }
+                Witness::Card { .. },
+                Some(sighting),
+            ) => witnessed.push(sighting),
             _ => return,
         }
         if matches!(self.phase, Phase::Closed | Phase::Play) {
@@ -1041,11 +1049,19 @@ impl Engine {
                 )
             }
             GameRound::Baccarat {
-                cards, witnessed, ..
-            }
-            | GameRound::Blackjack {
-                cards, witnessed, ..
-            } => check_cards(&crosscheck.cards, cards, witnessed),
+                coup,
+                cards,
+                witnessed,
+            } => crosscheck::check_cards(&crosscheck.cards, cards, witnessed, |zone| {
+                baccarat_hand(coup, zone)
+            }),
+            GameRound::Blackjack {
+                round: bj,
+                cards,
+                witnessed,
+            } => crosscheck::check_cards(&crosscheck.cards, cards, witnessed, |zone| {
+                blackjack_hand(bj, zone)
+            }),
         };
         match verdict {
             Verdict::Agree => {
@@ -1138,30 +1154,27 @@ fn check_witnesses(
     }
 }
 
-/// Every card the shoe dealt must be witnessed by every required source; a witnessed card the
-/// shoe never dealt is a mismatch.
-fn check_cards(
-    required: &BTreeSet<Source>,
-    dealt: &[Card],
-    witnessed: &[(Source, Card)],
-) -> Verdict {
-    for (source, card) in witnessed {
-        if required.contains(source) && !dealt.contains(card) {
-            return Verdict::Disagree(
-                json!({ "source": source, "card": card.to_string(), "dealt": dealt.iter().map(|c| c.to_string()).collect::<Vec<_>>() }),
-            );
-        }
-    }
-    let all_seen = required.iter().all(|source| {
-        dealt
-            .iter()
-            .all(|card| witnessed.iter().any(|(s, c)| s == source && c == card))
-    });
-    if all_seen {
-        Verdict::Agree
-    } else {
-        Verdict::Waiting
-    }
+/// The baccarat hand a witness's zone names (`player`, `banker`, any case), with its cards.
+fn baccarat_hand(coup: &baccarat::Coup, zone: &str) -> Option<Hand> {
+    let (player, banker) = coup.cards();
+    let zone = zone.trim();
+    [("player", player), ("banker", banker)]
+        .into_iter()
+        .find(|(name, _)| zone.eq_ignore_ascii_case(name))
+        .map(|(name, cards)| Hand {
+            name: name.to_owned(),
+            cards: cards.to_vec(),
+        })
+}
+
+/// The blackjack hand a witness's zone names (`dealer`, `box3`, `box 3`, …), with its cards:
+/// every hand of a box after a split; a box not in play is a hand with no cards.
+fn blackjack_hand(round: &blackjack::Round, zone: &str) -> Option<Hand> {
+    let zone = blackjack::Zone::parse(zone)?;
+    Some(Hand {
+        name: zone.to_string(),
+        cards: round.zone_cards(zone),
+    })
 }
 
 /// `rl-01-20261121T142310Z-0007`: table, UTC of the opening, a counter that survives restarts.

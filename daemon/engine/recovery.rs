@@ -133,8 +133,9 @@ fn replay(engine: &mut Engine, env: &Envelope, now: At) {
                 }
             }
         }
-        // What the witnesses saw counts again after a restart, so a confirmed card needs no
-        // second sighting.
+        // What the witnesses saw counts again after a restart, where they saw it, so a
+        // confirmed card needs no second sighting and a card seen in the wrong hand before the
+        // crash still holds the round.
         "card.seen" | "pocket.seen" => {
             if let Some(round) = engine.round.as_mut() {
                 match &mut round.game {
@@ -152,7 +153,10 @@ fn replay(engine: &mut Engine, env: &Envelope, now: At) {
                             .as_str()
                             .and_then(|c| c.parse::<Card>().ok())
                         {
-                            witnessed.push((env.source, card));
+                            // The zone, and what tells the card from another (the camera's
+                            // corners, the RFID tag), as the live engine weighed them.
+                            let zone = payload["zone"].as_str().map(str::to_owned);
+                            witnessed.push(Sighting::from_seen(env.source, card, zone, payload));
                         }
                     }
                 }

@@ -736,6 +736,404 @@ fn recovery_keeps_a_pending_result_pending() {
     assert_eq!(recovered.phase(), Phase::ResultPending);
 }
 
+// ---- the card cross-check: zones and counts (crosscheck.rs) ---------------------------------
+
+/// A card the camera saw, centred at `(x, y)` in the camera's pixels, 60 px wide (90 high).
+fn seen_at(t: f64, c: &str, zone: Option<&str>, (x, y): (f64, f64)) -> Input {
+    let (w, h) = (30.0, 45.0);
+    Input::Witness {
+        source: Source::Vision,
+        at: at(t),
+        witness: Witness::Card {
+            card: c.parse().expect("card"),
+            zone: zone.map(str::to_owned),
+        },
+        detail: json!({
+            "confidence": 0.97, "timecode": "10:00:01:00", "camera": "cards",
+            "corners_px": [[x - w, y - h], [x + w, y - h], [x + w, y + h], [x - w, y + h]],
+        }),
+    }
+}
+
+/// A card an RFID reader saw: its tag's uid, on an antenna (a zone that names no hand).
+fn tag_seen(t: f64, c: &str, uid: &str) -> Input {
+    Input::Witness {
+        source: Source::Rfid,
+        at: at(t),
+        witness: Witness::Card {
+            card: c.parse().expect("card"),
+            zone: Some("antenna-1".into()),
+        },
+        detail: json!({ "device": "rfid", "uid": uid }),
+    }
+}
+
+/// Opens a round, closes betting and deals `cards` from the shoe, one a second from 16 s.
+fn deal(cards: &[&str]) -> Vec<Input> {
+    let mut inputs = vec![pedal(0.0), tick(15.0)];
+    for (i, c) in cards.iter().enumerate() {
+        inputs.push(card(16.0 + i as f64, c));
+    }
+    inputs
+}
+
+fn held(out: &[EngineEvent]) -> &EngineEvent {
+    out.iter()
+        .find(|e| e.kind == "alert.mismatch")
+        .unwrap_or_else(|| panic!("not held: {out:#?}"))
+}
+
+fn paid(out: &[EngineEvent]) -> bool {
+    out.iter().any(|e| e.kind == "round.result") && !out.iter().any(|e| e.kind == "alert.mismatch")
+}
+
+// Player 5C KH (5) draws 5S (0); banker 5S TD (5) draws on the player's 5: 2H (7). An 8-deck
+// shoe: 5S twice.
+const DEMO_COUP: [&str; 6] = ["5C", "5S", "KH", "TD", "5S", "2H"];
+// Where each card lies in the camera's picture: the hands' first two side by side, the thirds
+// above.
+const P1: (f64, f64) = (100.0, 300.0);
+const P2: (f64, f64) = (170.0, 300.0);
+const P3: (f64, f64) = (135.0, 150.0);
+const B1: (f64, f64) = (400.0, 300.0);
+const B2: (f64, f64) = (470.0, 300.0);
+const B3: (f64, f64) = (435.0, 150.0);
+
+#[test]
+fn the_demos_misread_equal_to_a_card_of_the_other_hand_holds() {
+    // The camera saw the banker's first card (5S) as 5C, the player's first card: as sets,
+    // {5C, 5C, KH, TD, 5S, 2H} is the coup, and the round used to pay.
+    let mut e = Engine::new(baccarat_vision_config());
+    let mut inputs = deal(&DEMO_COUP);
+    for (i, (c, zone, place)) in [
+        ("5C", "player", P1),
+        ("5C", "banker", B1),
+        ("KH", "player", P2),
+        ("TD", "banker", B2),
+        ("5S", "player", P3),
+        ("2H", "banker", B3),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        inputs.push(seen_at(23.0 + i as f64 * 0.2, c, Some(zone), place));
+    }
+    let out = run(&mut e, inputs);
+    let hold = held(&out);
+    assert_eq!(hold.payload["reason"], "mismatch");
+    let detail = &hold.payload["detail"];
+    assert_eq!(detail["source"], "vision");
+    assert_eq!(detail["card"], "5C");
+    assert_eq!(detail["zone"], "banker");
+    assert_eq!(detail["rule"], "other_hand");
+    assert_eq!(detail["hand_cards"], json!(["5S", "TD", "2H"]));
+    assert!(!out.iter().any(|e| e.kind == "round.result"));
+    assert_eq!(e.phase(), Phase::ResultPending);
+}
+
+#[test]
+fn without_zones_a_card_seen_in_two_places_but_dealt_once_holds() {
+    // The same misread by a camera whose calibration has no zones: two 5C at two places.
+    let mut e = Engine::new(baccarat_vision_config());
+    let mut inputs = deal(&DEMO_COUP);
+    for (i, (c, place)) in [
+        ("5C", P1),
+        ("5C", B1),
+        ("KH", P2),
+        ("TD", B2),
+        ("5S", P3),
+        ("2H", B3),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        inputs.push(seen_at(23.0 + i as f64 * 0.2, c, None, place));
+    }
+    let out = run(&mut e, inputs);
+    let detail = &held(&out).payload["detail"];
+    assert_eq!(detail["card"], "5C");
+    assert_eq!(detail["rule"], "more_than_dealt");
+    assert_eq!(detail["seen"], 2);
+    assert!(!out.iter().any(|e| e.kind == "round.result"));
+}
+
+#[test]
+fn a_card_seen_in_the_other_hands_zone_holds() {
+    // Player 9H KD (9), banker 8S QC (8): the dealer laid KD in the banker's box. Every card
+    // is seen once; only its place is wrong.
+    let mut e = Engine::new(baccarat_vision_config());
+    let mut inputs = deal(&["9H", "8S", "KD", "QC"]);
+    inputs.push(seen_at(20.0, "9H", Some("player"), P1));
+    inputs.push(seen_at(20.2, "8S", Some("banker"), B1));
+    inputs.push(seen_at(20.4, "KD", Some("Banker"), B3));
+    inputs.push(seen_at(20.6, "QC", Some("banker"), B2));
+    let out = run(&mut e, inputs);
+    let detail = &held(&out).payload["detail"];
+    assert_eq!(detail["card"], "KD");
+    assert_eq!(detail["zone"], "Banker");
+    assert_eq!(detail["hand"], "banker");
+    assert_eq!(detail["hand_cards"], json!(["8S", "QC"]));
+    assert_eq!(detail["rule"], "other_hand");
+}
+
+#[test]
+fn a_card_seen_twice_in_its_hand_where_the_shoe_dealt_it_once_holds() {
+    // Player 4H 4D (8, natural), banker 2C 3D: the camera reads the 4D as 4H. Seen at two
+    // places of the player's box, 4H is two cards; the shoe dealt one.
+    let mut e = Engine::new(baccarat_vision_config());
+    let mut inputs = deal(&["4H", "2C", "4D", "3D"]);
+    inputs.push(seen_at(20.0, "4H", Some("player"), P1));
+    inputs.push(seen_at(20.2, "2C", Some("banker"), B1));
+    inputs.push(seen_at(20.4, "4H", Some("player"), P2));
+    inputs.push(seen_at(20.6, "3D", Some("banker"), B2));
+    let out = run(&mut e, inputs);
+    let detail = &held(&out).payload["detail"];
+    assert_eq!(detail["card"], "4H");
+    assert_eq!(detail["rule"], "more_than_dealt");
+    assert_eq!(detail["hand"], "player");
+    assert_eq!(detail["seen"], 2);
+}
+
+#[test]
+fn a_card_reported_again_where_it_lies_is_one_card() {
+    // The tracker reports 9H again after a dealer's hand hid it; the camera's corners moved by
+    // a few pixels (a nudge). The reader reports the RFID tag of 8S twice (it left and came
+    // back). Neither holds the round.
+    let mut cfg = baccarat_vision_config();
+    cfg.crosscheck.cards.insert(Source::Rfid);
+    let mut e = Engine::new(cfg);
+    let mut inputs = deal(&["9H", "8S", "KD", "QC"]);
+    inputs.push(seen_at(20.0, "9H", Some("player"), P1));
+    inputs.push(seen_at(20.2, "8S", Some("banker"), B1));
+    inputs.push(seen_at(20.4, "KD", Some("player"), P2));
+    inputs.push(seen_at(
+        21.4,
+        "9H",
+        Some("player"),
+        (P1.0 + 6.0, P1.1 - 4.0),
+    ));
+    for (t, c, uid) in [
+        (20.1, "9H", "E0040100A1"),
+        (20.3, "8S", "E0040100B2"),
+        (20.5, "KD", "E0040100C3"),
+        (21.0, "8S", "e0040100b2"),
+        (21.5, "QC", "E0040100D4"),
+    ] {
+        inputs.push(tag_seen(t, c, uid));
+    }
+    inputs.push(seen_at(21.8, "QC", Some("banker"), B2));
+    let out = run(&mut e, inputs);
+    assert!(paid(&out), "{out:#?}");
+}
+
+#[test]
+fn two_identical_cards_of_an_eight_deck_shoe_in_one_hand_agree() {
+    // Player 4H 4H (8, natural), banker 2C 3D: two 4H, side by side in the player's box.
+    let mut e = Engine::new(baccarat_vision_config());
+    let mut inputs = deal(&["4H", "2C", "4H", "3D"]);
+    inputs.push(seen_at(20.0, "4H", Some("player"), P1));
+    inputs.push(seen_at(20.2, "2C", Some("banker"), B1));
+    inputs.push(seen_at(20.4, "4H", Some("player"), P2));
+    inputs.push(seen_at(20.6, "3D", Some("banker"), B2));
+    let out = run(&mut e, inputs);
+    assert!(paid(&out), "{out:#?}");
+}
+
+#[test]
+fn sightings_without_a_zone_or_a_place_keep_the_whole_coup_check() {
+    // No zone, no corners (a camera outside every zone, an older stage), or a zone that names
+    // no hand (baccarat's dealer strip): each confirms its card wherever it was dealt, and a
+    // card reported twice is one card.
+    let plain = |t: f64, c: &str, zone: Option<&str>| Input::Witness {
+        source: Source::Vision,
+        at: at(t),
+        witness: Witness::Card {
+            card: c.parse().expect("card"),
+            zone: zone.map(str::to_owned),
+        },
+        detail: json!({ "confidence": 0.9 }),
+    };
+    let mut e = Engine::new(baccarat_vision_config());
+    let mut inputs = deal(&["9H", "8S", "KD", "QC"]);
+    inputs.push(plain(20.0, "9H", None));
+    inputs.push(plain(20.2, "8S", Some("dealer")));
+    inputs.push(plain(20.4, "KD", None));
+    inputs.push(plain(20.5, "KD", None));
+    inputs.push(plain(20.6, "QC", Some("dealer")));
+    inputs.push(plain(20.7, "QC", Some("dealer")));
+    let out = run(&mut e, inputs);
+    assert!(paid(&out), "{out:#?}");
+
+    // A card the shoe did not deal, seen in no hand, still holds.
+    let mut e = Engine::new(baccarat_vision_config());
+    let mut inputs = deal(&["9H", "8S", "KD", "QC"]);
+    inputs.push(plain(20.0, "9H", Some("dealer")));
+    inputs.push(plain(20.2, "7S", Some("dealer")));
+    let out = run(&mut e, inputs);
+    let detail = &held(&out).payload["detail"];
+    assert_eq!(detail["card"], "7S");
+    assert_eq!(detail["rule"], "not_dealt");
+    assert_eq!(detail["source"], "vision");
+}
+
+fn blackjack_vision_config() -> EngineConfig {
+    let mut cfg = config(Game::Blackjack);
+    cfg.blackjack.boxes = 1;
+    cfg.crosscheck.cards.insert(Source::Vision);
+    cfg
+}
+
+/// Box 1 TH 9C stands on 19; the dealer 6D 5S 7H makes 18.
+fn blackjack_round(seen: &[(&str, &str)]) -> Vec<EngineEvent> {
+    let mut e = Engine::new(blackjack_vision_config());
+    let mut out = run(&mut e, deal(&["TH", "6D", "9C"]));
+    out.extend(run(
+        &mut e,
+        vec![command(
+            19.0,
+            Command::Decision {
+                box_no: 1,
+                decision: blackjack::Decision::Stand,
+            },
+        )],
+    ));
+    out.extend(run(&mut e, vec![card(20.0, "5S"), card(21.0, "7H")]));
+    for (i, (c, zone)) in seen.iter().enumerate() {
+        out.extend(run(
+            &mut e,
+            vec![seen_at(
+                22.0 + i as f64 * 0.1,
+                c,
+                Some(zone),
+                (100.0 * i as f64, 100.0),
+            )],
+        ));
+    }
+    out
+}
+
+#[test]
+fn blackjack_compares_each_cards_zone_with_the_hand_it_was_dealt_to() {
+    let right = [
+        ("TH", "box 1"),
+        ("6D", "dealer"),
+        ("9C", "box1"),
+        ("5S", "dealer"),
+        ("7H", "Dealer"),
+    ];
+    assert!(paid(&blackjack_round(&right)));
+
+    // The box's 9C seen on the dealer's side.
+    let mut wrong = right;
+    wrong[2] = ("9C", "dealer");
+    let out = blackjack_round(&wrong);
+    let detail = &held(&out).payload["detail"];
+    assert_eq!(detail["card"], "9C");
+    assert_eq!(detail["hand"], "dealer");
+    assert_eq!(detail["hand_cards"], json!(["6D", "5S", "7H"]));
+
+    // A card in a box that plays no hand this round (the table plays box 1 only).
+    let mut wrong = right;
+    wrong[0] = ("TH", "box 2");
+    let out = blackjack_round(&wrong);
+    let detail = &held(&out).payload["detail"];
+    assert_eq!(detail["card"], "TH");
+    assert_eq!(detail["hand"], "box2");
+    assert_eq!(detail["hand_cards"], json!([]));
+}
+
+#[test]
+fn rfid_tags_tell_identical_cards_apart() {
+    let rfid = || {
+        let mut cfg = config(Game::Baccarat);
+        cfg.crosscheck.cards.insert(Source::Rfid);
+        cfg
+    };
+    // Two 4H dealt (an 8-deck shoe), one tag read twice: the second 4H is not confirmed.
+    let mut e = Engine::new(rfid());
+    let mut inputs = deal(&["4H", "2C", "4H", "3D"]);
+    inputs.push(tag_seen(20.0, "4H", "A1"));
+    inputs.push(tag_seen(20.2, "2C", "C3"));
+    inputs.push(tag_seen(20.4, "4H", "A1"));
+    inputs.push(tag_seen(20.6, "3D", "D4"));
+    let out = run(&mut e, inputs);
+    assert!(!out.iter().any(|e| e.kind == "round.result"), "{out:#?}");
+    let out = run(&mut e, vec![tick(30.0)]);
+    assert_eq!(held(&out).payload["reason"], "missing_confirmation");
+
+    // Two tags: two 4H.
+    let mut e = Engine::new(rfid());
+    let mut inputs = deal(&["4H", "2C", "4H", "3D"]);
+    inputs.push(tag_seen(20.0, "4H", "A1"));
+    inputs.push(tag_seen(20.2, "2C", "C3"));
+    inputs.push(tag_seen(20.4, "4H", "B2"));
+    inputs.push(tag_seen(20.6, "3D", "D4"));
+    assert!(paid(&run(&mut e, inputs)));
+
+    // Two tags of 9H where the shoe dealt one (whatever antennas read them).
+    let mut e = Engine::new(rfid());
+    let mut inputs = deal(&["9H", "8S", "KD", "QC"]);
+    inputs.push(tag_seen(20.0, "9H", "A1"));
+    inputs.push(Input::Witness {
+        source: Source::Rfid,
+        at: at(20.1),
+        witness: Witness::Card {
+            card: "9H".parse().expect("card"),
+            zone: Some("antenna-2".into()),
+        },
+        detail: json!({ "device": "rfid", "uid": "B2" }),
+    });
+    let out = run(&mut e, inputs);
+    let detail = &held(&out).payload["detail"];
+    assert_eq!(detail["card"], "9H");
+    assert_eq!(detail["rule"], "more_than_dealt");
+    assert_eq!(detail["source"], "rfid");
+}
+
+#[test]
+fn recovery_keeps_where_the_witnesses_saw_the_cards() {
+    // Before the crash: four cards dealt, the camera saw the banker's 5S as 5C in the
+    // banker's box. After it: the thirds, and the cross-check still knows where 5C lay.
+    let mut e = Engine::new(baccarat_vision_config());
+    let mut inputs = deal(&DEMO_COUP[..4]);
+    inputs.push(seen_at(20.0, "5C", Some("player"), P1));
+    inputs.push(seen_at(20.2, "5C", Some("banker"), B1));
+    inputs.push(seen_at(20.4, "KH", Some("player"), P2));
+    inputs.push(seen_at(20.6, "TD", Some("banker"), B2));
+    let history = stamp_all(run(&mut e, inputs), 1);
+    let (mut recovered, _) = recovery::recover(baccarat_vision_config(), &history, at(100.0));
+    let out = run(
+        &mut recovered,
+        vec![
+            card(101.0, "5S"),
+            card(102.0, "2H"),
+            seen_at(102.5, "5S", Some("player"), P3),
+            seen_at(102.7, "2H", Some("banker"), B3),
+        ],
+    );
+    let detail = &held(&out).payload["detail"];
+    assert_eq!(detail["card"], "5C");
+    assert_eq!(detail["zone"], "banker");
+
+    // A card reported again after the restart, where it lay before: one card.
+    let mut e = Engine::new(baccarat_vision_config());
+    let mut inputs = deal(&["4H", "2C", "4D"]);
+    inputs.push(seen_at(19.0, "4H", Some("player"), P1));
+    inputs.push(seen_at(19.2, "2C", Some("banker"), B1));
+    inputs.push(seen_at(19.4, "4D", Some("player"), P2));
+    let history = stamp_all(run(&mut e, inputs), 1);
+    let (mut recovered, _) = recovery::recover(baccarat_vision_config(), &history, at(100.0));
+    let out = run(
+        &mut recovered,
+        vec![
+            card(101.0, "3D"),
+            seen_at(101.5, "4H", Some("player"), (P1.0 + 2.0, P1.1)),
+            seen_at(101.7, "3D", Some("banker"), B2),
+        ],
+    );
+    assert!(paid(&out), "{out:#?}");
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;
