@@ -162,6 +162,10 @@ fn tables(data: &Path) -> Result<BTreeMap<u64, TableGeometry>, VisionError> {
                 reason: e.to_string(),
             })?
             .path();
+        // `<k>.json` is table k's geometry; `<k>.png` beside it is its clear layout.
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
         let Some(k) = path
             .file_stem()
             .and_then(|s| s.to_str())
@@ -305,6 +309,20 @@ pub fn run(
                     }
                 } else {
                     tally.rejected += 1;
+                    if std::env::var_os("CROUPIER_VISION_DEBUG").is_some() {
+                        let found = reads
+                            .found_mm
+                            .iter()
+                            .any(|f| Pt::new(f[0], f[1]).sub(*at).len() <= SAME_CARD_MM);
+                        eprintln!(
+                            "rejected: {card} (card {n}, at {:.0},{:.0} mm{}{}) in {}",
+                            at.x,
+                            at.y,
+                            if found { "" } else { ", not found" },
+                            if glare { ", under glare" } else { "" },
+                            image.display()
+                        );
+                    }
                 }
             }
             tally.extra += extra;

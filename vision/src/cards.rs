@@ -50,6 +50,16 @@ const MIN_INDEX_LIKENESS: f32 = 0.25;
 const REFINED: usize = 16;
 /// How far (mm) the index may sit from where the card's outline puts it.
 const SEARCH_MM: f64 = 3.5;
+/// Straight edges shorter than this (mm) do not propose corners.
+const EDGE_MIN_MM: f64 = 20.0;
+/// How far (mm) two edges' meeting point may lie from their ends: a rounded corner's radius
+/// (up to ~6 mm) and a little.
+const CORNER_REACH_MM: f64 = 9.0;
+/// Share of an edge-proposed card that the card-stock mask must cover.
+const EDGE_MIN_COVERAGE: f64 = 0.6;
+/// Card stock left unexplained by the cards read, as a share of a card's area, above which
+/// straight edges are looked for.
+const UNEXPLAINED_SHARE: f64 = 0.3;
 
 /// One card read from a frame.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -1054,22 +1064,65 @@ impl CardReader {
             .then_after(&translate(origin.x, origin.y));
         let plane = warp(&small, &plane_to_small, size)?;
         let mask = self.card_stock(&plane)?;
-        let proposals = self.propose(&mask)?;
+        let (proposals, solid) = self.propose(&mask)?;
         if let Ok(dir) = std::env::var("CROUPIER_VISION_DEBUG") {
             // For a technician tuning thresholds: the table plane and what counted as card stock.
             let _ = opencv::imgcodecs::imwrite_def(&format!("{dir}/plane.png"), &plane);
             let _ = opencv::imgcodecs::imwrite_def(&format!("{dir}/stock.png"), &mask);
         }
         let mut out = FrameReads::default();
+        // Quads on the searched plane (its origin at `origin`), as proposed.
         let mut reads: Vec<(CardRead, [Pt; 4])> = Vec::new();
         let mut refused: Vec<[Pt; 4]> = Vec::new();
-        for p in proposals {
-            let quad = p.quad.map(|q| q.add(origin));
-            let c = centroid(&quad);
+        let try_one = |quad: [Pt; 4],
+                       out: &mut FrameReads,
+                       reads: &mut Vec<(CardRead, [Pt; 4])>,
+                       refused: &mut Vec<[Pt; 4]>|
+         -> Result<(), VisionError> {
+            let c = centroid(&quad).add(origin);
             out.found_mm.push([c.x, c.y]);
-            match self.read_card(frame, &quad)? {
+            match self.read_card(frame, &quad.map(|q| q.add(origin)))? {
                 Some(read) => reads.push((read, quad)),
                 None => refused.push(quad),
+            }
+            Ok(())
+        };
+        for p in &proposals {
+            try_one(p.quad, &mut out, &mut reads, &mut refused)?;
+        }
+        // Card stock that no read card explains: a card whose blob outline wandered (glare
+        // widening it, a court picture or a zone line breaking it). Only then are straight edges
+        // looked for, there: most frames need no more than the blobs' corners.
+        let mut unexplained = solid.try_clone()?;
+        for (_, quad) in &reads {
+            let pts: Vector<Point> = quad
+                .iter()
+                .map(|p| Point::new(p.x.round() as i32, p.y.round() as i32))
+                .collect();
+            imgproc::fill_convex_poly_def(&mut unexplained, &pts, Scalar::all(0.0))?;
+        }
+        let mut rest = Mat::default();
+        imgproc::morphology_ex_def(
+            &unexplained,
+            &mut rest,
+            imgproc::MORPH_OPEN,
+            &imgproc::get_structuring_element_def(imgproc::MORPH_RECT, Size::new(7, 7))?,
+        )?;
+        let card_area = self.deck.card.width * self.deck.card.height;
+        if f64::from(core::count_non_zero(&rest)?) >= UNEXPLAINED_SHARE * card_area {
+            let mut by_edges = Self::edge_proposals(self.deck.card, &plane, &rest, &solid)?;
+            by_edges.sort_by(|a, b| b.coverage.total_cmp(&a.coverage));
+            // An edge's proposal lies within a millimetre or so of the card; the blob's can lie
+            // several off: near one of the blob's, an edge's proposal is still read unless it is
+            // all but the same rectangle, or lies where a card was read.
+            let mut tried: Vec<[Pt; 4]> = proposals.iter().map(|p| p.quad).collect();
+            for p in by_edges {
+                let again = tried.iter().any(|t| overlap(t, &p.quad) >= 0.93)
+                    || reads.iter().any(|(_, rq)| overlap(rq, &p.quad) > 0.75);
+                if !again {
+                    tried.push(p.quad);
+                    try_one(p.quad, &mut out, &mut reads, &mut refused)?;
+                }
             }
         }
         // Several proposals can read the same card (a corner of each side of it); the most
@@ -1205,7 +1258,9 @@ impl CardReader {
         Ok(opened)
     }
 
-    fn propose(&self, mask: &Mat) -> Result<Vec<Proposal>, VisionError> {
+    /// Cards proposed by the corners of the card-stock blobs, and the blobs with their holes
+    /// filled (what coverage is judged on).
+    fn propose(&self, mask: &Mat) -> Result<(Vec<Proposal>, Mat), VisionError> {
         let (cw, ch) = (self.deck.card.width, self.deck.card.height);
         let card_area = cw * ch;
         let mut contours = Vector::<Vector<Point>>::new();
@@ -1229,36 +1284,6 @@ impl CardReader {
             i32::MAX,
             Point::new(0, 0),
         )?;
-        let bytes = solid.data_bytes()?;
-        let cols = mask.cols().max(1) as usize;
-        let rows = mask.rows().max(1) as usize;
-        let covered = |quad: &[Pt; 4]| -> f64 {
-            // Sample the rectangle on a 2 mm grid, a little inside its edges.
-            let (o, u, v) = (quad[0], quad[1].sub(quad[0]), quad[3].sub(quad[0]));
-            let (mut hit, mut all) = (0u32, 0u32);
-            let steps_u = (u.len() / 2.0).ceil() as i32;
-            let steps_v = (v.len() / 2.0).ceil() as i32;
-            for i in 1..steps_u {
-                for j in 1..steps_v {
-                    let p = o
-                        .add(u.scale(f64::from(i) / f64::from(steps_u)))
-                        .add(v.scale(f64::from(j) / f64::from(steps_v)));
-                    all += 1;
-                    if p.x < 0.0 || p.y < 0.0 {
-                        continue;
-                    }
-                    let (x, y) = (p.x as usize, p.y as usize);
-                    if x < cols && y < rows && bytes.get(y * cols + x).is_some_and(|b| *b > 0) {
-                        hit += 1;
-                    }
-                }
-            }
-            if all == 0 {
-                0.0
-            } else {
-                f64::from(hit) / f64::from(all)
-            }
-        };
         let mut proposals: Vec<Proposal> = Vec::new();
         for contour in contours.iter() {
             let area = imgproc::contour_area_def(&contour)?;
@@ -1360,7 +1385,7 @@ impl CardReader {
                         at.add(du.scale(lu)).add(dv.scale(lv)),
                         at.add(dv.scale(lv)),
                     ];
-                    let coverage = covered(&quad);
+                    let coverage = coverage(&solid, &quad);
                     if coverage >= self.thresholds.card_min_coverage {
                         proposals.push(Proposal { quad, coverage });
                     }
@@ -1377,7 +1402,140 @@ impl CardReader {
                 kept.push(p);
             }
         }
-        Ok(kept)
+        Ok((kept, solid))
+    }
+
+    /// Cards proposed by their straight edges rather than by the card-stock mask: where glare
+    /// lightens the felt beside a card, or a court picture or a zone line breaks the mask, the
+    /// blob's outline wanders but the card's printed edge is still a straight step in
+    /// brightness. Two straight edges meeting at about 90° near their ends are a corner; the
+    /// card of the calibrated size is proposed along them, both ways round, and kept when the
+    /// mask covers it at least [`EDGE_MIN_COVERAGE`] (the reading decides the rest).
+    fn edge_proposals(
+        card: SizeMm,
+        plane: &Mat,
+        unexplained: &Mat,
+        solid: &Mat,
+    ) -> Result<Vec<Proposal>, VisionError> {
+        let (cw, ch) = (card.width, card.height);
+        let mut grey = Mat::default();
+        imgproc::cvt_color_def(plane, &mut grey, imgproc::COLOR_BGR2GRAY)?;
+        let mut all_edges = Mat::default();
+        imgproc::canny(&grey, &mut all_edges, 30.0, 90.0, 3, true)?;
+        // Only edges near card stock no card was read on: the felt's weave, the layout's
+        // lettering and lines, and the cards already read would cost time and propose nothing
+        // new.
+        // The missing card's edges run on under the cards read beside it: the search reaches
+        // half a card's width past what is unexplained, within the blobs.
+        let rect =
+            |n: i32| imgproc::get_structuring_element_def(imgproc::MORPH_RECT, Size::new(n, n));
+        let reach = (cw / 2.0).round() as i32 | 1;
+        let (mut wide, mut blobs, mut near) = (Mat::default(), Mat::default(), Mat::default());
+        imgproc::dilate_def(unexplained, &mut wide, &rect(reach)?)?;
+        imgproc::dilate_def(solid, &mut blobs, &rect(7)?)?;
+        core::bitwise_and_def(&wide, &blobs, &mut near)?;
+        let mut edges = Mat::default();
+        core::bitwise_and_def(&all_edges, &near, &mut edges)?;
+        let mut lines = Vector::<core::Vec4i>::new();
+        imgproc::hough_lines_p(
+            &edges,
+            &mut lines,
+            1.0,
+            std::f64::consts::PI / 180.0,
+            20,
+            EDGE_MIN_MM,
+            3.0,
+        )?;
+        if let Ok(dir) = std::env::var("CROUPIER_VISION_DEBUG") {
+            // The straight edges found, over the edges near card stock.
+            let mut seen = Mat::default();
+            imgproc::cvt_color_def(&edges, &mut seen, imgproc::COLOR_GRAY2BGR)?;
+            for l in lines.iter() {
+                imgproc::line(
+                    &mut seen,
+                    Point::new(l[0], l[1]),
+                    Point::new(l[2], l[3]),
+                    Scalar::new(0.0, 0.0, 255.0, 0.0),
+                    1,
+                    imgproc::LINE_8,
+                    0,
+                )?;
+            }
+            let _ = opencv::imgcodecs::imwrite_def(&format!("{dir}/edges.png"), &seen);
+        }
+        let segments: Vec<(Pt, Pt)> = lines
+            .iter()
+            .map(|l| {
+                (
+                    Pt::new(f64::from(l[0]), f64::from(l[1])),
+                    Pt::new(f64::from(l[2]), f64::from(l[3])),
+                )
+            })
+            .collect();
+        // The unit directions from the corner x along segment (a, b): into it when x is near
+        // one of its ends; both ways when x lies along it (a T: the edge of a card lying over
+        // another ends on the lower card's edge, which runs on); none when x is off it.
+        // Whether x is at an end comes too: two edges crossing in their middles are no corner.
+        let leg = |(a, b): (Pt, Pt), x: Pt| -> (Vec<Pt>, bool) {
+            let len = b.sub(a).len();
+            let d = b.sub(a).scale(1.0 / len.max(1e-9));
+            let t = x.sub(a).dot(d);
+            if t.abs() <= CORNER_REACH_MM {
+                (vec![d], true)
+            } else if (t - len).abs() <= CORNER_REACH_MM {
+                (vec![d.scale(-1.0)], true)
+            } else if t > 0.0 && t < len {
+                (vec![d, d.scale(-1.0)], false)
+            } else {
+                (Vec::new(), false)
+            }
+        };
+        let mut out = Vec::new();
+        for (i, &s1) in segments.iter().enumerate() {
+            for &s2 in &segments[i + 1..] {
+                let (d1, d2) = (s1.1.sub(s1.0), s2.1.sub(s2.0));
+                let cos = d1.dot(d2) / (d1.len() * d2.len()).max(1e-9);
+                if cos.abs() > 0.17 {
+                    continue;
+                }
+                let Some(x) = intersect(s1.0, d1, s2.0, d2) else {
+                    continue;
+                };
+                let ((legs1, end1), (legs2, end2)) = (leg(s1, x), leg(s2, x));
+                if !(end1 || end2) {
+                    continue;
+                }
+                for (&u1, &u2) in legs1
+                    .iter()
+                    .flat_map(|u1| legs2.iter().map(move |u2| (u1, u2)))
+                {
+                    // The longer edge gives the direction; the other is made exactly
+                    // perpendicular, on its own side.
+                    let (du, side) = if d1.len() >= d2.len() {
+                        (u1, u2)
+                    } else {
+                        (u2, u1)
+                    };
+                    let mut dv = Pt::new(-du.y, du.x);
+                    if dv.dot(side) < 0.0 {
+                        dv = dv.scale(-1.0);
+                    }
+                    for (lu, lv) in [(ch, cw), (cw, ch)] {
+                        let quad = [
+                            x,
+                            x.add(du.scale(lu)),
+                            x.add(du.scale(lu)).add(dv.scale(lv)),
+                            x.add(dv.scale(lv)),
+                        ];
+                        let coverage = coverage(solid, &quad);
+                        if coverage >= EDGE_MIN_COVERAGE {
+                            out.push(Proposal { quad, coverage });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Reads one proposed card; `None` when it cannot be read with confidence.
@@ -1462,6 +1620,40 @@ impl CardReader {
             corners_px: corners,
             centre_mm: [centre.x, centre.y],
         }))
+    }
+}
+
+/// The share of a card-sized rectangle (table plane, 1 px/mm) that `solid` covers, sampled on
+/// a 2 mm grid a little inside its edges.
+fn coverage(solid: &Mat, quad: &[Pt; 4]) -> f64 {
+    let Ok(bytes) = solid.data_bytes() else {
+        return 0.0;
+    };
+    let cols = solid.cols().max(1) as usize;
+    let rows = solid.rows().max(1) as usize;
+    let (o, u, v) = (quad[0], quad[1].sub(quad[0]), quad[3].sub(quad[0]));
+    let (mut hit, mut all) = (0u32, 0u32);
+    let steps_u = (u.len() / 2.0).ceil() as i32;
+    let steps_v = (v.len() / 2.0).ceil() as i32;
+    for i in 1..steps_u {
+        for j in 1..steps_v {
+            let p = o
+                .add(u.scale(f64::from(i) / f64::from(steps_u)))
+                .add(v.scale(f64::from(j) / f64::from(steps_v)));
+            all += 1;
+            if p.x < 0.0 || p.y < 0.0 {
+                continue;
+            }
+            let (x, y) = (p.x as usize, p.y as usize);
+            if x < cols && y < rows && bytes.get(y * cols + x).is_some_and(|b| *b > 0) {
+                hit += 1;
+            }
+        }
+    }
+    if all == 0 {
+        0.0
+    } else {
+        f64::from(hit) / f64::from(all)
     }
 }
 
@@ -1697,6 +1889,59 @@ mod tests {
         assert_eq!(decide(&clash, &t), None);
         // Nothing readable.
         assert_eq!(decide(&[None, None], &t), None);
+    }
+
+    /// A card-sized white rectangle on green felt, turned by `deg` about its centre `c`.
+    fn card_at(c: Pt, deg: f64) -> [Pt; 4] {
+        let (cs, sn) = (deg.to_radians().cos(), deg.to_radians().sin());
+        [(-32.5, -44.0), (32.5, -44.0), (32.5, 44.0), (-32.5, 44.0)]
+            .map(|(x, y)| Pt::new(c.x + x * cs - y * sn, c.y + x * sn + y * cs))
+    }
+
+    fn fill(img: &mut Mat, quad: &[Pt], colour: Scalar) {
+        let pts: Vector<Point> = quad
+            .iter()
+            .map(|p| Point::new(p.x.round() as i32, p.y.round() as i32))
+            .collect();
+        imgproc::fill_convex_poly_def(img, &pts, colour).unwrap();
+    }
+
+    #[test]
+    fn straight_edges_place_a_card_where_its_blob_wandered() {
+        let card = SizeMm {
+            width: 65.0,
+            height: 88.0,
+        };
+        let truth = card_at(Pt::new(150.0, 100.0), 17.0);
+        let mut plane = Mat::new_rows_cols_with_default(
+            200,
+            300,
+            core::CV_8UC3,
+            Scalar::new(40.0, 110.0, 30.0, 0.0),
+        )
+        .unwrap();
+        fill(&mut plane, &truth, Scalar::all(235.0));
+        // The card-stock blob: the card, and glare-lit felt bulging out of its left side,
+        // which sends the blob's corners astray.
+        let mut solid = Mat::zeros(200, 300, core::CV_8UC1)
+            .unwrap()
+            .to_mat()
+            .unwrap();
+        fill(&mut solid, &truth, Scalar::all(255.0));
+        let bulge = [
+            Pt::new(60.0, 60.0),
+            Pt::new(130.0, 60.0),
+            Pt::new(130.0, 160.0),
+            Pt::new(60.0, 160.0),
+        ];
+        fill(&mut solid, &bulge, Scalar::all(255.0));
+        let found = CardReader::edge_proposals(card, &plane, &solid, &solid).unwrap();
+        let centre = centroid(&truth);
+        let best = found
+            .iter()
+            .map(|p| centroid(&p.quad).sub(centre).len())
+            .fold(f64::MAX, f64::min);
+        assert!(best < 1.5, "nearest proposal {best:.2} mm from the card");
     }
 
     #[test]
