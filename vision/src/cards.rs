@@ -54,7 +54,7 @@ const SEARCH_MM: f64 = 3.5;
 const EDGE_MIN_MM: f64 = 20.0;
 /// How far (mm) two edges' meeting point may lie from their ends: a rounded corner's radius
 /// (up to ~6 mm) and a little.
-const CORNER_REACH_MM: f64 = 9.0;
+const CORNER_REACH_MM: f64 = 12.0;
 /// Share of an edge-proposed card that the card-stock mask must cover.
 const EDGE_MIN_COVERAGE: f64 = 0.6;
 /// Card stock left unexplained by the cards read, as a share of a card's area, above which
@@ -1110,7 +1110,9 @@ impl CardReader {
         )?;
         let card_area = self.deck.card.width * self.deck.card.height;
         if f64::from(core::count_non_zero(&rest)?) >= UNEXPLAINED_SHARE * card_area {
-            let mut by_edges = Self::edge_proposals(self.deck.card, &plane, &rest, &solid)?;
+            let read_quads: Vec<[Pt; 4]> = reads.iter().map(|(_, q)| *q).collect();
+            let mut by_edges =
+                Self::edge_proposals(self.deck.card, &plane, &rest, &solid, &read_quads)?;
             by_edges.sort_by(|a, b| b.coverage.total_cmp(&a.coverage));
             // An edge's proposal lies within a millimetre or so of the card; the blob's can lie
             // several off: near one of the blob's, an edge's proposal is still read unless it is
@@ -1416,6 +1418,7 @@ impl CardReader {
         plane: &Mat,
         unexplained: &Mat,
         solid: &Mat,
+        read: &[[Pt; 4]],
     ) -> Result<Vec<Proposal>, VisionError> {
         let (cw, ch) = (card.width, card.height);
         let mut grey = Mat::default();
@@ -1434,27 +1437,81 @@ impl CardReader {
         imgproc::dilate_def(unexplained, &mut wide, &rect(reach)?)?;
         imgproc::dilate_def(solid, &mut blobs, &rect(7)?)?;
         core::bitwise_and_def(&wide, &blobs, &mut near)?;
+        // Inside the cards read (a few millimetres in from their edges) lie their pips and
+        // pictures: many straight bits, none of them the missing card's edge.
+        for quad in read {
+            let c = centroid(quad);
+            let k = 1.0 - 20.0 / cw.min(ch);
+            let pts: Vector<Point> = quad
+                .iter()
+                .map(|p| {
+                    let q = c.add(p.sub(c).scale(k));
+                    Point::new(q.x.round() as i32, q.y.round() as i32)
+                })
+                .collect();
+            imgproc::fill_convex_poly_def(&mut near, &pts, Scalar::all(0.0))?;
+        }
         let mut edges = Mat::default();
         core::bitwise_and_def(&all_edges, &near, &mut edges)?;
-        let mut lines = Vector::<core::Vec4i>::new();
-        imgproc::hough_lines_p(
+        // Straight runs of the edge chains: each chain simplified to a polygon (1.5 px off at
+        // most, so a card's edge a degree off the plane's axes, a staircase of one-pixel steps,
+        // stays one run), its sides 20 mm or longer kept, each refitted through all its chain's
+        // points near it. (A probabilistic Hough transform broke such staircases into pieces.)
+        let mut chains = Vector::<Vector<Point>>::new();
+        imgproc::find_contours_def(
             &edges,
-            &mut lines,
-            1.0,
-            std::f64::consts::PI / 180.0,
-            20,
-            EDGE_MIN_MM,
-            3.0,
+            &mut chains,
+            imgproc::RETR_LIST,
+            imgproc::CHAIN_APPROX_NONE,
         )?;
+        let mut segments: Vec<(Pt, Pt)> = Vec::new();
+        for chain in chains.iter() {
+            // A chain is traced along both sides of the edge: twice a run's length.
+            if (chain.len() as f64) < 2.0 * EDGE_MIN_MM {
+                continue;
+            }
+            let mut poly = Vector::<Point>::new();
+            imgproc::approx_poly_dp(&chain, &mut poly, 1.5, true)?;
+            let corners: Vec<Pt> = poly
+                .iter()
+                .map(|p| Pt::new(f64::from(p.x), f64::from(p.y)))
+                .collect();
+            let dense: Vec<Pt> = chain
+                .iter()
+                .map(|p| Pt::new(f64::from(p.x), f64::from(p.y)))
+                .collect();
+            let n = corners.len();
+            for i in 0..n {
+                let (a, b) = (corners[i], corners[(i + 1) % n]);
+                if b.sub(a).len() < EDGE_MIN_MM {
+                    continue;
+                }
+                // Refitted: the line through the run's points, its ends projected onto it.
+                let (a, b) = match fit_edge(&dense, a, b) {
+                    Some((c, dir, _)) => (
+                        c.add(dir.scale(a.sub(c).dot(dir))),
+                        c.add(dir.scale(b.sub(c).dot(dir))),
+                    ),
+                    None => (a, b),
+                };
+                let twin = segments.iter().any(|(p, q)| {
+                    (p.sub(a).len() < 2.5 && q.sub(b).len() < 2.5)
+                        || (p.sub(b).len() < 2.5 && q.sub(a).len() < 2.5)
+                });
+                if !twin {
+                    segments.push((a, b));
+                }
+            }
+        }
         if let Ok(dir) = std::env::var("CROUPIER_VISION_DEBUG") {
-            // The straight edges found, over the edges near card stock.
+            // The straight runs found, over the edges near card stock.
             let mut seen = Mat::default();
             imgproc::cvt_color_def(&edges, &mut seen, imgproc::COLOR_GRAY2BGR)?;
-            for l in lines.iter() {
+            for (a, b) in &segments {
                 imgproc::line(
                     &mut seen,
-                    Point::new(l[0], l[1]),
-                    Point::new(l[2], l[3]),
+                    Point::new(a.x.round() as i32, a.y.round() as i32),
+                    Point::new(b.x.round() as i32, b.y.round() as i32),
                     Scalar::new(0.0, 0.0, 255.0, 0.0),
                     1,
                     imgproc::LINE_8,
@@ -1463,15 +1520,6 @@ impl CardReader {
             }
             let _ = opencv::imgcodecs::imwrite_def(&format!("{dir}/edges.png"), &seen);
         }
-        let segments: Vec<(Pt, Pt)> = lines
-            .iter()
-            .map(|l| {
-                (
-                    Pt::new(f64::from(l[0]), f64::from(l[1])),
-                    Pt::new(f64::from(l[2]), f64::from(l[3])),
-                )
-            })
-            .collect();
         // The unit directions from the corner x along segment (a, b): into it when x is near
         // one of its ends; both ways when x lies along it (a T: the edge of a card lying over
         // another ends on the lower card's edge, which runs on); none when x is off it.
@@ -1935,7 +1983,7 @@ mod tests {
             Pt::new(60.0, 160.0),
         ];
         fill(&mut solid, &bulge, Scalar::all(255.0));
-        let found = CardReader::edge_proposals(card, &plane, &solid, &solid).unwrap();
+        let found = CardReader::edge_proposals(card, &plane, &solid, &solid, &[]).unwrap();
         let centre = centroid(&truth);
         let best = found
             .iter()
