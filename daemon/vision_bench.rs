@@ -250,6 +250,9 @@ pub fn run(
                 continue;
             };
             let frame = read_image(&image)?;
+            if std::env::var_os("CROUPIER_VISION_DEBUG").is_some() {
+                eprintln!("frame: {}", image.display());
+            }
             let (t, cpu) = (Instant::now(), cpu_now_ms());
             let reads = r.read(&frame)?;
             tally.ms.push(t.elapsed().as_secs_f64() * 1000.0);

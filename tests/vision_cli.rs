@@ -196,3 +196,63 @@ fn the_table_step_warns_when_the_zones_are_seen_too_coarsely() {
     assert!(!out.contains("WARNING"), "{out}");
     assert!(out.contains("3.00 px/mm"), "{out}");
 }
+
+/// `make vision-bench`'s own path, on a small set: synth.py makes it, `croupier vision bench`
+/// reads it back and prints the table and its JSON. (The command once choked on the layout
+/// PNGs synth.py writes beside each table's geometry, and nothing noticed.)
+#[test]
+fn the_bench_reads_a_synthetic_set_and_prints_its_figures() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("set");
+    let out = Command::new("/usr/bin/python3")
+        .args(["tests/vision/synth.py", "--seed", "3", "--out"])
+        .arg(&data)
+        .args([
+            "--decks", "standard", "--tables", "1", "--scenes", "4", "--empty", "2", "--wheel", "4",
+        ])
+        .output()
+        .expect("run synth.py (python3-opencv, librsvg2-bin, kdegames-card-data-kf5)");
+    assert!(
+        out.status.success(),
+        "synth.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, stdout, stderr) = run(&[
+        "vision",
+        "bench",
+        "--data",
+        &data.to_string_lossy(),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "vision bench failed: {stderr}");
+    assert!(
+        stdout.contains("| **all decks** |"),
+        "no table in: {stdout}"
+    );
+    let json: serde_json::Value = stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("no JSON line in: {stdout}"));
+    let overall = &json["overall"];
+    let cards = overall["cards"].as_u64().expect("cards");
+    assert!(cards >= 4, "labelled cards counted: {overall}");
+    // Every labelled card is accounted for, once.
+    let counted = ["correct", "rejected", "wrong"]
+        .iter()
+        .map(|k| overall[*k].as_u64().expect(k))
+        .sum::<u64>();
+    assert_eq!(counted, cards, "{overall}");
+    assert!(
+        overall["correct"].as_u64() > Some(0),
+        "nothing read: {overall}"
+    );
+    assert_eq!(overall["wrong"], 0, "a wrong card: {overall}");
+    assert_eq!(
+        json["empty"]["extra"], 0,
+        "a card on an empty table: {json}"
+    );
+    assert_eq!(json["empty"]["frames"], 2);
+    assert!(!json["wheel"].as_array().expect("wheel rows").is_empty());
+}
