@@ -39,11 +39,14 @@ const INK_PENALTY: f64 = 0.3;
 const TEMPLATE_SOFTEN: f64 = 0.9;
 /// An index window scoring between these is read again turned by up to ±4°: below, nothing
 /// like the index is there; above, it already matches well.
-const RETURN_BELOW: f64 = 0.45;
+const RETURN_BELOW: f64 = 0.35;
 const RETRY_BELOW: f64 = 0.9;
 /// What one index alone must score above `card_min_score`: on the synthetic sets the wrong
 /// single-index reads scored 0.79–0.83, the right ones mostly above 0.9.
 const ALONE_EXTRA_SCORE: f64 = 0.25;
+/// How close (score) to an index that could stand alone a contradicting index must come to
+/// veto it.
+const VETO_WITHIN: f64 = 0.1;
 /// How well the deck's mean index must fit somewhere in a window for it to be read at all.
 const MIN_INDEX_LIKENESS: f32 = 0.25;
 /// How many of the closest templates are compared within a pixel of the index's place.
@@ -980,6 +983,21 @@ struct Proposal {
     coverage: f64,
 }
 
+/// What one proposal's indices said, before deciding.
+struct Attempt {
+    /// Top-left index, then bottom-right: (card, score, margin), or `None` where nothing like
+    /// an index was there.
+    witnesses: Vec<Option<(String, f64, f64)>>,
+    /// Each index's area on the table plane (mm), in the same order.
+    index_mm: [[Pt; 4]; 2],
+    /// The card's outline on the table plane (mm), portrait order.
+    quad_mm: [Pt; 4],
+}
+
+/// Two reads whose centres lie closer than this (mm) are of the same place, not one card
+/// over another.
+const SAME_PLACE_MM: f64 = 10.0;
+
 /// The card reader for one table.
 #[derive(Debug)]
 pub struct CardReader {
@@ -1073,17 +1091,21 @@ impl CardReader {
         let mut out = FrameReads::default();
         // Quads on the searched plane (its origin at `origin`), as proposed.
         let mut reads: Vec<(CardRead, [Pt; 4])> = Vec::new();
-        let mut refused: Vec<[Pt; 4]> = Vec::new();
+        let mut refused: Vec<([Pt; 4], Option<Attempt>)> = Vec::new();
         let try_one = |quad: [Pt; 4],
                        out: &mut FrameReads,
                        reads: &mut Vec<(CardRead, [Pt; 4])>,
-                       refused: &mut Vec<[Pt; 4]>|
+                       refused: &mut Vec<([Pt; 4], Option<Attempt>)>|
          -> Result<(), VisionError> {
             let c = centroid(&quad).add(origin);
             out.found_mm.push([c.x, c.y]);
-            match self.read_card(frame, &quad.map(|q| q.add(origin)))? {
-                Some(read) => reads.push((read, quad)),
-                None => refused.push(quad),
+            let attempt = self.read_card(frame, &quad.map(|q| q.add(origin)))?;
+            match attempt
+                .as_ref()
+                .and_then(|a| Some((a, decide(&a.witnesses, &self.thresholds)?)))
+            {
+                Some((a, best)) => reads.push((self.card_read(a, best), quad)),
+                None => refused.push((quad, attempt)),
             }
             Ok(())
         };
@@ -1127,6 +1149,46 @@ impl CardReader {
                 }
             }
         }
+        // An index half under another card says little: what shows of it is partly the other
+        // card (its edge, a pip, its own index), and on the synthetic sets such an index often
+        // named a neighbour of the card well enough to veto its clear other index. Where a card
+        // was read over one of a refused card's indices, that index is set aside and the card
+        // decided again on the rest (which must then stand alone, as any single index must).
+        let on_top: Vec<[Pt; 4]> = reads
+            .iter()
+            .map(|(_, q)| q.map(|p| p.add(origin)))
+            .collect();
+        let mut still_refused = Vec::new();
+        for (quad, attempt) in refused {
+            let Some(mut attempt) = attempt else {
+                still_refused.push(quad);
+                continue;
+            };
+            let centre = centroid(&attempt.quad_mm);
+            let mut set_aside = false;
+            for (witness, area) in attempt.witnesses.iter_mut().zip(&attempt.index_mm) {
+                let under = on_top.iter().any(|other| {
+                    centroid(other).sub(centre).len() > SAME_PLACE_MM
+                        && area
+                            .iter()
+                            .copied()
+                            .chain([centroid(area)])
+                            .any(|p| point_in_polygon(p, other))
+                });
+                if under && witness.is_some() {
+                    *witness = None;
+                    set_aside = true;
+                }
+            }
+            match set_aside
+                .then(|| decide(&attempt.witnesses, &self.thresholds))
+                .flatten()
+            {
+                Some(best) => reads.push((self.card_read(&attempt, best), quad)),
+                None => still_refused.push(quad),
+            }
+        }
+        let refused = still_refused;
         // Several proposals can read the same card (a corner of each side of it); the most
         // confident read of a place stands, and a weaker one lying over it is dropped, whatever
         // it says: one rectangle is one card.
@@ -1587,7 +1649,7 @@ impl CardReader {
     }
 
     /// Reads one proposed card; `None` when it cannot be read with confidence.
-    fn read_card(&self, frame: &Mat, quad_mm: &[Pt; 4]) -> Result<Option<CardRead>, VisionError> {
+    fn read_card(&self, frame: &Mat, quad_mm: &[Pt; 4]) -> Result<Option<Attempt>, VisionError> {
         let q = portrait_order(*quad_mm);
         let (cw, ch) = (self.deck.card.width, self.deck.card.height);
         let canonical = [
@@ -1621,7 +1683,7 @@ impl CardReader {
             // tall that is a pixel or more of shear. An index that looks like one but does not
             // match well is read again turned by ±2°, then ±4°, about its window's centre, until
             // it matches well; the best of the turns is kept.
-            for angle in [0.0f64, -2.0, 2.0, -4.0, 4.0] {
+            for angle in [0.0f64, -2.0, 2.0, -4.0, 4.0, -7.0, 7.0] {
                 let (c, s) = (angle.to_radians().cos(), angle.to_radians().sin());
                 let turn = translate(wx, wy)
                     .then_after(&Homography([c, -s, 0.0, s, c, 0.0, 0.0, 0.0, 1.0]))
@@ -1652,22 +1714,42 @@ impl CardReader {
             }
             reads.push(best);
         }
-        let Some(best) = decide(&reads, &self.thresholds) else {
-            return Ok(None);
+        // Each index's area on the table plane, without the search margin.
+        let area = |x: f64, y: f64| {
+            [
+                Pt::new(x, y),
+                Pt::new(x + idx.width, y),
+                Pt::new(x + idx.width, y + idx.height),
+                Pt::new(x, y + idx.height),
+            ]
+            .map(|p| table_from_card.apply(p))
         };
+        Ok(Some(Attempt {
+            witnesses: reads,
+            index_mm: [
+                area(idx.x, idx.y),
+                area(cw - idx.x - idx.width, ch - idx.y - idx.height),
+            ],
+            quad_mm: q,
+        }))
+    }
+
+    /// The card an attempt's indices decided on.
+    fn card_read(&self, attempt: &Attempt, best: (String, f64, f64)) -> CardRead {
+        let q = attempt.quad_mm;
         let centre = centroid(&q);
         let corners = q.map(|p| {
             let i = self.image_from_table.apply(p);
             [i.x, i.y]
         });
-        Ok(Some(CardRead {
+        CardRead {
             card: best.0,
             zone: self.table.zone_at(centre).map(str::to_owned),
             confidence: best.1.clamp(0.0, 1.0),
             margin: best.2,
             corners_px: corners,
             centre_mm: [centre.x, centre.y],
-        }))
+        }
     }
 }
 
@@ -1739,9 +1821,16 @@ fn decide(reads: &[Option<(String, f64, f64)>], t: &Thresholds) -> Option<(Strin
         .filter(|(_, score, _)| *score >= t.card_unreadable_below)
         .collect();
     let best = witnesses.iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
-    let vetoed = witnesses
-        .iter()
-        .any(|w| w.0 != best.0 && w.1 >= t.card_min_score && w.2 >= t.card_min_margin / 2.0);
+    let alone = best.1 >= t.card_min_score + ALONE_EXTRA_SCORE && best.2 >= t.card_min_margin;
+    // A witness that could stand alone is vetoed only by one nearly as good: an index half
+    // under another card (its suit half hidden, or another card's pip beside it) often names a
+    // neighbour of the card at a middling score.
+    let vetoed = witnesses.iter().any(|w| {
+        w.0 != best.0
+            && w.1 >= t.card_min_score
+            && w.2 >= t.card_min_margin / 2.0
+            && !(alone && w.1 < best.1 - VETO_WITHIN)
+    });
     if vetoed {
         return None;
     }
@@ -1749,7 +1838,6 @@ fn decide(reads: &[Option<(String, f64, f64)>], t: &Thresholds) -> Option<(Strin
     let pair = agreeing.len() >= 2
         && agreeing.iter().all(|w| w.1 >= t.card_min_score)
         && agreeing.iter().map(|w| w.2).sum::<f64>() >= t.card_min_margin;
-    let alone = best.1 >= t.card_min_score + ALONE_EXTRA_SCORE && best.2 >= t.card_min_margin;
     let clear = pair || alone;
     clear.then(|| (*best).clone())
 }
@@ -1932,9 +2020,15 @@ mod tests {
         assert_eq!(decide(&weak, &t), None);
         let close = [witness("6S", 0.95, 0.2), None];
         assert_eq!(decide(&close, &t), None);
-        // A readable index naming another card vetoes.
-        let clash = [witness("6S", 0.95, 0.8), witness("8S", 0.8, 0.5)];
+        // A readable index naming another card vetoes one that could not stand alone…
+        let clash = [witness("6S", 0.85, 0.8), witness("8S", 0.8, 0.5)];
         assert_eq!(decide(&clash, &t), None);
+        // …and one that could, when it comes within `VETO_WITHIN` of it…
+        let clash = [witness("6S", 0.95, 0.8), witness("8S", 0.88, 0.5)];
+        assert_eq!(decide(&clash, &t), None);
+        // …but not from further below (a half-covered index naming a neighbour).
+        let half_covered = [witness("6S", 0.95, 0.8), witness("8S", 0.8, 0.5)];
+        assert_eq!(decide(&half_covered, &t).map(|r| r.0), Some("6S".to_owned()));
         // Nothing readable.
         assert_eq!(decide(&[None, None], &t), None);
     }
