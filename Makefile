@@ -55,14 +55,19 @@ lint:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 # Regenerates the synthetic vision set (deterministic from SEED) and prints the accuracy and
-# latency table of BENCHMARKS.md. DECKS=all for every deck (slow: ~10 min of rendering).
+# latency table of BENCHMARKS.md. DECKS=all for every deck (slow: ~10 min of rendering); the
+# larger sets of BENCHMARKS.md: SEED=10 SCENES=220 EMPTY=100 WHEEL=0 (~7 min of rendering).
 SEED          ?= 7
 DECKS         ?= standard,dondorf,gm-paris,nicu-white
+SCENES        ?= 25
+EMPTY         ?= 50
+WHEEL         ?= 90
+VISION_DATA   ?= target/vision-data
 vision-bench: deps
 	$(CARGO) build --release --locked
-	/usr/bin/python3 tests/vision/synth.py --seed $(SEED) --out target/vision-data --decks $(DECKS) \
-	  --tables 4 --scenes 25 --empty 50 --wheel 90 --jobs 2
-	$(BIN) vision bench --data target/vision-data
+	/usr/bin/python3 tests/vision/synth.py --seed $(SEED) --out $(VISION_DATA) --decks $(DECKS) \
+	  --tables 4 --scenes $(SCENES) --empty $(EMPTY) --wheel $(WHEEL) --jobs 2
+	$(BIN) vision bench --data $(VISION_DATA)
 
 # Builds every fuzz target (fuzz/). cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP lets the
 # stable toolchain take them. Run one with: RUSTC_BOOTSTRAP=1 cargo fuzz run wheel_codec
