@@ -8,10 +8,14 @@
 //!    the calibrated size along its two edges, kept when the blob covers it. This finds cards
 //!    lying alone, and cards partly under others (their free corners still propose them).
 //!    Chips, hands and placards do not fill a card-sized rectangle and propose nothing.
+//!    Where card stock is left that no card read explains (glare widening a blob, a picture
+//!    or a zone line breaking it), straight edges found there propose more: two edges meeting
+//!    at about 90° (an L, or a T where one card's edge ends on another's).
 //! 3. Each card is warped straight from the original frame; both corner indices (top left, and
 //!    bottom right turned upright) are compared with the deck's 52 templates by normalised
 //!    correlation. A card is reported only when a readable index matches one card clearly
-//!    better than every other and no readable index says otherwise.
+//!    better than every other and no readable index says otherwise (an index under another
+//!    card read in the same frame is set aside first).
 
 use opencv::core::{self, Mat, Point, Scalar, Size, Vector};
 use opencv::imgproc;
@@ -1115,23 +1119,7 @@ impl CardReader {
         // Card stock that no read card explains: a card whose blob outline wandered (glare
         // widening it, a court picture or a zone line breaking it). Only then are straight edges
         // looked for, there: most frames need no more than the blobs' corners.
-        let mut unexplained = solid.try_clone()?;
-        for (_, quad) in &reads {
-            let pts: Vector<Point> = quad
-                .iter()
-                .map(|p| Point::new(p.x.round() as i32, p.y.round() as i32))
-                .collect();
-            imgproc::fill_convex_poly_def(&mut unexplained, &pts, Scalar::all(0.0))?;
-        }
-        let mut rest = Mat::default();
-        imgproc::morphology_ex_def(
-            &unexplained,
-            &mut rest,
-            imgproc::MORPH_OPEN,
-            &imgproc::get_structuring_element_def(imgproc::MORPH_RECT, Size::new(7, 7))?,
-        )?;
-        let card_area = self.deck.card.width * self.deck.card.height;
-        if f64::from(core::count_non_zero(&rest)?) >= UNEXPLAINED_SHARE * card_area {
+        if let Some(rest) = self.unexplained_stock(&solid, &reads)? {
             let read_quads: Vec<[Pt; 4]> = reads.iter().map(|(_, q)| *q).collect();
             let mut by_edges =
                 Self::edge_proposals(self.deck.card, &plane, &rest, &solid, &read_quads)?;
@@ -1149,11 +1137,73 @@ impl CardReader {
                 }
             }
         }
-        // An index half under another card says little: what shows of it is partly the other
-        // card (its edge, a pip, its own index), and on the synthetic sets such an index often
-        // named a neighbour of the card well enough to veto its clear other index. Where a card
-        // was read over one of a refused card's indices, that index is set aside and the card
-        // decided again on the rest (which must then stand alone, as any single index must).
+        let refused = self.decide_again_uncovered(refused, &mut reads, origin);
+        // Several proposals can read the same card (a corner of each side of it); the most
+        // confident read of a place stands, and a weaker one lying over it is dropped, whatever
+        // it says: one rectangle is one card.
+        reads.sort_by(|a, b| b.0.confidence.total_cmp(&a.0.confidence));
+        let mut kept: Vec<(CardRead, [Pt; 4])> = Vec::new();
+        for (read, quad) in reads {
+            let clash = kept.iter().any(|(k, kq)| {
+                let o = overlap(kq, &quad);
+                (k.card == read.card && o > 0.1) || o > 0.75
+            });
+            if !clash {
+                kept.push((read, quad));
+            }
+        }
+        // Card-shaped things not read: one per place, and none where a card was read.
+        let mut counted: Vec<[Pt; 4]> = Vec::new();
+        for quad in refused {
+            let read_here = kept.iter().any(|(_, kq)| overlap(kq, &quad) > 0.1);
+            if !read_here && counted.iter().all(|c| overlap(c, &quad) < 0.5) {
+                counted.push(quad);
+            }
+        }
+        out.rejected = counted.len();
+        out.cards = kept.into_iter().map(|(r, _)| r).collect();
+        Ok(out)
+    }
+
+    /// The card stock left once the cards read are blanked out (slivers along their edges
+    /// opened away), when it comes to [`UNEXPLAINED_SHARE`] of a card's area or more.
+    fn unexplained_stock(
+        &self,
+        solid: &Mat,
+        reads: &[(CardRead, [Pt; 4])],
+    ) -> Result<Option<Mat>, VisionError> {
+        let mut unexplained = solid.try_clone()?;
+        for (_, quad) in reads {
+            let pts: Vector<Point> = quad
+                .iter()
+                .map(|p| Point::new(p.x.round() as i32, p.y.round() as i32))
+                .collect();
+            imgproc::fill_convex_poly_def(&mut unexplained, &pts, Scalar::all(0.0))?;
+        }
+        let mut rest = Mat::default();
+        imgproc::morphology_ex_def(
+            &unexplained,
+            &mut rest,
+            imgproc::MORPH_OPEN,
+            &imgproc::get_structuring_element_def(imgproc::MORPH_RECT, Size::new(7, 7))?,
+        )?;
+        let card_area = self.deck.card.width * self.deck.card.height;
+        let left = f64::from(core::count_non_zero(&rest)?);
+        Ok((left >= UNEXPLAINED_SHARE * card_area).then_some(rest))
+    }
+
+    /// An index half under another card says little: what shows of it is partly the other
+    /// card (its edge, a pip, its own index), and on the synthetic sets such an index often
+    /// named a neighbour of the card well enough to veto its clear other index. Where a card
+    /// was read over one of a refused card's indices, that index is set aside and the card
+    /// decided again on the rest (which must then stand alone, as any single index must).
+    /// Returns what stays refused; quads are on the searched plane (`origin` its corner).
+    fn decide_again_uncovered(
+        &self,
+        refused: Vec<([Pt; 4], Option<Attempt>)>,
+        reads: &mut Vec<(CardRead, [Pt; 4])>,
+        origin: Pt,
+    ) -> Vec<[Pt; 4]> {
         let on_top: Vec<[Pt; 4]> = reads
             .iter()
             .map(|(_, q)| q.map(|p| p.add(origin)))
@@ -1188,32 +1238,7 @@ impl CardReader {
                 None => still_refused.push(quad),
             }
         }
-        let refused = still_refused;
-        // Several proposals can read the same card (a corner of each side of it); the most
-        // confident read of a place stands, and a weaker one lying over it is dropped, whatever
-        // it says: one rectangle is one card.
-        reads.sort_by(|a, b| b.0.confidence.total_cmp(&a.0.confidence));
-        let mut kept: Vec<(CardRead, [Pt; 4])> = Vec::new();
-        for (read, quad) in reads {
-            let clash = kept.iter().any(|(k, kq)| {
-                let o = overlap(kq, &quad);
-                (k.card == read.card && o > 0.1) || o > 0.75
-            });
-            if !clash {
-                kept.push((read, quad));
-            }
-        }
-        // Card-shaped things not read: one per place, and none where a card was read.
-        let mut counted: Vec<[Pt; 4]> = Vec::new();
-        for quad in refused {
-            let read_here = kept.iter().any(|(_, kq)| overlap(kq, &quad) > 0.1);
-            if !read_here && counted.iter().all(|c| overlap(c, &quad) < 0.5) {
-                counted.push(quad);
-            }
-        }
-        out.rejected = counted.len();
-        out.cards = kept.into_iter().map(|(r, _)| r).collect();
-        Ok(out)
+        still_refused
     }
 
     /// Card stock on the table plane: bright over the felt and barely coloured.
@@ -2028,7 +2053,10 @@ mod tests {
         assert_eq!(decide(&clash, &t), None);
         // …but not from further below (a half-covered index naming a neighbour).
         let half_covered = [witness("6S", 0.95, 0.8), witness("8S", 0.8, 0.5)];
-        assert_eq!(decide(&half_covered, &t).map(|r| r.0), Some("6S".to_owned()));
+        assert_eq!(
+            decide(&half_covered, &t).map(|r| r.0),
+            Some("6S".to_owned())
+        );
         // Nothing readable.
         assert_eq!(decide(&[None, None], &t), None);
     }
