@@ -231,8 +231,7 @@ fn the_bench_reads_a_synthetic_set_and_prints_its_figures() {
     );
     let json: serde_json::Value = stdout
         .lines()
-        .filter(|l| l.starts_with('{'))
-        .last()
+        .rfind(|l| l.starts_with('{'))
         .and_then(|l| serde_json::from_str(l).ok())
         .unwrap_or_else(|| panic!("no JSON line in: {stdout}"));
     let overall = &json["overall"];
