@@ -176,6 +176,7 @@ fn the_prompter_counts_down_to_the_daemons_close_and_shows_the_hold() {
     let alerts = stages[1]["alerts"].as_str().unwrap_or_default();
     assert!(alerts.contains("MISMATCH"), "{alerts}");
     assert!(alerts.contains("missing confirmation"), "{alerts}");
+    assert!(alerts.contains("no confirmation from vision"), "{alerts}");
     assert!(
         alerts.contains("two approvals"),
         "the dealer is told what to do: {alerts}"

@@ -1069,18 +1069,8 @@ impl Engine {
             }
             Verdict::Disagree(detail) => self.hold(at, "mismatch", detail, out),
             Verdict::Waiting if window_over => {
-                let missing: Vec<&str> = match &round.game {
-                    GameRound::Roulette { .. } => {
-                        crosscheck.wheel.iter().map(|s| s.as_str()).collect()
-                    }
-                    _ => crosscheck.cards.iter().map(|s| s.as_str()).collect(),
-                };
-                self.hold(
-                    at,
-                    "missing_confirmation",
-                    json!({ "missing": missing }),
-                    out,
-                );
+                let detail = missing_detail(&crosscheck, &round.game);
+                self.hold(at, "missing_confirmation", detail, out);
             }
             Verdict::Waiting => {}
         }
@@ -1152,6 +1142,64 @@ fn check_witnesses(
     } else {
         Verdict::Waiting
     }
+}
+
+/// What a round held for a missing confirmation still lacks: for cards `unconfirmed`, per
+/// required source, the dealt cards it has not seen at all, and `missing`, the sources named
+/// there (the wheel: the sources that reported nothing). When none can be named (every card
+/// seen, but a second copy not told apart: two RFID tags for a card dealt twice), `missing`
+/// lists every required source, as it did before it was precise.
+fn missing_detail(crosscheck: &CrossCheck, game: &GameRound) -> Value {
+    let (required, unconfirmed): (&BTreeSet<Source>, Vec<(Source, Vec<String>)>) = match game {
+        GameRound::Roulette { witnessed, .. } => (
+            &crosscheck.wheel,
+            crosscheck
+                .wheel
+                .iter()
+                .filter(|s| !witnessed.iter().any(|(w, _)| w == *s))
+                .map(|s| (*s, Vec::new()))
+                .collect(),
+        ),
+        GameRound::Baccarat {
+            cards, witnessed, ..
+        }
+        | GameRound::Blackjack {
+            cards, witnessed, ..
+        } => (
+            &crosscheck.cards,
+            crosscheck
+                .cards
+                .iter()
+                .map(|s| {
+                    let mut unseen: Vec<String> = Vec::new();
+                    for c in cards {
+                        let seen = witnessed.iter().any(|w| w.source == *s && w.card == *c);
+                        if !seen && !unseen.contains(&c.to_string()) {
+                            unseen.push(c.to_string());
+                        }
+                    }
+                    (*s, unseen)
+                })
+                .filter(|(_, unseen)| !unseen.is_empty())
+                .collect(),
+        ),
+    };
+    let missing: Vec<Source> = if unconfirmed.is_empty() {
+        required.iter().copied().collect()
+    } else {
+        unconfirmed.iter().map(|(s, _)| *s).collect()
+    };
+    let mut detail = json!({ "missing": missing });
+    if matches!(
+        game,
+        GameRound::Baccarat { .. } | GameRound::Blackjack { .. }
+    ) {
+        detail["unconfirmed"] = unconfirmed
+            .iter()
+            .map(|(s, cards)| json!({ "source": s, "cards": cards }))
+            .collect();
+    }
+    detail
 }
 
 /// The baccarat hand a witness's zone names (`player`, `banker`, any case), with its cards.

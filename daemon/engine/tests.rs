@@ -509,6 +509,13 @@ fn baccarat_holds_the_round_when_the_camera_never_sees_a_card() {
         .find(|e| e.kind == "alert.mismatch")
         .unwrap_or_else(|| panic!("no hold: {out:#?}"));
     assert_eq!(hold.payload["reason"], "missing_confirmation");
+    // The hold names the source that fell short and the cards it never saw.
+    let detail = &hold.payload["detail"];
+    assert_eq!(detail["missing"], json!(["vision"]), "{detail}");
+    assert_eq!(
+        detail["unconfirmed"],
+        json!([{ "source": "vision", "cards": ["8S", "KD", "QC"] }])
+    );
     assert_eq!(e.phase(), Phase::ResultPending);
 }
 
@@ -1060,6 +1067,9 @@ fn rfid_tags_tell_identical_cards_apart() {
     assert!(!out.iter().any(|e| e.kind == "round.result"), "{out:#?}");
     let out = run(&mut e, vec![tick(30.0)]);
     assert_eq!(held(&out).payload["reason"], "missing_confirmation");
+    // RFID saw a 4H, just not a second one: it is the source named, with no card unseen.
+    assert_eq!(held(&out).payload["detail"]["missing"], json!(["rfid"]));
+    assert_eq!(held(&out).payload["detail"]["unconfirmed"], json!([]));
 
     // Two tags: two 4H.
     let mut e = Engine::new(rfid());

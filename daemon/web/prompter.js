@@ -212,6 +212,13 @@ function activeAlerts() {
     if (kind === "mismatch" && p.detail && p.detail.card) {
       text += " — " + p.detail.source + " saw " + p.detail.card;
     }
+    if (kind === "mismatch" && p.detail && Array.isArray(p.detail.missing) && p.detail.missing.length) {
+      text += " — no confirmation from " + p.detail.missing.join(", ");
+      const unseen = (p.detail.unconfirmed || []).filter((u) => u.cards && u.cards.length);
+      if (unseen.length) {
+        text += " (not seen: " + unseen.map((u) => u.cards.join(" ")).join("; ") + ")";
+      }
+    }
     alerts.push({ kind, text, action: p.action || ACTIONS[kind] || "Call the supervisor.", level: "error" });
   }
   for (const [name, c] of Object.entries(state.components)) {
