@@ -1174,11 +1174,7 @@ impl CardReader {
     ) -> Result<Option<Mat>, VisionError> {
         let mut unexplained = solid.try_clone()?;
         for (_, quad) in reads {
-            let pts: Vector<Point> = quad
-                .iter()
-                .map(|p| Point::new(p.x.round() as i32, p.y.round() as i32))
-                .collect();
-            imgproc::fill_convex_poly_def(&mut unexplained, &pts, Scalar::all(0.0))?;
+            imgproc::fill_convex_poly_def(&mut unexplained, &to_pixels(quad), Scalar::all(0.0))?;
         }
         let mut rest = Mat::default();
         imgproc::morphology_ex_def(
@@ -1381,10 +1377,7 @@ impl CardReader {
             }
             let mut poly = Vector::<Point>::new();
             imgproc::approx_poly_dp(&contour, &mut poly, 3.0, true)?;
-            let pts: Vec<Pt> = poly
-                .iter()
-                .map(|p| Pt::new(f64::from(p.x), f64::from(p.y)))
-                .collect();
+            let pts = from_pixels(&poly);
             let n = pts.len();
             if n < 3 {
                 continue;
@@ -1393,10 +1386,7 @@ impl CardReader {
                 .map(|i| pts[i].cross(pts[(i + 1) % n]))
                 .sum::<f64>()
                 .signum();
-            let dense: Vec<Pt> = contour
-                .iter()
-                .map(|p| Pt::new(f64::from(p.x), f64::from(p.y)))
-                .collect();
+            let dense = from_pixels(&contour);
             // A corner is one vertex of the simplified outline, or, where the card's corner is
             // rounded (up to ~6 mm on some decks), two or three vertices joined by short edges
             // (14 px at most in all): the corner is where the long edges' lines meet.
@@ -1468,12 +1458,7 @@ impl CardReader {
                     continue;
                 }
                 for (lu, lv) in [(ch, cw), (cw, ch)] {
-                    let quad = [
-                        at,
-                        at.add(du.scale(lu)),
-                        at.add(du.scale(lu)).add(dv.scale(lv)),
-                        at.add(dv.scale(lv)),
-                    ];
+                    let quad = card_quad(at, du.scale(lu), dv.scale(lv));
                     let coverage = coverage(&solid, &quad);
                     if coverage >= self.thresholds.card_min_coverage {
                         proposals.push(Proposal { quad, coverage });
@@ -1529,14 +1514,8 @@ impl CardReader {
         for quad in read {
             let c = centroid(quad);
             let k = 1.0 - 20.0 / cw.min(ch);
-            let pts: Vector<Point> = quad
-                .iter()
-                .map(|p| {
-                    let q = c.add(p.sub(c).scale(k));
-                    Point::new(q.x.round() as i32, q.y.round() as i32)
-                })
-                .collect();
-            imgproc::fill_convex_poly_def(&mut near, &pts, Scalar::all(0.0))?;
+            let inner: Vec<Pt> = quad.iter().map(|p| c.add(p.sub(c).scale(k))).collect();
+            imgproc::fill_convex_poly_def(&mut near, &to_pixels(&inner), Scalar::all(0.0))?;
         }
         let mut edges = Mat::default();
         core::bitwise_and_def(&all_edges, &near, &mut edges)?;
@@ -1559,14 +1538,8 @@ impl CardReader {
             }
             let mut poly = Vector::<Point>::new();
             imgproc::approx_poly_dp(&chain, &mut poly, 1.5, true)?;
-            let corners: Vec<Pt> = poly
-                .iter()
-                .map(|p| Pt::new(f64::from(p.x), f64::from(p.y)))
-                .collect();
-            let dense: Vec<Pt> = chain
-                .iter()
-                .map(|p| Pt::new(f64::from(p.x), f64::from(p.y)))
-                .collect();
+            let corners = from_pixels(&poly);
+            let dense = from_pixels(&chain);
             let n = corners.len();
             for i in 0..n {
                 let (a, b) = (corners[i], corners[(i + 1) % n]);
@@ -1656,12 +1629,7 @@ impl CardReader {
                         dv = dv.scale(-1.0);
                     }
                     for (lu, lv) in [(ch, cw), (cw, ch)] {
-                        let quad = [
-                            x,
-                            x.add(du.scale(lu)),
-                            x.add(du.scale(lu)).add(dv.scale(lv)),
-                            x.add(dv.scale(lv)),
-                        ];
+                        let quad = card_quad(x, du.scale(lu), dv.scale(lv));
                         let coverage = coverage(solid, &quad);
                         if coverage >= EDGE_MIN_COVERAGE {
                             out.push(Proposal { quad, coverage });
@@ -1776,6 +1744,25 @@ impl CardReader {
             centre_mm: [centre.x, centre.y],
         }
     }
+}
+
+/// The rectangle with a corner at `at` and sides `u` and `v` (vectors), in order round it.
+fn card_quad(at: Pt, u: Pt, v: Pt) -> [Pt; 4] {
+    [at, at.add(u), at.add(u).add(v), at.add(v)]
+}
+
+/// OpenCV's integer points as plane points.
+fn from_pixels(v: &Vector<Point>) -> Vec<Pt> {
+    v.iter()
+        .map(|p| Pt::new(f64::from(p.x), f64::from(p.y)))
+        .collect()
+}
+
+/// Plane points rounded to OpenCV's integer points (for drawing and filling).
+fn to_pixels(pts: &[Pt]) -> Vector<Point> {
+    pts.iter()
+        .map(|p| Point::new(p.x.round() as i32, p.y.round() as i32))
+        .collect()
 }
 
 /// The share of a card-sized rectangle (table plane, 1 px/mm) that `solid` covers, sampled on
@@ -2069,11 +2056,7 @@ mod tests {
     }
 
     fn fill(img: &mut Mat, quad: &[Pt], colour: Scalar) {
-        let pts: Vector<Point> = quad
-            .iter()
-            .map(|p| Point::new(p.x.round() as i32, p.y.round() as i32))
-            .collect();
-        imgproc::fill_convex_poly_def(img, &pts, colour).unwrap();
+        imgproc::fill_convex_poly_def(img, &to_pixels(quad), colour).unwrap();
     }
 
     #[test]
