@@ -204,18 +204,12 @@ fn the_table_step_warns_when_the_zones_are_seen_too_coarsely() {
 fn the_bench_reads_a_synthetic_set_and_prints_its_figures() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("set");
-    let out = Command::new("/usr/bin/python3")
-        .args(["tests/vision/synth.py", "--seed", "3", "--out"])
-        .arg(&data)
-        .args([
+    common::synth(
+        3,
+        &data,
+        &[
             "--decks", "standard", "--tables", "1", "--scenes", "4", "--empty", "2", "--wheel", "4",
-        ])
-        .output()
-        .expect("run synth.py (python3-opencv, librsvg2-bin, kdegames-card-data-kf5)");
-    assert!(
-        out.status.success(),
-        "synth.py failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
     let (code, stdout, stderr) = run(&[
         "vision",

@@ -19,18 +19,12 @@ use common::*;
 use serde_json::Value;
 
 fn make_kit(dir: &std::path::Path) {
-    let out = Command::new("/usr/bin/python3")
-        .args(["tests/vision/synth.py", "--seed", "1", "--out"])
-        .arg(dir)
-        .args([
+    synth(
+        1,
+        dir,
+        &[
             "--decks", "standard", "--tables", "1", "--scenes", "0", "--empty", "1", "--wheel", "0",
-        ])
-        .output()
-        .expect("run synth.py (python3-opencv, librsvg2-bin, kdegames-card-data-kf5)");
-    assert!(
-        out.status.success(),
-        "synth.py failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
 }
 

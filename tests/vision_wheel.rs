@@ -46,19 +46,13 @@ fn show(frame: &Path, camera: &Path) {
 fn the_wheel_camera_confirms_the_number_and_a_different_pocket_holds_the_round() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
-    let out = Command::new("/usr/bin/python3")
-        .args(["tests/vision/synth.py", "--seed", "3", "--out"])
-        .arg(&data)
-        .args([
+    synth(
+        3,
+        &data,
+        &[
             "--decks", "standard", "--tables", "1", "--scenes", "0", "--empty", "0", "--wheel",
             "36",
-        ])
-        .output()
-        .expect("run synth.py");
-    assert!(
-        out.status.success(),
-        "synth.py: {}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
 
     // One European camera (pose 0: frames 0, 6, 12, …).

@@ -393,3 +393,24 @@ pub fn read_events(path: &Path) -> Vec<serde_json::Value> {
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
 }
+
+/// Renders a synthetic vision set with `tests/vision/synth.py` (seeded, so the same every
+/// run) into `out`; `args` are synth.py's other options (`--decks`, `--scenes`, …).
+pub fn synth(seed: u64, out: &Path, args: &[&str]) {
+    let run = Command::new("/usr/bin/python3")
+        .args([
+            "tests/vision/synth.py",
+            "--seed",
+            &seed.to_string(),
+            "--out",
+        ])
+        .arg(out)
+        .args(args)
+        .output()
+        .expect("run synth.py (python3-opencv, librsvg2-bin, kdegames-card-data-kf5)");
+    assert!(
+        run.status.success(),
+        "synth.py failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
