@@ -257,6 +257,14 @@ pub fn run(
             let reads = r.read(&frame)?;
             tally.ms.push(t.elapsed().as_secs_f64() * 1000.0);
             tally.cpu_ms.push(cpu_now_ms() - cpu);
+            if std::env::var_os("CROUPIER_VISION_DEBUG").is_some() {
+                eprintln!(
+                    "ms: {:.2} (debug images included; {} read, {} proposals)",
+                    t.elapsed().as_secs_f64() * 1000.0,
+                    reads.cards.len(),
+                    reads.found_mm.len()
+                );
+            }
             let under_glare: Vec<u64> = label["photometric"]["glare"]["over_cards"]
                 .as_array()
                 .into_iter()

@@ -45,6 +45,11 @@ const TEMPLATE_SOFTEN: f64 = 0.9;
 /// like the index is there; above, it already matches well.
 const RETURN_BELOW: f64 = 0.35;
 const RETRY_BELOW: f64 = 0.9;
+/// The turns (degrees) an index window is read at, in order: a blob's corner gives the card's
+/// direction to a degree or two, and a card proposed from a short edge can be off by more; a
+/// straight edge refitted through its points gives it within a degree.
+const BLOB_TURNS: [f64; 7] = [0.0, -2.0, 2.0, -4.0, 4.0, -7.0, 7.0];
+const EDGE_TURNS: [f64; 1] = [0.0];
 /// What one index alone must score above `card_min_score`: on the synthetic sets the wrong
 /// single-index reads scored 0.79–0.83, the right ones mostly above 0.9.
 const ALONE_EXTRA_SCORE: f64 = 0.25;
@@ -62,8 +67,16 @@ const EDGE_MIN_MM: f64 = 20.0;
 /// How far (mm) two edges' meeting point may lie from their ends: a rounded corner's radius
 /// (up to ~6 mm) and a little.
 const CORNER_REACH_MM: f64 = 12.0;
+/// An edge's proposal is read again unless a proposal already read has every corner within
+/// this (mm) of its: the index is searched for 3.5 mm around where the outline puts it.
+const SAME_PROPOSAL_MM: f64 = 2.0;
 /// Share of an edge-proposed card that the card-stock mask must cover.
-const EDGE_MIN_COVERAGE: f64 = 0.6;
+const EDGE_MIN_COVERAGE: f64 = 0.45;
+/// How far (grey levels, per channel) from the felt's median colour the felt's own pixels lie:
+/// its weave, mottling and a lighting gradient.
+const FELT_COLOUR_DISTANCE: f64 = 30.0;
+/// A hole in a card-stock blob that is at least this much felt is felt, not a court picture.
+const FELT_HOLE_SHARE: f64 = 0.6;
 /// Card stock left unexplained by the cards read, as a share of a card's area, above which
 /// straight edges are looked for.
 const UNEXPLAINED_SHARE: f64 = 0.3;
@@ -787,16 +800,35 @@ impl Deck {
                 }
             }
         }
-        let (si, ss, sm) = top2(&suit_best);
+        let (mut si, _, sm) = top2(&suit_best);
         // The suit's margin from the pixels where the two likeliest suits differ: the suit
         // parts are mostly the same paper, which dilutes their difference in a plain score.
-        let runner_up = (0..4)
-            .filter(|s| *s != si)
-            .max_by(|a, b| suit_best[*a].total_cmp(&suit_best[*b]));
-        let sm = match runner_up {
+        let runner_up = |si: usize| {
+            (0..4)
+                .filter(|s| *s != si)
+                .max_by(|a, b| suit_best[*a].total_cmp(&suit_best[*b]))
+        };
+        let mut sm = match runner_up(si) {
             Some(s2) => self.suit_versus(window, ri, si, s2, suit_at[ri][si]),
             None => sm,
         };
+        // Where those pixels say the runner-up (glare or blur flattening ♠ into ♣ in the plain
+        // score), the runner-up is the suit if they say it from its own place too, and it must
+        // then stand out against every other suit that way.
+        if sm < 0.0 {
+            if let Some(s2) = runner_up(si) {
+                let at = suit_at[ri][s2];
+                let against_all = (0..4)
+                    .filter(|s| *s != s2)
+                    .map(|s| self.suit_versus(window, ri, s2, s, at))
+                    .fold(f64::MAX, f64::min);
+                if against_all > 0.0 {
+                    si = s2;
+                    sm = against_all;
+                }
+            }
+        }
+        let ss = suit_best[si];
         let card = format!(
             "{}{}",
             crate::calibration::RANKS[ri],
@@ -1096,44 +1128,103 @@ impl CardReader {
         // Quads on the searched plane (its origin at `origin`), as proposed.
         let mut reads: Vec<(CardRead, [Pt; 4])> = Vec::new();
         let mut refused: Vec<([Pt; 4], Option<Attempt>)> = Vec::new();
+        // Index areas (searched plane) of cards read without them, with the card's quad.
+        let mut weak_indices: Vec<([Pt; 4], [Pt; 4])> = Vec::new();
         let try_one = |quad: [Pt; 4],
                        out: &mut FrameReads,
                        reads: &mut Vec<(CardRead, [Pt; 4])>,
-                       refused: &mut Vec<([Pt; 4], Option<Attempt>)>|
+                       refused: &mut Vec<([Pt; 4], Option<Attempt>)>,
+                       weak_indices: &mut Vec<([Pt; 4], [Pt; 4])>,
+                       turns: &[f64]|
          -> Result<(), VisionError> {
             let c = centroid(&quad).add(origin);
             out.found_mm.push([c.x, c.y]);
-            let attempt = self.read_card(frame, &quad.map(|q| q.add(origin)))?;
+            let attempt = self.read_card(frame, &quad.map(|q| q.add(origin)), turns)?;
             match attempt
                 .as_ref()
                 .and_then(|a| Some((a, decide(&a.witnesses, &self.thresholds)?)))
             {
-                Some((a, best)) => reads.push((self.card_read(a, best), quad)),
+                Some((a, best)) => {
+                    for (witness, area) in a.witnesses.iter().zip(&a.index_mm) {
+                        let weak = witness
+                            .as_ref()
+                            .is_none_or(|w| w.1 < self.thresholds.card_min_score);
+                        if weak {
+                            weak_indices.push((area.map(|p| p.sub(origin)), quad));
+                        }
+                    }
+                    reads.push((self.card_read(a, best), quad));
+                }
                 None => refused.push((quad, attempt)),
             }
             Ok(())
         };
         for p in &proposals {
-            try_one(p.quad, &mut out, &mut reads, &mut refused)?;
+            try_one(
+                p.quad,
+                &mut out,
+                &mut reads,
+                &mut refused,
+                &mut weak_indices,
+                &BLOB_TURNS,
+            )?;
         }
+        // A card read from one index whose other index lies under nothing read: another card
+        // lies over it there (the middle card of a fanned hand of three, say, whose visible
+        // strip lies on the card under it and so looks explained). That card's edges cross
+        // the face of the card read.
+        let lifted: Vec<[Pt; 4]> = weak_indices
+            .iter()
+            .filter(|(area, quad)| {
+                let c = centroid(area);
+                !reads.iter().any(|(_, other)| {
+                    centroid(other).sub(centroid(quad)).len() > SAME_PLACE_MM
+                        && point_in_polygon(c, other)
+                })
+            })
+            .map(|(_, quad)| *quad)
+            .collect();
         // Card stock that no read card explains: a card whose blob outline wandered (glare
         // widening it, a court picture or a zone line breaking it). Only then are straight edges
         // looked for, there: most frames need no more than the blobs' corners.
-        if let Some(rest) = self.unexplained_stock(&solid, &reads)? {
+        let rest = match self.unexplained_stock(&solid, &reads)? {
+            Some(rest) => Some(rest),
+            None if !lifted.is_empty() => {
+                Some(Mat::zeros(solid.rows(), solid.cols(), solid.typ())?.to_mat()?)
+            }
+            None => None,
+        };
+        if let Some(rest) = rest {
             let read_quads: Vec<[Pt; 4]> = reads.iter().map(|(_, q)| *q).collect();
             let mut by_edges =
-                Self::edge_proposals(self.deck.card, &plane, &rest, &solid, &read_quads)?;
+                Self::edge_proposals(self.deck.card, &plane, &rest, &solid, &read_quads, &lifted)?;
             by_edges.sort_by(|a, b| b.coverage.total_cmp(&a.coverage));
             // An edge's proposal lies within a millimetre or so of the card; the blob's can lie
             // several off: near one of the blob's, an edge's proposal is still read unless it is
             // all but the same rectangle, or lies where a card was read.
             let mut tried: Vec<[Pt; 4]> = proposals.iter().map(|p| p.quad).collect();
             for p in by_edges {
-                let again = tried.iter().any(|t| overlap(t, &p.quad) >= 0.93)
+                let again = tried
+                    .iter()
+                    .any(|t| same_rectangle(t, &p.quad, SAME_PROPOSAL_MM))
                     || reads.iter().any(|(_, rq)| overlap(rq, &p.quad) > 0.75);
+                if std::env::var_os("CROUPIER_VISION_DEBUG").is_some() {
+                    let c = centroid(&p.quad).add(origin);
+                    eprintln!(
+                        "edge proposal {:.0},{:.0} cov {:.2} again {again}",
+                        c.x, c.y, p.coverage
+                    );
+                }
                 if !again {
                     tried.push(p.quad);
-                    try_one(p.quad, &mut out, &mut reads, &mut refused)?;
+                    try_one(
+                        p.quad,
+                        &mut out,
+                        &mut reads,
+                        &mut refused,
+                        &mut weak_indices,
+                        &EDGE_TURNS,
+                    )?;
                 }
             }
         }
@@ -1309,10 +1400,44 @@ impl CardReader {
             imgproc::CHAIN_APPROX_SIMPLE,
         )?;
         let card_area = self.deck.card.width * self.deck.card.height;
+        // Felt: close to the felt's median colour.
+        let mut felt_like = Mat::default();
+        let lo = bgr_median.map(|m| (m - FELT_COLOUR_DISTANCE).max(0.0));
+        let hi = bgr_median.map(|m| (m + FELT_COLOUR_DISTANCE).min(255.0));
+        core::in_range(
+            plane,
+            &Scalar::new(lo[0], lo[1], lo[2], 0.0),
+            &Scalar::new(hi[0], hi[1], hi[2], 0.0),
+            &mut felt_like,
+        )?;
         for (i, contour) in contours.iter().enumerate() {
             // In RETR_CCOMP's two levels, holes are the contours with a parent.
             let is_hole = hierarchy.get(i).is_ok_and(|h| h[3] >= 0);
-            if is_hole && imgproc::contour_area_def(&contour)? < 1.1 * card_area {
+            if !is_hole || imgproc::contour_area_def(&contour)? >= 1.1 * card_area {
+                continue;
+            }
+            // A hole that is mostly felt is not a court picture: it is the felt left between a
+            // hand and a zone's printed outline lit as bright as card stock (filling it would
+            // make the whole zone one blob).
+            let mut hole = Mat::zeros(closed.rows(), closed.cols(), core::CV_8UC1)?.to_mat()?;
+            let mut one = Vector::<Vector<Point>>::new();
+            one.push(contour.clone());
+            imgproc::draw_contours(
+                &mut hole,
+                &one,
+                -1,
+                Scalar::all(255.0),
+                imgproc::FILLED,
+                imgproc::LINE_8,
+                &core::no_array(),
+                i32::MAX,
+                Point::new(0, 0),
+            )?;
+            let mut felt_in_hole = Mat::default();
+            core::bitwise_and_def(&felt_like, &hole, &mut felt_in_hole)?;
+            let all = f64::from(core::count_non_zero(&hole)?.max(1));
+            let felt = f64::from(core::count_non_zero(&felt_in_hole)?);
+            if felt / all < FELT_HOLE_SHARE {
                 let mut one = Vector::<Vector<Point>>::new();
                 one.push(contour);
                 imgproc::draw_contours(
@@ -1491,6 +1616,7 @@ impl CardReader {
         unexplained: &Mat,
         solid: &Mat,
         read: &[[Pt; 4]],
+        lifted: &[[Pt; 4]],
     ) -> Result<Vec<Proposal>, VisionError> {
         let (cw, ch) = (card.width, card.height);
         let mut grey = Mat::default();
@@ -1506,12 +1632,17 @@ impl CardReader {
             |n: i32| imgproc::get_structuring_element_def(imgproc::MORPH_RECT, Size::new(n, n));
         let reach = (cw / 2.0).round() as i32 | 1;
         let (mut wide, mut blobs, mut near) = (Mat::default(), Mat::default(), Mat::default());
-        imgproc::dilate_def(unexplained, &mut wide, &rect(reach)?)?;
+        let mut seeds = unexplained.try_clone()?;
+        for quad in lifted {
+            imgproc::fill_convex_poly_def(&mut seeds, &to_pixels(quad), Scalar::all(255.0))?;
+        }
+        imgproc::dilate_def(&seeds, &mut wide, &rect(reach)?)?;
         imgproc::dilate_def(solid, &mut blobs, &rect(7)?)?;
         core::bitwise_and_def(&wide, &blobs, &mut near)?;
         // Inside the cards read (a few millimetres in from their edges) lie their pips and
-        // pictures: many straight bits, none of them the missing card's edge.
-        for quad in read {
+        // pictures: many straight bits, none of them the missing card's edge. Not so on a
+        // card with another lying over it.
+        for quad in read.iter().filter(|q| !lifted.contains(q)) {
             let c = centroid(quad);
             let k = 1.0 - 20.0 / cw.min(ch);
             let inner: Vec<Pt> = quad.iter().map(|p| c.add(p.sub(c).scale(k))).collect();
@@ -1642,7 +1773,12 @@ impl CardReader {
     }
 
     /// Reads one proposed card; `None` when it cannot be read with confidence.
-    fn read_card(&self, frame: &Mat, quad_mm: &[Pt; 4]) -> Result<Option<Attempt>, VisionError> {
+    fn read_card(
+        &self,
+        frame: &Mat,
+        quad_mm: &[Pt; 4],
+        turns: &[f64],
+    ) -> Result<Option<Attempt>, VisionError> {
         let q = portrait_order(*quad_mm);
         let (cw, ch) = (self.deck.card.width, self.deck.card.height);
         let canonical = [
@@ -1676,7 +1812,7 @@ impl CardReader {
             // tall that is a pixel or more of shear. An index that looks like one but does not
             // match well is read again turned by ±2°, then ±4°, about its window's centre, until
             // it matches well; the best of the turns is kept.
-            for angle in [0.0f64, -2.0, 2.0, -4.0, 4.0, -7.0, 7.0] {
+            for &angle in turns {
                 let (c, s) = (angle.to_radians().cos(), angle.to_radians().sin());
                 let turn = translate(wx, wy)
                     .then_after(&Homography([c, -s, 0.0, s, c, 0.0, 0.0, 0.0, 1.0]))
@@ -1797,6 +1933,12 @@ fn coverage(solid: &Mat, quad: &[Pt; 4]) -> f64 {
     } else {
         f64::from(hit) / f64::from(all)
     }
+}
+
+/// Whether two card rectangles have every corner within `mm` of one another, in any turn
+/// (their corners may be listed from different starting points).
+fn same_rectangle(a: &[Pt; 4], b: &[Pt; 4], mm: f64) -> bool {
+    (0..4).any(|k| (0..4).all(|i| a[i].sub(b[(i + k) % 4]).len() <= mm))
 }
 
 /// The share of rectangle `a` (a card-sized quadrilateral) that `b` covers, sampled on a 7 × 9
@@ -2088,13 +2230,74 @@ mod tests {
             Pt::new(60.0, 160.0),
         ];
         fill(&mut solid, &bulge, Scalar::all(255.0));
-        let found = CardReader::edge_proposals(card, &plane, &solid, &solid, &[]).unwrap();
+        let found = CardReader::edge_proposals(card, &plane, &solid, &solid, &[], &[]).unwrap();
         let centre = centroid(&truth);
         let best = found
             .iter()
             .map(|p| centroid(&p.quad).sub(centre).len())
             .fold(f64::MAX, f64::min);
         assert!(best < 1.5, "nearest proposal {best:.2} mm from the card");
+    }
+
+    #[test]
+    fn a_card_lying_over_one_read_is_proposed_from_its_edges_there() {
+        let card = SizeMm {
+            width: 65.0,
+            height: 88.0,
+        };
+        // The card under (read, one index covered) and the card over it, a little greyer: its
+        // whole face lies on the lower card's face or on the felt beside it, so no card stock
+        // is left unexplained once the lower card is read.
+        let under = card_at(Pt::new(120.0, 100.0), 0.0);
+        let over = card_at(Pt::new(150.0, 102.0), 6.0);
+        let mut plane = Mat::new_rows_cols_with_default(
+            200,
+            300,
+            core::CV_8UC3,
+            Scalar::new(40.0, 110.0, 30.0, 0.0),
+        )
+        .unwrap();
+        fill(&mut plane, &under, Scalar::all(245.0));
+        fill(&mut plane, &over, Scalar::all(210.0));
+        let mut solid = Mat::zeros(200, 300, core::CV_8UC1)
+            .unwrap()
+            .to_mat()
+            .unwrap();
+        fill(&mut solid, &under, Scalar::all(255.0));
+        fill(&mut solid, &over, Scalar::all(255.0));
+        let nothing_left = Mat::zeros(200, 300, core::CV_8UC1)
+            .unwrap()
+            .to_mat()
+            .unwrap();
+        let nearest = |found: &[Proposal]| {
+            found
+                .iter()
+                .map(|p| centroid(&p.quad).sub(centroid(&over)).len())
+                .fold(f64::MAX, f64::min)
+        };
+        let unlifted =
+            CardReader::edge_proposals(card, &plane, &nothing_left, &solid, &[under], &[]).unwrap();
+        assert!(nearest(&unlifted) > 10.0, "{:.2}", nearest(&unlifted));
+        let lifted =
+            CardReader::edge_proposals(card, &plane, &nothing_left, &solid, &[under], &[under])
+                .unwrap();
+        assert!(
+            nearest(&lifted) < 1.5,
+            "nearest proposal {:.2} mm from the card over the one read",
+            nearest(&lifted)
+        );
+    }
+
+    #[test]
+    fn same_rectangle_is_corner_by_corner_in_any_turn() {
+        let a = card_at(Pt::new(100.0, 100.0), 10.0);
+        let turned = [a[2], a[3], a[0], a[1]];
+        assert!(same_rectangle(&a, &turned, 0.01));
+        let shifted = a.map(|p| p.add(Pt::new(3.0, 0.0)));
+        // 3 mm off is 95 % the same area, and still read again: the index is searched for
+        // only 3.5 mm around where the outline puts it.
+        assert!(overlap(&a, &shifted) > 0.9);
+        assert!(!same_rectangle(&a, &shifted, SAME_PROPOSAL_MM));
     }
 
     #[test]
