@@ -355,6 +355,14 @@ pub fn run(
             let reads = r.read(&frame)?;
             empty.ms.push(t.elapsed().as_secs_f64() * 1000.0);
             empty.cpu_ms.push(cpu_now_ms() - cpu);
+            if std::env::var_os("CROUPIER_VISION_DEBUG").is_some() {
+                eprintln!(
+                    "empty {}: ms {:.2} (debug images included; {} proposals)",
+                    image.display(),
+                    t.elapsed().as_secs_f64() * 1000.0,
+                    reads.found_mm.len()
+                );
+            }
             empty.frames += 1;
             empty.extra += reads.cards.len() as u64;
         }

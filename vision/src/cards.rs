@@ -70,6 +70,11 @@ const CORNER_REACH_MM: f64 = 12.0;
 /// An edge's proposal is read again unless a proposal already read has every corner within
 /// this (mm) of its: the index is searched for 3.5 mm around where the outline puts it.
 const SAME_PROPOSAL_MM: f64 = 2.0;
+/// How far (mm) short of two edges' meeting point one of them may end when the other reaches
+/// it: an edge broken off before its corner (a neighbour's index beside it, glare).
+const CORNER_GAP_MM: f64 = 30.0;
+/// At most this many edge proposals are read in one frame, the best covered first.
+const EDGE_READS_MAX: usize = 48;
 /// Share of an edge-proposed card that the card-stock mask must cover.
 const EDGE_MIN_COVERAGE: f64 = 0.45;
 /// How far (grey levels, per channel) from the felt's median colour the felt's own pixels lie:
@@ -1196,14 +1201,29 @@ impl CardReader {
         };
         if let Some(rest) = rest {
             let read_quads: Vec<[Pt; 4]> = reads.iter().map(|(_, q)| *q).collect();
-            let mut by_edges =
+            let by_edges =
                 Self::edge_proposals(self.deck.card, &plane, &rest, &solid, &read_quads, &lifted)?;
-            by_edges.sort_by(|a, b| b.coverage.total_cmp(&a.coverage));
+            // The proposals over what is to be explained first: the card stock no card read
+            // explains, and the faces of cards read with another card over them.
+            let mut wanted = rest.try_clone()?;
+            for quad in &lifted {
+                imgproc::fill_convex_poly_def(&mut wanted, &to_pixels(quad), Scalar::all(255.0))?;
+            }
+            let mut by_edges: Vec<(f64, Proposal)> = by_edges
+                .into_iter()
+                .map(|p| (coverage(&wanted, &p.quad) + p.coverage, p))
+                .collect();
+            by_edges.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let by_edges = by_edges.into_iter().map(|(_, p)| p);
             // An edge's proposal lies within a millimetre or so of the card; the blob's can lie
             // several off: near one of the blob's, an edge's proposal is still read unless it is
             // all but the same rectangle, or lies where a card was read.
             let mut tried: Vec<[Pt; 4]> = proposals.iter().map(|p| p.quad).collect();
+            let mut budget = EDGE_READS_MAX;
             for p in by_edges {
+                if budget == 0 {
+                    break;
+                }
                 let again = tried
                     .iter()
                     .any(|t| same_rectangle(t, &p.quad, SAME_PROPOSAL_MM))
@@ -1217,6 +1237,7 @@ impl CardReader {
                 }
                 if !again {
                     tried.push(p.quad);
+                    budget -= 1;
                     try_one(
                         p.quad,
                         &mut out,
@@ -1711,24 +1732,6 @@ impl CardReader {
             }
             let _ = opencv::imgcodecs::imwrite_def(&format!("{dir}/edges.png"), &seen);
         }
-        // The unit directions from the corner x along segment (a, b): into it when x is near
-        // one of its ends; both ways when x lies along it (a T: the edge of a card lying over
-        // another ends on the lower card's edge, which runs on); none when x is off it.
-        // Whether x is at an end comes too: two edges crossing in their middles are no corner.
-        let leg = |(a, b): (Pt, Pt), x: Pt| -> (Vec<Pt>, bool) {
-            let len = b.sub(a).len();
-            let d = b.sub(a).scale(1.0 / len.max(1e-9));
-            let t = x.sub(a).dot(d);
-            if t.abs() <= CORNER_REACH_MM {
-                (vec![d], true)
-            } else if (t - len).abs() <= CORNER_REACH_MM {
-                (vec![d.scale(-1.0)], true)
-            } else if t > 0.0 && t < len {
-                (vec![d, d.scale(-1.0)], false)
-            } else {
-                (Vec::new(), false)
-            }
-        };
         let mut out = Vec::new();
         for (i, &s1) in segments.iter().enumerate() {
             for &s2 in &segments[i + 1..] {
@@ -1740,7 +1743,7 @@ impl CardReader {
                 let Some(x) = intersect(s1.0, d1, s2.0, d2) else {
                     continue;
                 };
-                let ((legs1, end1), (legs2, end2)) = (leg(s1, x), leg(s2, x));
+                let ((legs1, end1), (legs2, end2)) = (legs_from(x, s1), legs_from(x, s2));
                 if !(end1 || end2) {
                     continue;
                 }
@@ -1994,6 +1997,34 @@ fn decide(reads: &[Option<(String, f64, f64)>], t: &Thresholds) -> Option<(Strin
         && agreeing.iter().map(|w| w.2).sum::<f64>() >= t.card_min_margin;
     let clear = pair || alone;
     clear.then(|| (*best).clone())
+}
+
+/// The unit directions from a corner `x` along the straight edge `(a, b)`, and whether `x` is
+/// at one of its ends (two edges crossing in their middles are no corner):
+/// - into the edge when `x` is within [`CORNER_REACH_MM`] of an end (an end);
+/// - both ways when `x` lies along it (a T: the edge of a card lying over another ends on the
+///   lower card's edge, which runs on);
+/// - into it when it stops up to [`CORNER_GAP_MM`] short of `x` (not an end: the other edge
+///   must reach `x`): an edge broken off before its corner, by a neighbour's index beside it or
+///   by glare;
+/// - none when `x` is further off.
+fn legs_from(x: Pt, (a, b): (Pt, Pt)) -> (Vec<Pt>, bool) {
+    let len = b.sub(a).len();
+    let d = b.sub(a).scale(1.0 / len.max(1e-9));
+    let t = x.sub(a).dot(d);
+    if t.abs() <= CORNER_REACH_MM {
+        (vec![d], true)
+    } else if (t - len).abs() <= CORNER_REACH_MM {
+        (vec![d.scale(-1.0)], true)
+    } else if t > 0.0 && t < len {
+        (vec![d, d.scale(-1.0)], false)
+    } else if t < 0.0 && -t <= CORNER_GAP_MM {
+        (vec![d], false)
+    } else if t > len && t - len <= CORNER_GAP_MM {
+        (vec![d.scale(-1.0)], false)
+    } else {
+        (Vec::new(), false)
+    }
 }
 
 /// The line through the contour points that lie along the segment `from → to` (within 2 px,
@@ -2286,6 +2317,26 @@ mod tests {
             "nearest proposal {:.2} mm from the card over the one read",
             nearest(&lifted)
         );
+    }
+
+    #[test]
+    fn an_edge_broken_off_short_of_its_corner_still_makes_one() {
+        let right = (Pt::new(0.0, 0.0), Pt::new(40.0, 0.0));
+        // At an end, along it (a T), short of it by a gap, and too far off.
+        assert_eq!(
+            legs_from(Pt::new(-5.0, 0.0), right),
+            (vec![Pt::new(1.0, 0.0)], true)
+        );
+        assert_eq!(legs_from(Pt::new(20.0, 0.0), right).0.len(), 2);
+        assert_eq!(
+            legs_from(Pt::new(60.0, 0.0), right),
+            (vec![Pt::new(-1.0, 0.0)], false)
+        );
+        assert_eq!(
+            legs_from(Pt::new(-25.0, 0.0), right),
+            (vec![Pt::new(1.0, 0.0)], false)
+        );
+        assert_eq!(legs_from(Pt::new(75.0, 0.0), right), (Vec::new(), false));
     }
 
     #[test]
