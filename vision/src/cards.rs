@@ -1151,9 +1151,11 @@ impl CardReader {
             {
                 Some((a, best)) => {
                     for (witness, area) in a.witnesses.iter().zip(&a.index_mm) {
+                        // Not this card's index: unreadable, or naming another card (what
+                        // shows there is the corner of the card lying over it).
                         let weak = witness
                             .as_ref()
-                            .is_none_or(|w| w.1 < self.thresholds.card_min_score);
+                            .is_none_or(|w| w.1 < self.thresholds.card_min_score || w.0 != best.0);
                         if weak {
                             weak_indices.push((area.map(|p| p.sub(origin)), quad));
                         }
