@@ -1035,6 +1035,17 @@ struct Attempt {
     quad_mm: [Pt; 4],
 }
 
+/// One frame's reading so far. Quads are on the searched plane, as proposed.
+#[derive(Default)]
+struct FrameWork {
+    out: FrameReads,
+    reads: Vec<(CardRead, [Pt; 4])>,
+    refused: Vec<([Pt; 4], Option<Attempt>)>,
+    /// Index areas of cards read without them (another card's corner, or nothing readable,
+    /// there), with the card's quad.
+    weak_indices: Vec<([Pt; 4], [Pt; 4])>,
+}
+
 /// Two reads whose centres lie closer than this (mm) are of the same place, not one card
 /// over another.
 const SAME_PLACE_MM: f64 = 10.0;
@@ -1129,62 +1140,20 @@ impl CardReader {
             let _ = opencv::imgcodecs::imwrite_def(&format!("{dir}/plane.png"), &plane);
             let _ = opencv::imgcodecs::imwrite_def(&format!("{dir}/stock.png"), &mask);
         }
-        let mut out = FrameReads::default();
-        // Quads on the searched plane (its origin at `origin`), as proposed.
-        let mut reads: Vec<(CardRead, [Pt; 4])> = Vec::new();
-        let mut refused: Vec<([Pt; 4], Option<Attempt>)> = Vec::new();
-        // Index areas (searched plane) of cards read without them, with the card's quad.
-        let mut weak_indices: Vec<([Pt; 4], [Pt; 4])> = Vec::new();
-        let try_one = |quad: [Pt; 4],
-                       out: &mut FrameReads,
-                       reads: &mut Vec<(CardRead, [Pt; 4])>,
-                       refused: &mut Vec<([Pt; 4], Option<Attempt>)>,
-                       weak_indices: &mut Vec<([Pt; 4], [Pt; 4])>,
-                       turns: &[f64]|
-         -> Result<(), VisionError> {
-            let c = centroid(&quad).add(origin);
-            out.found_mm.push([c.x, c.y]);
-            let attempt = self.read_card(frame, &quad.map(|q| q.add(origin)), turns)?;
-            match attempt
-                .as_ref()
-                .and_then(|a| Some((a, decide(&a.witnesses, &self.thresholds)?)))
-            {
-                Some((a, best)) => {
-                    for (witness, area) in a.witnesses.iter().zip(&a.index_mm) {
-                        // Not this card's index: unreadable, or naming another card (what
-                        // shows there is the corner of the card lying over it).
-                        let weak = witness
-                            .as_ref()
-                            .is_none_or(|w| w.1 < self.thresholds.card_min_score || w.0 != best.0);
-                        if weak {
-                            weak_indices.push((area.map(|p| p.sub(origin)), quad));
-                        }
-                    }
-                    reads.push((self.card_read(a, best), quad));
-                }
-                None => refused.push((quad, attempt)),
-            }
-            Ok(())
-        };
+        let mut work = FrameWork::default();
         for p in &proposals {
-            try_one(
-                p.quad,
-                &mut out,
-                &mut reads,
-                &mut refused,
-                &mut weak_indices,
-                &BLOB_TURNS,
-            )?;
+            self.try_proposal(frame, origin, p.quad, &BLOB_TURNS, &mut work)?;
         }
         // A card read from one index whose other index lies under nothing read: another card
         // lies over it there (the middle card of a fanned hand of three, say, whose visible
         // strip lies on the card under it and so looks explained). That card's edges cross
         // the face of the card read.
-        let lifted: Vec<[Pt; 4]> = weak_indices
+        let lifted: Vec<[Pt; 4]> = work
+            .weak_indices
             .iter()
             .filter(|(area, quad)| {
                 let c = centroid(area);
-                !reads.iter().any(|(_, other)| {
+                !work.reads.iter().any(|(_, other)| {
                     centroid(other).sub(centroid(quad)).len() > SAME_PLACE_MM
                         && point_in_polygon(c, other)
                 })
@@ -1192,9 +1161,10 @@ impl CardReader {
             .map(|(_, quad)| *quad)
             .collect();
         // Card stock that no read card explains: a card whose blob outline wandered (glare
-        // widening it, a court picture or a zone line breaking it). Only then are straight edges
-        // looked for, there: most frames need no more than the blobs' corners.
-        let rest = match self.unexplained_stock(&solid, &reads)? {
+        // widening it, a court picture or a zone line breaking it). Only then, or with a card
+        // over a card read, are straight edges looked for: most frames need no more than the
+        // blobs' corners.
+        let rest = match self.unexplained_stock(&solid, &work.reads)? {
             Some(rest) => Some(rest),
             None if !lifted.is_empty() => {
                 Some(Mat::zeros(solid.rows(), solid.cols(), solid.typ())?.to_mat()?)
@@ -1202,7 +1172,7 @@ impl CardReader {
             None => None,
         };
         if let Some(rest) = rest {
-            let read_quads: Vec<[Pt; 4]> = reads.iter().map(|(_, q)| *q).collect();
+            let read_quads: Vec<[Pt; 4]> = work.reads.iter().map(|(_, q)| *q).collect();
             let by_edges =
                 Self::edge_proposals(self.deck.card, &plane, &rest, &solid, &read_quads, &lifted)?;
             // The proposals over what is to be explained first: the card stock no card read
@@ -1229,7 +1199,7 @@ impl CardReader {
                 let again = tried
                     .iter()
                     .any(|t| same_rectangle(t, &p.quad, SAME_PROPOSAL_MM))
-                    || reads.iter().any(|(_, rq)| overlap(rq, &p.quad) > 0.75);
+                    || work.reads.iter().any(|(_, rq)| overlap(rq, &p.quad) > 0.75);
                 if std::env::var_os("CROUPIER_VISION_DEBUG").is_some() {
                     let c = centroid(&p.quad).add(origin);
                     eprintln!(
@@ -1240,17 +1210,16 @@ impl CardReader {
                 if !again {
                     tried.push(p.quad);
                     budget -= 1;
-                    try_one(
-                        p.quad,
-                        &mut out,
-                        &mut reads,
-                        &mut refused,
-                        &mut weak_indices,
-                        &EDGE_TURNS,
-                    )?;
+                    self.try_proposal(frame, origin, p.quad, &EDGE_TURNS, &mut work)?;
                 }
             }
         }
+        let FrameWork {
+            mut out,
+            mut reads,
+            refused,
+            ..
+        } = work;
         let refused = self.decide_again_uncovered(refused, &mut reads, origin);
         // Several proposals can read the same card (a corner of each side of it); the most
         // confident read of a place stands, and a weaker one lying over it is dropped, whatever
@@ -1277,6 +1246,41 @@ impl CardReader {
         out.rejected = counted.len();
         out.cards = kept.into_iter().map(|(r, _)| r).collect();
         Ok(out)
+    }
+
+    /// Reads one proposed card (a quad on the searched plane, whose corner is at `origin`)
+    /// and files it: read, or refused with what its indices said.
+    fn try_proposal(
+        &self,
+        frame: &Mat,
+        origin: Pt,
+        quad: [Pt; 4],
+        turns: &[f64],
+        work: &mut FrameWork,
+    ) -> Result<(), VisionError> {
+        let c = centroid(&quad).add(origin);
+        work.out.found_mm.push([c.x, c.y]);
+        let attempt = self.read_card(frame, &quad.map(|q| q.add(origin)), turns)?;
+        match attempt
+            .as_ref()
+            .and_then(|a| Some((a, decide(&a.witnesses, &self.thresholds)?)))
+        {
+            Some((a, best)) => {
+                for (witness, area) in a.witnesses.iter().zip(&a.index_mm) {
+                    // Not this card's index: unreadable, or naming another card (what shows
+                    // there is the corner of the card lying over it).
+                    let weak = witness
+                        .as_ref()
+                        .is_none_or(|w| w.1 < self.thresholds.card_min_score || w.0 != best.0);
+                    if weak {
+                        work.weak_indices.push((area.map(|p| p.sub(origin)), quad));
+                    }
+                }
+                work.reads.push((self.card_read(a, best), quad));
+            }
+            None => work.refused.push((quad, attempt)),
+        }
+        Ok(())
     }
 
     /// The card stock left once the cards read are blanked out (slivers along their edges
