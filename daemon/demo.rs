@@ -350,11 +350,52 @@ fn pick_http(wanted: &str) -> Result<SocketAddr, DemoError> {
 }
 
 fn find_mosquitto() -> Option<PathBuf> {
+    find_program("mosquitto")
+}
+
+/// A program on the PATH, or in the system directories a user's PATH often lacks.
+fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
-        .map(|d| d.join("mosquitto"))
+        .chain([
+            PathBuf::from("/usr/sbin"),
+            PathBuf::from("/sbin"),
+            PathBuf::from("/usr/bin"),
+        ])
+        .map(|d| d.join(name))
         .find(|p| p.is_file())
+}
+
+/// How the demo's broker is started so that it dies with the demo. A demo stopped with Ctrl-C
+/// stops its broker itself; one killed outright (SIGKILL, a closed terminal's group) cannot,
+/// so the kernel is asked to kill the broker when the demo goes: util-linux's `setpriv
+/// --pdeathsig` (on every Debian) sets that and runs mosquitto. A change of user clears it,
+/// and mosquitto started as root switches to its own user, so as root setpriv makes that
+/// switch first (to the `mosquitto` user the Debian package creates). The signal follows the
+/// thread that started the broker: a runtime worker, which lives as long as the demo. Without
+/// setpriv (or, as root, without that user, or `as_its_user` false) the broker is started
+/// plainly.
+fn broker_command(mosquitto: &Path, as_its_user: bool) -> Command {
+    let Some(setpriv) = find_program("setpriv") else {
+        return Command::new(mosquitto);
+    };
+    let mut command = Command::new(setpriv);
+    if nix::unistd::geteuid().is_root() {
+        if !as_its_user {
+            return Command::new(mosquitto);
+        }
+        match nix::unistd::User::from_name("mosquitto") {
+            Ok(Some(user)) => {
+                command
+                    .arg(format!("--reuid={}", user.uid))
+                    .arg(format!("--regid={}", user.gid))
+                    .arg("--clear-groups");
+            }
+            _ => return Command::new(mosquitto),
+        }
+    }
+    command.args(["--pdeathsig", "KILL", "--"]).arg(mosquitto);
+    command
 }
 
 async fn start_broker(dir: &Path) -> Result<(Child, u16), DemoError> {
@@ -365,29 +406,50 @@ async fn start_broker(dir: &Path) -> Result<(Child, u16), DemoError> {
         .map_err(DemoError::BrokerStart)?;
     let conf = dir.join("mosquitto.conf");
     let log = dir.join("mosquitto.log");
+    // The broker logs to its stderr, a file the demo opens: it may run as another user, who
+    // could not create files in the demo's directory.
     let text = format!(
         "# Written by croupier demo: a throwaway broker on loopback.\n\
          listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
-         log_dest file {}\n",
-        log.display()
+         log_dest stderr\n"
     );
     std::fs::write(&conf, text).map_err(DemoError::BrokerStart)?;
-    let child = Command::new(&bin)
-        .arg("-c")
-        .arg(&conf)
-        // Debian builds mosquitto with systemd support: it must not answer our NOTIFY_SOCKET.
-        .env_remove("NOTIFY_SOCKET")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(DemoError::BrokerStart)?;
+    let spawn = |as_its_user: bool| -> Result<Child, DemoError> {
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(DemoError::BrokerStart)?;
+        broker_command(&bin, as_its_user)
+            .arg("-c")
+            .arg(&conf)
+            // Debian builds mosquitto with systemd support: it must not answer our
+            // NOTIFY_SOCKET.
+            .env_remove("NOTIFY_SOCKET")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log_file))
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(DemoError::BrokerStart)
+    };
+    let mut as_its_user = true;
+    let mut child = spawn(as_its_user)?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .is_err()
     {
+        // As its own user the broker cannot read a `--dir` it may not enter: then it runs
+        // as the demo's user (and a demo killed outright may leave it behind).
+        if as_its_user && matches!(child.try_wait(), Ok(Some(_))) {
+            warn!(
+                log = %log.display(),
+                "the demo broker could not start as the mosquitto user; starting it as this one"
+            );
+            as_its_user = false;
+            child = spawn(as_its_user)?;
+        }
         if tokio::time::Instant::now() > deadline {
             return Err(DemoError::BrokerNotListening {
                 port,

@@ -215,3 +215,83 @@ fn baccarat_demo_plays_coups() {
         + result["banker_cards"].as_array().map_or(0, Vec::len);
     assert!((4..=6).contains(&cards), "{result}");
 }
+
+/// The processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
+        })
+        .collect()
+}
+
+#[test]
+fn a_demo_killed_outright_takes_its_broker_with_it() {
+    let http_port = free_port();
+    let child = Command::new(croupier())
+        .args([
+            "demo",
+            "--pace",
+            "10",
+            "--http",
+            &format!("127.0.0.1:{http_port}"),
+        ])
+        .env("CROUPIER_LOG", "warn")
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn demo");
+    let mut demo = Proc {
+        child,
+        name: "demo",
+    };
+    let stdout = demo.child.stdout.take().expect("stdout");
+    let mut config = None;
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        if let Some(path) = line.trim().strip_prefix("config:") {
+            config = Some(path.trim().to_owned());
+        }
+        if line.starts_with("Press Ctrl-C") {
+            break;
+        }
+    }
+    let config = config.expect("the banner names the config");
+    let dir = std::path::Path::new(&config)
+        .parent()
+        .expect("demo dir")
+        .to_owned();
+    let broker_conf = dir.join("mosquitto.conf").display().to_string();
+    // Whatever happens below, no broker of this demo outlives the test.
+    struct Sweep(String);
+    impl Drop for Sweep {
+        fn drop(&mut self) {
+            for pid in processes_mentioning(&self.0) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+    }
+    let _sweep = Sweep(broker_conf.clone());
+    assert!(
+        !processes_mentioning(&broker_conf).is_empty(),
+        "the demo's broker ({broker_conf}) is not running"
+    );
+    // SIGKILL: the demo gets no chance to stop its broker itself.
+    demo.signal(Signal::SIGKILL);
+    assert!(demo.wait_timeout(Duration::from_secs(5)).is_some());
+    let gone = wait_for(Duration::from_secs(5), || {
+        processes_mentioning(&broker_conf).is_empty().then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "the broker outlived its demo: {:?}",
+        processes_mentioning(&broker_conf)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
