@@ -15,26 +15,11 @@ use nix::sys::signal::Signal;
 #[test]
 fn demo_runs_a_whole_simulated_table_and_cleans_up() {
     let http_port = free_port();
-    let mut child = Command::new(croupier())
-        .args([
-            "demo",
-            "--pace",
-            "10",
-            "--http",
-            &format!("127.0.0.1:{http_port}"),
-        ])
-        .env("CROUPIER_LOG", "warn")
-        .env_remove("NOTIFY_SOCKET")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn demo");
-    let stdout = child.stdout.take().expect("stdout");
-    let demo = Proc {
-        child,
-        name: "demo",
-    };
+    let mut demo = spawn_demo(
+        ["--pace", "10", "--http", &format!("127.0.0.1:{http_port}")],
+        Stdio::piped(),
+    );
+    let stdout = demo.child.stdout.take().expect("stdout");
 
     let mut banner = Vec::new();
     let mut lines = BufReader::new(stdout).lines();
@@ -177,27 +162,17 @@ fn demo_runs_a_whole_simulated_table_and_cleans_up() {
 #[test]
 fn baccarat_demo_plays_coups() {
     let http_port = free_port();
-    let child = Command::new(croupier())
-        .args([
-            "demo",
+    let _demo = spawn_demo(
+        [
             "--game",
             "baccarat",
             "--pace",
             "3",
             "--http",
             &format!("127.0.0.1:{http_port}"),
-        ])
-        .env("CROUPIER_LOG", "warn")
-        .env_remove("NOTIFY_SOCKET")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn demo");
-    let _demo = Proc {
-        child,
-        name: "demo",
-    };
+        ],
+        Stdio::null(),
+    );
     let mut last = String::new();
     let result = wait_for(Duration::from_secs(40), || {
         let (_, body) = http_get(http_port, "/status")?;
@@ -233,25 +208,10 @@ fn processes_mentioning(needle: &str) -> Vec<i32> {
 #[test]
 fn a_demo_killed_outright_takes_its_broker_with_it() {
     let http_port = free_port();
-    let child = Command::new(croupier())
-        .args([
-            "demo",
-            "--pace",
-            "10",
-            "--http",
-            &format!("127.0.0.1:{http_port}"),
-        ])
-        .env("CROUPIER_LOG", "warn")
-        .env_remove("NOTIFY_SOCKET")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn demo");
-    let mut demo = Proc {
-        child,
-        name: "demo",
-    };
+    let mut demo = spawn_demo(
+        ["--pace", "10", "--http", &format!("127.0.0.1:{http_port}")],
+        Stdio::piped(),
+    );
     let stdout = demo.child.stdout.take().expect("stdout");
     let mut config = None;
     for line in BufReader::new(stdout).lines().map_while(Result::ok) {

@@ -35,33 +35,24 @@ fn the_card_camera_witnesses_every_card_and_a_wrong_card_holds_the_round() {
     make_kit(&kit);
     let dir = tmp.path().join("demo");
     let http_port = free_port();
-    let mut child = Command::new(croupier())
-        .args([
-            "demo",
-            "--game",
-            "baccarat",
-            "--pace",
-            "2",
-            "--duration",
-            "40",
-        ])
-        .arg("--vision-kit")
-        .arg(&kit)
-        .arg("--dir")
-        .arg(&dir)
-        .args(["--http", &format!("127.0.0.1:{http_port}")])
-        .env("CROUPIER_LOG", "warn")
-        .env_remove("NOTIFY_SOCKET")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn demo");
-    let stdout = child.stdout.take().expect("stdout");
-    let demo = Proc {
-        child,
-        name: "demo",
-    };
+    let mut demo = spawn_demo(
+        [
+            std::ffi::OsString::from("--game"),
+            "baccarat".into(),
+            "--pace".into(),
+            "2".into(),
+            "--duration".into(),
+            "40".into(),
+            "--vision-kit".into(),
+            kit.clone().into(),
+            "--dir".into(),
+            dir.clone().into(),
+            "--http".into(),
+            format!("127.0.0.1:{http_port}").into(),
+        ],
+        Stdio::piped(),
+    );
+    let stdout = demo.child.stdout.take().expect("stdout");
     // Mid-run, a technician re-runs the table step: the stage reloads the file and the new
     // version is journaled.
     let recalibrate = {

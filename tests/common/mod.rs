@@ -414,3 +414,25 @@ pub fn synth(seed: u64, out: &Path, args: &[&str]) {
         String::from_utf8_lossy(&run.stderr)
     );
 }
+
+/// `croupier demo ARGS` as a terminal starts it, logging warnings only (stderr dropped), its
+/// stdout (the banner) where `stdout` says.
+pub fn spawn_demo<S: AsRef<std::ffi::OsStr>>(
+    args: impl IntoIterator<Item = S>,
+    stdout: Stdio,
+) -> Proc {
+    let child = Command::new(croupier())
+        .arg("demo")
+        .args(args)
+        .env("CROUPIER_LOG", "warn")
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn demo");
+    Proc {
+        child,
+        name: "demo",
+    }
+}
