@@ -1192,6 +1192,7 @@ impl CardReader {
             // all but the same rectangle, or lies where a card was read.
             let mut tried: Vec<[Pt; 4]> = proposals.iter().map(|p| p.quad).collect();
             let mut budget = EDGE_READS_MAX;
+            let debug = std::env::var_os("CROUPIER_VISION_DEBUG").is_some();
             for p in by_edges {
                 if budget == 0 {
                     break;
@@ -1200,7 +1201,7 @@ impl CardReader {
                     .iter()
                     .any(|t| same_rectangle(t, &p.quad, SAME_PROPOSAL_MM))
                     || work.reads.iter().any(|(_, rq)| overlap(rq, &p.quad) > 0.75);
-                if std::env::var_os("CROUPIER_VISION_DEBUG").is_some() {
+                if debug {
                     let c = centroid(&p.quad).add(origin);
                     eprintln!(
                         "edge proposal {:.0},{:.0} cov {:.2} again {again}",
@@ -2234,6 +2235,25 @@ mod tests {
             .map(|(x, y)| Pt::new(c.x + x * cs - y * sn, c.y + x * sn + y * cs))
     }
 
+    /// A 300 × 200 mm table plane of green felt (1 px/mm).
+    fn felt() -> Mat {
+        Mat::new_rows_cols_with_default(
+            200,
+            300,
+            core::CV_8UC3,
+            Scalar::new(40.0, 110.0, 30.0, 0.0),
+        )
+        .unwrap()
+    }
+
+    /// An empty mask the size of [`felt`].
+    fn blank_mask() -> Mat {
+        Mat::zeros(200, 300, core::CV_8UC1)
+            .unwrap()
+            .to_mat()
+            .unwrap()
+    }
+
     fn fill(img: &mut Mat, quad: &[Pt], colour: Scalar) {
         imgproc::fill_convex_poly_def(img, &to_pixels(quad), colour).unwrap();
     }
@@ -2245,20 +2265,11 @@ mod tests {
             height: 88.0,
         };
         let truth = card_at(Pt::new(150.0, 100.0), 17.0);
-        let mut plane = Mat::new_rows_cols_with_default(
-            200,
-            300,
-            core::CV_8UC3,
-            Scalar::new(40.0, 110.0, 30.0, 0.0),
-        )
-        .unwrap();
+        let mut plane = felt();
         fill(&mut plane, &truth, Scalar::all(235.0));
         // The card-stock blob: the card, and glare-lit felt bulging out of its left side,
         // which sends the blob's corners astray.
-        let mut solid = Mat::zeros(200, 300, core::CV_8UC1)
-            .unwrap()
-            .to_mat()
-            .unwrap();
+        let mut solid = blank_mask();
         fill(&mut solid, &truth, Scalar::all(255.0));
         let bulge = [
             Pt::new(60.0, 60.0),
@@ -2287,25 +2298,13 @@ mod tests {
         // is left unexplained once the lower card is read.
         let under = card_at(Pt::new(120.0, 100.0), 0.0);
         let over = card_at(Pt::new(150.0, 102.0), 6.0);
-        let mut plane = Mat::new_rows_cols_with_default(
-            200,
-            300,
-            core::CV_8UC3,
-            Scalar::new(40.0, 110.0, 30.0, 0.0),
-        )
-        .unwrap();
+        let mut plane = felt();
         fill(&mut plane, &under, Scalar::all(245.0));
         fill(&mut plane, &over, Scalar::all(210.0));
-        let mut solid = Mat::zeros(200, 300, core::CV_8UC1)
-            .unwrap()
-            .to_mat()
-            .unwrap();
+        let mut solid = blank_mask();
         fill(&mut solid, &under, Scalar::all(255.0));
         fill(&mut solid, &over, Scalar::all(255.0));
-        let nothing_left = Mat::zeros(200, 300, core::CV_8UC1)
-            .unwrap()
-            .to_mat()
-            .unwrap();
+        let nothing_left = blank_mask();
         let nearest = |found: &[Proposal]| {
             found
                 .iter()
