@@ -64,15 +64,24 @@ const REFINED: usize = 16;
 const SEARCH_MM: f64 = 3.5;
 /// Straight edges shorter than this (mm) do not propose corners.
 const EDGE_MIN_MM: f64 = 20.0;
+/// Shorter straight runs, joined with others on their line when they make an edge together.
+const EDGE_PIECE_MIN_MM: f64 = 10.0;
+/// Pieces of one edge: at most this far apart along it…
+const JOIN_GAP_MM: f64 = 8.0;
+/// …and this far off its line.
+const JOIN_OFF_LINE_PX: f64 = 2.0;
 /// How far (mm) two edges' meeting point may lie from their ends: a rounded corner's radius
 /// (up to ~6 mm) and a little.
 const CORNER_REACH_MM: f64 = 12.0;
 /// An edge's proposal is read again unless a proposal already read has every corner within
 /// this (mm) of its: the index is searched for 3.5 mm around where the outline puts it.
 const SAME_PROPOSAL_MM: f64 = 2.0;
-/// How far (mm) short of two edges' meeting point one of them may end when the other reaches
-/// it: an edge broken off before its corner (a neighbour's index beside it, glare).
+/// How far (mm) short of two edges' meeting point both may end when neither reaches it: a
+/// rounded corner lost in a neighbour's edge or shadow.
 const CORNER_GAP_MM: f64 = 30.0;
+/// How far (mm) short of it one edge may end when the other reaches it: an edge broken off
+/// before its corner (a neighbour's index beside it, glare, the card lying over it).
+const CORNER_FAR_GAP_MM: f64 = 65.0;
 /// At most this many edge proposals are read in one frame, the best covered first.
 const EDGE_READS_MAX: usize = 48;
 /// Share of an edge-proposed card that the card-stock mask must cover.
@@ -1139,6 +1148,7 @@ impl CardReader {
             // For a technician tuning thresholds: the table plane and what counted as card stock.
             let _ = opencv::imgcodecs::imwrite_def(&format!("{dir}/plane.png"), &plane);
             let _ = opencv::imgcodecs::imwrite_def(&format!("{dir}/stock.png"), &mask);
+            eprintln!("plane origin {:.0},{:.0} mm", origin.x, origin.y);
         }
         let mut work = FrameWork::default();
         for p in &proposals {
@@ -1690,9 +1700,10 @@ impl CardReader {
             imgproc::CHAIN_APPROX_NONE,
         )?;
         let mut segments: Vec<(Pt, Pt)> = Vec::new();
+        let mut pieces: Vec<(Pt, Pt)> = Vec::new();
         for chain in chains.iter() {
             // A chain is traced along both sides of the edge: twice a run's length.
-            if (chain.len() as f64) < 2.0 * EDGE_MIN_MM {
+            if (chain.len() as f64) < 2.0 * EDGE_PIECE_MIN_MM {
                 continue;
             }
             let mut poly = Vector::<Point>::new();
@@ -1703,6 +1714,9 @@ impl CardReader {
             for i in 0..n {
                 let (a, b) = (corners[i], corners[(i + 1) % n]);
                 if b.sub(a).len() < EDGE_MIN_MM {
+                    if b.sub(a).len() >= EDGE_PIECE_MIN_MM {
+                        pieces.push((a, b));
+                    }
                     continue;
                 }
                 // Refitted: the line through the run's points, its ends projected onto it.
@@ -1722,11 +1736,24 @@ impl CardReader {
                 }
             }
         }
+        // A faint edge (white card stock on white, the card under it showing only a thin
+        // shadow) comes out of Canny in pieces, and pips touching it break it further: short
+        // pieces on one line, with small gaps between them, are one edge. Only pieces too
+        // short to count alone are joined, so the runs found whole stay as they are.
+        for joined in join_collinear(pieces) {
+            if joined.1.sub(joined.0).len() >= EDGE_MIN_MM {
+                segments.push(joined);
+            }
+        }
         if let Ok(dir) = std::env::var("CROUPIER_VISION_DEBUG") {
             // The straight runs found, over the edges near card stock.
             let mut seen = Mat::default();
             imgproc::cvt_color_def(&edges, &mut seen, imgproc::COLOR_GRAY2BGR)?;
             for (a, b) in &segments {
+                eprintln!(
+                    "segment {:.0},{:.0} to {:.0},{:.0} (plane px)",
+                    a.x, a.y, b.x, b.y
+                );
                 imgproc::line(
                     &mut seen,
                     Point::new(a.x.round() as i32, a.y.round() as i32),
@@ -1750,8 +1777,12 @@ impl CardReader {
                 let Some(x) = intersect(s1.0, d1, s2.0, d2) else {
                     continue;
                 };
-                let ((legs1, end1), (legs2, end2)) = (legs_from(x, s1), legs_from(x, s2));
-                if !(end1 || end2) {
+                let (Some((legs1, meet1)), Some((legs2, meet2))) =
+                    (legs_from(x, s1), legs_from(x, s2))
+                else {
+                    continue;
+                };
+                if !makes_corner(meet1, meet2) {
                     continue;
                 }
                 for (&u1, &u2) in legs1
@@ -2006,32 +2037,89 @@ fn decide(reads: &[Option<(String, f64, f64)>], t: &Thresholds) -> Option<(Strin
     clear.then(|| (*best).clone())
 }
 
-/// The unit directions from a corner `x` along the straight edge `(a, b)`, and whether `x` is
-/// at one of its ends (two edges crossing in their middles are no corner):
-/// - into the edge when `x` is within [`CORNER_REACH_MM`] of an end (an end);
-/// - both ways when `x` lies along it (a T: the edge of a card lying over another ends on the
-///   lower card's edge, which runs on);
-/// - into it when it stops up to [`CORNER_GAP_MM`] short of `x` (not an end: the other edge
-///   must reach `x`): an edge broken off before its corner, by a neighbour's index beside it or
-///   by glare;
-/// - none when `x` is further off.
-fn legs_from(x: Pt, (a, b): (Pt, Pt)) -> (Vec<Pt>, bool) {
+/// How a corner `x` meets a straight edge.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Meet {
+    /// Within [`CORNER_REACH_MM`] of one of its ends.
+    End,
+    /// Somewhere along it (a T: the edge of a card lying over another ends on the lower
+    /// card's edge, which runs on).
+    Along,
+    /// Beyond one of its ends by this many mm: an edge broken off before its corner, by a
+    /// neighbour's index beside it, by glare, or by the card lying over it.
+    Short(f64),
+}
+
+/// The unit directions from a corner `x` along the straight edge `(a, b)` (into the edge, or
+/// both ways along a T) and how `x` meets it; `None` when it is more than
+/// [`CORNER_FAR_GAP_MM`] beyond the edge's ends.
+fn legs_from(x: Pt, (a, b): (Pt, Pt)) -> Option<(Vec<Pt>, Meet)> {
     let len = b.sub(a).len();
     let d = b.sub(a).scale(1.0 / len.max(1e-9));
     let t = x.sub(a).dot(d);
     if t.abs() <= CORNER_REACH_MM {
-        (vec![d], true)
+        Some((vec![d], Meet::End))
     } else if (t - len).abs() <= CORNER_REACH_MM {
-        (vec![d.scale(-1.0)], true)
+        Some((vec![d.scale(-1.0)], Meet::End))
     } else if t > 0.0 && t < len {
-        (vec![d, d.scale(-1.0)], false)
-    } else if t < 0.0 && -t <= CORNER_GAP_MM {
-        (vec![d], false)
-    } else if t > len && t - len <= CORNER_GAP_MM {
-        (vec![d.scale(-1.0)], false)
+        Some((vec![d, d.scale(-1.0)], Meet::Along))
+    } else if t < 0.0 && -t <= CORNER_FAR_GAP_MM {
+        Some((vec![d], Meet::Short(-t)))
+    } else if t > len && t - len <= CORNER_FAR_GAP_MM {
+        Some((vec![d.scale(-1.0)], Meet::Short(t - len)))
     } else {
-        (Vec::new(), false)
+        None
     }
+}
+
+/// Whether two edges meeting as `m1` and `m2` make a corner (two edges crossing in their
+/// middles do not): one must reach it, the other may stop up to [`CORNER_FAR_GAP_MM`] short
+/// (the middle card of a fan shows its long edge only past the card lying over it); or both
+/// may stop up to [`CORNER_GAP_MM`] short (a rounded corner under a card's shadow eats into
+/// both).
+fn makes_corner(m1: Meet, m2: Meet) -> bool {
+    match (m1, m2) {
+        (Meet::End, _) | (_, Meet::End) => true,
+        (Meet::Short(g1), Meet::Short(g2)) => g1 <= CORNER_GAP_MM && g2 <= CORNER_GAP_MM,
+        _ => false,
+    }
+}
+
+/// Joins segments lying on one line (within [`JOIN_OFF_LINE_PX`] of it, directions within
+/// about 3°) whose gap along it is at most [`JOIN_GAP_MM`]: each result spans its pieces,
+/// on the line of the longest.
+fn join_collinear(mut pieces: Vec<(Pt, Pt)>) -> Vec<(Pt, Pt)> {
+    pieces.sort_by(|a, b| b.1.sub(b.0).len().total_cmp(&a.1.sub(a.0).len()));
+    // Each line: a point on it, its unit direction, and the span covered along it.
+    let mut lines: Vec<(Pt, Pt, f64, f64)> = Vec::new();
+    for (a, b) in pieces {
+        let len = b.sub(a).len();
+        if len < 1e-9 {
+            continue;
+        }
+        let d = b.sub(a).scale(1.0 / len);
+        let joined = lines.iter_mut().find(|(o, u, lo, hi)| {
+            let (ta, tb) = (a.sub(*o).dot(*u), b.sub(*o).dot(*u));
+            let (from, to) = (ta.min(tb), ta.max(tb));
+            d.cross(*u).abs() < 0.05
+                && a.sub(*o).cross(*u).abs() <= JOIN_OFF_LINE_PX
+                && b.sub(*o).cross(*u).abs() <= JOIN_OFF_LINE_PX
+                && from <= *hi + JOIN_GAP_MM
+                && to >= *lo - JOIN_GAP_MM
+        });
+        match joined {
+            Some((o, u, lo, hi)) => {
+                let (ta, tb) = (a.sub(*o).dot(*u), b.sub(*o).dot(*u));
+                *lo = lo.min(ta.min(tb));
+                *hi = hi.max(ta.max(tb));
+            }
+            None => lines.push((a, d, 0.0, len)),
+        }
+    }
+    lines
+        .into_iter()
+        .map(|(o, u, lo, hi)| (o.add(u.scale(lo)), o.add(u.scale(hi))))
+        .collect()
 }
 
 /// The line through the contour points that lie along the segment `from → to` (within 2 px,
@@ -2330,18 +2418,28 @@ mod tests {
         // At an end, along it (a T), short of it by a gap, and too far off.
         assert_eq!(
             legs_from(Pt::new(-5.0, 0.0), right),
-            (vec![Pt::new(1.0, 0.0)], true)
+            Some((vec![Pt::new(1.0, 0.0)], Meet::End))
         );
-        assert_eq!(legs_from(Pt::new(20.0, 0.0), right).0.len(), 2);
+        assert_eq!(
+            legs_from(Pt::new(20.0, 0.0), right).map(|(legs, meet)| (legs.len(), meet)),
+            Some((2, Meet::Along))
+        );
         assert_eq!(
             legs_from(Pt::new(60.0, 0.0), right),
-            (vec![Pt::new(-1.0, 0.0)], false)
+            Some((vec![Pt::new(-1.0, 0.0)], Meet::Short(20.0)))
         );
         assert_eq!(
             legs_from(Pt::new(-25.0, 0.0), right),
-            (vec![Pt::new(1.0, 0.0)], false)
+            Some((vec![Pt::new(1.0, 0.0)], Meet::Short(25.0)))
         );
-        assert_eq!(legs_from(Pt::new(75.0, 0.0), right), (Vec::new(), false));
+        assert_eq!(legs_from(Pt::new(120.0, 0.0), right), None);
+        // One edge must reach the corner, or both stop only a little short of it.
+        assert!(makes_corner(Meet::End, Meet::Short(45.0)));
+        assert!(makes_corner(Meet::Along, Meet::End));
+        assert!(makes_corner(Meet::Short(20.0), Meet::Short(25.0)));
+        assert!(!makes_corner(Meet::Short(20.0), Meet::Short(45.0)));
+        assert!(!makes_corner(Meet::Along, Meet::Short(5.0)));
+        assert!(!makes_corner(Meet::Along, Meet::Along));
     }
 
     #[test]
@@ -2409,5 +2507,24 @@ mod tests {
         assert!(pattern.ncc(&window, 1, 1) < 0.9);
         // A patch that does not fit scores nothing.
         assert_eq!(pattern.ncc(&window, 5, 5), 0.0);
+    }
+
+    #[test]
+    fn pieces_of_one_edge_are_joined_and_parallel_edges_are_not() {
+        let pieces = vec![
+            // One edge broken in three (gaps of 5 and 6 mm), a pixel of wobble.
+            (Pt::new(0.0, 0.0), Pt::new(12.0, 0.5)),
+            (Pt::new(17.0, 0.6), Pt::new(30.0, 1.0)),
+            (Pt::new(36.0, 1.4), Pt::new(48.0, 1.9)),
+            // The next card's edge, parallel 5 mm away.
+            (Pt::new(0.0, 5.0), Pt::new(14.0, 5.5)),
+            // And a piece on the first line but 20 mm on: another card's.
+            (Pt::new(68.0, 2.8), Pt::new(80.0, 3.3)),
+        ];
+        let mut joined = join_collinear(pieces);
+        joined.sort_by(|a, b| (b.1.sub(b.0).len()).total_cmp(&a.1.sub(a.0).len()));
+        assert_eq!(joined.len(), 3, "{joined:?}");
+        let longest = joined[0].1.sub(joined[0].0).len();
+        assert!((longest - 48.0).abs() < 0.5, "{longest}");
     }
 }
