@@ -211,6 +211,23 @@ impl Pattern {
         let n = px.len() as f32;
         let mean = px.iter().sum::<f32>() / n;
         px.iter_mut().for_each(|v| *v -= mean);
+        // Without its left-right and top-bottom slopes either: its product with a patch is then
+        // blind to any brightness ramp across the patch (glare, a lighting gradient), and the
+        // patch's spread is taken the same way (see `Window::residual_sum`).
+        let (cx, cy) = ((g.w as f32 - 1.0) / 2.0, (h as f32 - 1.0) / 2.0);
+        let (mut sx, mut sy, mut xx, mut yy) = (0.0f32, 0.0f32, 0.0f32, 0.0f32);
+        for (i, v) in px.iter().enumerate() {
+            let (dx, dy) = ((i % g.w) as f32 - cx, (i / g.w) as f32 - cy);
+            sx += dx * v;
+            sy += dy * v;
+            xx += dx * dx;
+            yy += dy * dy;
+        }
+        let (kx, ky) = (sx / xx.max(1e-6), sy / yy.max(1e-6));
+        for (i, v) in px.iter_mut().enumerate() {
+            let (dx, dy) = ((i % g.w) as f32 - cx, (i / g.w) as f32 - cy);
+            *v -= kx * dx + ky * dy;
+        }
         let norm = px.iter().map(|v| v * v).sum::<f32>().sqrt();
         if norm < 1e-3 {
             return None;
@@ -245,7 +262,7 @@ impl Pattern {
             }
         }
         dot += lanes.iter().sum::<f32>();
-        let var = win.variance_sum(x, y, self.w, self.h);
+        let var = win.residual_sum(x, y, self.w, self.h);
         if var <= 1e-4 {
             return 0.0;
         }
@@ -253,7 +270,8 @@ impl Pattern {
     }
 }
 
-/// A window to search, with running sums (summed-area tables) of its pixels and their squares.
+/// A window to search, with running sums (summed-area tables) of its pixels, their squares,
+/// and their products with their column and row.
 #[derive(Debug)]
 struct Window {
     w: usize,
@@ -261,21 +279,30 @@ struct Window {
     px: Vec<f32>,
     sum: Vec<f64>,
     sq: Vec<f64>,
+    by_x: Vec<f64>,
+    by_y: Vec<f64>,
 }
 
 impl Window {
     fn new(g: Gray) -> Window {
         let (w, h) = (g.w, g.h);
-        let mut sum = vec![0.0f64; (w + 1) * (h + 1)];
-        let mut sq = vec![0.0f64; (w + 1) * (h + 1)];
+        let table = || vec![0.0f64; (w + 1) * (h + 1)];
+        let (mut sum, mut sq, mut by_x, mut by_y) = (table(), table(), table(), table());
         for y in 0..h {
-            let (mut row, mut row2) = (0.0f64, 0.0f64);
+            let mut row = [0.0f64; 4];
             for x in 0..w {
                 let v = f64::from(g.px[y * w + x]);
-                row += v;
-                row2 += v * v;
-                sum[(y + 1) * (w + 1) + x + 1] = sum[y * (w + 1) + x + 1] + row;
-                sq[(y + 1) * (w + 1) + x + 1] = sq[y * (w + 1) + x + 1] + row2;
+                row[0] += v;
+                row[1] += v * v;
+                row[2] += v * x as f64;
+                row[3] += v * y as f64;
+                let (at, above) = ((y + 1) * (w + 1) + x + 1, y * (w + 1) + x + 1);
+                for (t, r) in [&mut sum, &mut sq, &mut by_x, &mut by_y]
+                    .into_iter()
+                    .zip(row)
+                {
+                    t[at] = t[above] + r;
+                }
             }
         }
         Window {
@@ -284,18 +311,30 @@ impl Window {
             px: g.px,
             sum,
             sq,
+            by_x,
+            by_y,
         }
     }
 
-    /// Σ(v − mean)² over the rectangle: n times its variance.
-    fn variance_sum(&self, x: usize, y: usize, w: usize, h: usize) -> f64 {
+    /// What is left of Σv² over the rectangle once its mean and its left-right and top-bottom
+    /// slopes are taken out (the plane fitted to it by least squares): the patch's spread as
+    /// a ramp-free template sees it.
+    fn residual_sum(&self, x: usize, y: usize, w: usize, h: usize) -> f64 {
         let s = self.w + 1;
         let rect = |t: &[f64]| {
             t[(y + h) * s + x + w] - t[y * s + x + w] - t[(y + h) * s + x] + t[y * s + x]
         };
-        let n = (w * h) as f64;
+        let (wf, hf) = (w as f64, h as f64);
+        let n = wf * hf;
         let total = rect(&self.sum);
-        rect(&self.sq) - total * total / n
+        // Σ(col − mean col)·v and its normaliser Σ(col − mean col)², and the same by rows: on
+        // a whole rectangle, constant, column and row are orthogonal.
+        let (mid_x, mid_y) = (x as f64 + (wf - 1.0) / 2.0, y as f64 + (hf - 1.0) / 2.0);
+        let sx = rect(&self.by_x) - mid_x * total;
+        let sy = rect(&self.by_y) - mid_y * total;
+        let xx = hf * wf * (wf * wf - 1.0) / 12.0;
+        let yy = wf * hf * (hf * hf - 1.0) / 12.0;
+        rect(&self.sq) - total * total / n - sx * sx / xx.max(1e-9) - sy * sy / yy.max(1e-9)
     }
 }
 
@@ -2507,6 +2546,43 @@ mod tests {
         assert!(pattern.ncc(&window, 1, 1) < 0.9);
         // A patch that does not fit scores nothing.
         assert_eq!(pattern.ncc(&window, 5, 5), 0.0);
+    }
+
+    #[test]
+    fn correlation_ignores_a_brightness_ramp_across_the_patch() {
+        // An index-like picture (a ring and a bar), then the same picture under glare: a
+        // ramp brightening it towards one corner, its contrast a little washed out.
+        let (w, h) = (12usize, 16usize);
+        let ink = |c: usize, r: usize| {
+            let (dx, dy) = (c as f32 - 5.5, r as f32 - 5.0);
+            let ring = (dx * dx + dy * dy).sqrt();
+            (3.0..4.5).contains(&ring) || (r >= 11 && (3..9).contains(&c))
+        };
+        let picture: Vec<f32> = (0..w * h)
+            .map(|i| if ink(i % w, i / w) { 0.15 } else { 0.85 })
+            .collect();
+        let pattern = Pattern::new(
+            &Gray {
+                w,
+                h,
+                px: picture.clone(),
+            },
+            0..h,
+        )
+        .expect("not flat");
+        let glared: Vec<f32> = picture
+            .iter()
+            .enumerate()
+            .map(|(i, v)| 0.8 * v + 0.012 * (i % w) as f32 + 0.01 * (i / w) as f32)
+            .collect();
+        let score = pattern.ncc(&Window::new(Gray { w, h, px: glared }), 0, 0);
+        assert!((score - 1.0).abs() < 1e-3, "{score}");
+        // And a ramp alone is no picture at all.
+        let ramp: Vec<f32> = (0..w * h)
+            .map(|i| 0.3 + 0.02 * (i % w) as f32 + 0.01 * (i / w) as f32)
+            .collect();
+        let flat = pattern.ncc(&Window::new(Gray { w, h, px: ramp }), 0, 0);
+        assert!(flat.abs() < 0.05, "{flat}");
     }
 
     #[test]
