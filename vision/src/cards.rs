@@ -1065,6 +1065,33 @@ fn warp(src: &Mat, dst_to_src: &Homography, size: Size) -> Result<Mat, VisionErr
     Ok(out)
 }
 
+/// The maps from the searched plane (1 px/mm, its corner at `origin` on the table) to the
+/// half-size frame, for `remap`.
+fn plane_maps(
+    image_from_table: &Homography,
+    (origin, size): (Pt, Size),
+) -> Result<(Mat, Mat), VisionError> {
+    // Small pixel x sees full pixels 2x and 2x + 1 (2 × 2 averages).
+    let plane_to_small = translate(-0.25, -0.25)
+        .then_after(&scale(0.5))
+        .then_after(image_from_table)
+        .then_after(&translate(origin.x, origin.y));
+    let (w, h) = (size.width.max(1) as usize, size.height.max(1) as usize);
+    let (mut xs, mut ys) = (Vec::with_capacity(w * h), Vec::with_capacity(w * h));
+    for v in 0..h {
+        for u in 0..w {
+            let p = plane_to_small.apply(Pt::new(u as f64, v as f64));
+            xs.push(p.x as f32);
+            ys.push(p.y as f32);
+        }
+    }
+    let xs = Mat::from_slice(&xs)?.reshape(1, h as i32)?.try_clone()?;
+    let ys = Mat::from_slice(&ys)?.reshape(1, h as i32)?.try_clone()?;
+    let (mut fixed, mut fraction) = (Mat::default(), Mat::default());
+    imgproc::convert_maps(&xs, &ys, &mut fixed, &mut fraction, core::CV_16SC2, false)?;
+    Ok((fixed, fraction))
+}
+
 /// A card-sized rectangle proposed by a corner of a blob (table plane, mm).
 #[derive(Debug, Clone, Copy)]
 struct Proposal {
@@ -1108,6 +1135,10 @@ pub struct CardReader {
     /// The part of the table plane searched for cards (mm): the zones' bounding box with a
     /// margin, or the whole plane when no zone is calibrated.
     search_mm: (Pt, Size),
+    /// Where each pixel of the searched plane lies in the half-size frame (OpenCV's
+    /// fixed-point maps for `remap`): the warp is the same every frame, so it is worked out
+    /// once (a perspective warp computes it again per pixel, at twice the cost).
+    plane_maps: (Mat, Mat),
 }
 
 /// Margin (mm) around the zones searched for cards: a card lying over a zone's edge is still
@@ -1151,12 +1182,15 @@ impl CardReader {
                 "the zones span {w} × {h} mm; check the zones and the table size"
             )));
         }
+        let image_from_table = table.image_from_table()?;
+        let search_mm = (Pt::new(x0, y0), Size::new(w as i32, h as i32));
         Ok(CardReader {
             deck: Deck::load(deck)?,
-            image_from_table: table.image_from_table()?,
+            plane_maps: plane_maps(&image_from_table, search_mm)?,
+            image_from_table,
             table,
             thresholds: cal.thresholds,
-            search_mm: (Pt::new(x0, y0), Size::new(w as i32, h as i32)),
+            search_mm,
         })
     }
 
@@ -1175,12 +1209,17 @@ impl CardReader {
             0.0,
             imgproc::INTER_AREA,
         )?;
-        let (origin, size) = self.search_mm;
-        let plane_to_small = translate(-0.25, -0.25)
-            .then_after(&scale(0.5))
-            .then_after(&self.image_from_table)
-            .then_after(&translate(origin.x, origin.y));
-        let plane = warp(&small, &plane_to_small, size)?;
+        let origin = self.search_mm.0;
+        let mut plane = Mat::default();
+        imgproc::remap(
+            &small,
+            &mut plane,
+            &self.plane_maps.0,
+            &self.plane_maps.1,
+            imgproc::INTER_LINEAR,
+            core::BORDER_REPLICATE,
+            Scalar::default(),
+        )?;
         let mask = self.card_stock(&plane)?;
         let (proposals, solid) = self.propose(&mask)?;
         if let Ok(dir) = std::env::var("CROUPIER_VISION_DEBUG") {
@@ -2507,6 +2546,78 @@ mod tests {
         let hand = overlap(&card(0.0, 0.0), &card(30.0, 0.0));
         assert!(hand > 0.3 && hand < 0.6, "{hand}");
         assert!(overlap(&card(0.0, 0.0), &card(100.0, 0.0)) < 1e-9);
+    }
+
+    #[test]
+    fn the_plane_maps_warp_as_the_table_homography_does() {
+        // A camera looking down at an angle: a textured 640 × 360 half-size frame, and the
+        // plane remapped from it against a perspective warp of the same homography.
+        let image_from_table = Homography::from_points(
+            &[
+                Pt::new(0.0, 0.0),
+                Pt::new(800.0, 0.0),
+                Pt::new(800.0, 450.0),
+                Pt::new(0.0, 450.0),
+            ],
+            &[
+                Pt::new(180.0, 90.0),
+                Pt::new(1100.0, 70.0),
+                Pt::new(1240.0, 690.0),
+                Pt::new(60.0, 700.0),
+            ],
+        )
+        .expect("four points");
+        let mut small = Mat::new_rows_cols_with_default(360, 640, core::CV_8UC3, Scalar::all(0.0))
+            .expect("frame");
+        for i in 0..40 {
+            let c = Point::new(16 * i, 9 * i);
+            imgproc::circle(
+                &mut small,
+                c,
+                7 + i % 13,
+                Scalar::new(f64::from(6 * i), f64::from(255 - 6 * i), 128.0, 0.0),
+                -1,
+                imgproc::LINE_8,
+                0,
+            )
+            .expect("circle");
+        }
+        let (origin, size) = (Pt::new(40.0, 30.0), Size::new(700, 400));
+        let (fixed, fraction) = plane_maps(&image_from_table, (origin, size)).expect("maps");
+        let mut remapped = Mat::default();
+        imgproc::remap(
+            &small,
+            &mut remapped,
+            &fixed,
+            &fraction,
+            imgproc::INTER_LINEAR,
+            core::BORDER_REPLICATE,
+            Scalar::default(),
+        )
+        .expect("remap");
+        let plane_to_small = translate(-0.25, -0.25)
+            .then_after(&scale(0.5))
+            .then_after(&image_from_table)
+            .then_after(&translate(origin.x, origin.y));
+        let warped = warp(&small, &plane_to_small, size).expect("warp");
+        let mut diff = Mat::default();
+        core::absdiff(&remapped, &warped, &mut diff).expect("diff");
+        let mut worst = 0.0;
+        core::min_max_loc(
+            &diff.reshape(1, 0).expect("one channel"),
+            None,
+            Some(&mut worst),
+            None,
+            None,
+            &core::no_array(),
+        )
+        .expect("max");
+        assert_eq!(remapped.size().expect("size"), size);
+        // Fixed-point maps round each position to 1/32 px: a few grey levels on the sharpest
+        // edges, nothing elsewhere.
+        let mean = core::mean_def(&diff).expect("mean");
+        assert!(worst <= 8.0, "{worst}");
+        assert!((0..3).all(|c| mean[c] < 0.05), "{mean:?}");
     }
 
     #[test]
