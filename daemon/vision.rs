@@ -113,12 +113,20 @@ fn calibrate_deck(cards: &Path, out: &Path, name: Option<String>) -> Result<Stri
     // The report: every template on one sheet, so a technician sees what will be matched.
     let loaded = Deck::load(&deck)?;
     let sheet = loaded.contact_sheet()?;
+    let corners = if deck.bottom_right.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (and {} of the bottom-right corner, which this deck prints differently)",
+            deck.bottom_right.len()
+        )
+    };
     cal.deck = Some(deck);
     cal.save(out, &format_utc(SystemTime::now()))?;
     let report = report_path(out, "deck");
     write_image(&report, &sheet)?;
     Ok(format!(
-        "{}: deck `{name}` with 52 templates, calibration version {}; report {}",
+        "{}: deck `{name}` with 52 templates{corners}, calibration version {}; report {}",
         out.display(),
         cal.version,
         report.display()

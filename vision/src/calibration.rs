@@ -181,6 +181,11 @@ pub struct DeckTemplates {
     pub index_mm: IndexArea,
     pub card_mm: SizeMm,
     pub templates: Vec<Template>,
+    /// The bottom-right indices, turned upright, where they are not the top-left ones turned
+    /// (some decks print the bottom-right rank upright with its suit elsewhere: ancient-
+    /// egyptians, jolly-royal); empty where they are, and in files from before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bottom_right: Vec<Template>,
 }
 
 /// A roulette wheel as its camera sees it.

@@ -139,6 +139,8 @@ pub struct Deck {
     /// For each rank and each ordered pair of suits (s1, s2): the difference of their suit
     /// parts, normalised, and what a perfect s1 scores against it (see [`Deck::suit_versus`]).
     suit_pairs: Vec<Option<(Pattern, f32)>>,
+    /// The bottom-right corner's own templates, where the deck prints another index there.
+    bottom_right: Option<Box<Deck>>,
 }
 
 /// One card's index, prepared for comparison: whole, and its rank and suit parts.
@@ -447,6 +449,62 @@ fn grey(img: &Mat) -> Result<Mat, VisionError> {
     Ok(g)
 }
 
+/// Below this correlation (the deck's median card) between a card's top-left index and its
+/// bottom-right one turned upright, the bottom-right corner has templates of its own. The
+/// decks printing both alike correlate 0.94–1.00, the two that do not 0.49 and 0.60.
+const CORNERS_ALIKE: f64 = 0.8;
+
+/// On a deck with a bottom-right set of templates, an index window whose best fit in the other
+/// set names another card scoring within this of it is no witness: on ancient-egyptians a 9's
+/// top-left index fitted the 6's bottom-right template (its 6 printed upright, turned) at 0.98
+/// and its own at 0.85.
+const CORNERS_AMBIGUOUS_WITHIN: f64 = 0.2;
+
+/// One face's index area (`face` grey and `colour` at [`INDEX_PX_PER_MM`]) as a template.
+fn index_template(
+    code: &str,
+    face: &Mat,
+    colour: &Mat,
+    index: &IndexArea,
+) -> Result<Template, VisionError> {
+    let cut = crop_index(face, index)?;
+    let ink = ink_chroma(&crop_index(colour, index)?)?;
+    let mut blurred = Mat::default();
+    imgproc::gaussian_blur_def(&cut, &mut blurred, Size::new(3, 3), 0.6)?;
+    let bytes = blurred.data_bytes()?.to_vec();
+    Ok(Template {
+        card: code.to_owned(),
+        width: blurred.cols() as u32,
+        height: blurred.rows() as u32,
+        pixels: to_hex(&bytes),
+        ink,
+    })
+}
+
+/// Normalised correlation of two templates' pixels (0 where they differ in size or are flat).
+fn likeness(a: &Template, b: &Template) -> f64 {
+    let (Some(pa), Some(pb)) = (from_hex(&a.pixels), from_hex(&b.pixels)) else {
+        return 0.0;
+    };
+    if pa.len() != pb.len() || pa.is_empty() {
+        return 0.0;
+    }
+    let n = pa.len() as f64;
+    let mean = |p: &[u8]| p.iter().map(|v| f64::from(*v)).sum::<f64>() / n;
+    let (ma, mb) = (mean(&pa), mean(&pb));
+    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+    for (x, y) in pa.iter().zip(&pb) {
+        let (x, y) = (f64::from(*x) - ma, f64::from(*y) - mb);
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    if aa * bb <= 0.0 {
+        return 0.0;
+    }
+    ab / (aa * bb).sqrt()
+}
+
 fn index_size(index: &IndexArea) -> Size {
     Size::new(
         (index.width * INDEX_PX_PER_MM).round() as i32,
@@ -467,6 +525,8 @@ impl Deck {
         };
         let mut aspect_known = false;
         let mut templates = Vec::new();
+        let mut bottom_right = Vec::new();
+        let mut alike = Vec::new();
         let mut missing = Vec::new();
         for code in crate::calibration::all_cards() {
             let path = ["png", "jpg", "jpeg"]
@@ -489,7 +549,6 @@ impl Deck {
             );
             let mut scaled = Mat::default();
             imgproc::resize(&face, &mut scaled, size, 0.0, 0.0, imgproc::INTER_AREA)?;
-            let cut = crop_index(&scaled, &index)?;
             let mut colour_scaled = Mat::default();
             imgproc::resize(
                 &colour,
@@ -499,17 +558,15 @@ impl Deck {
                 0.0,
                 imgproc::INTER_AREA,
             )?;
-            let ink = ink_chroma(&crop_index(&colour_scaled, &index)?)?;
-            let mut blurred = Mat::default();
-            imgproc::gaussian_blur_def(&cut, &mut blurred, Size::new(3, 3), 0.6)?;
-            let bytes = blurred.data_bytes()?.to_vec();
-            templates.push(Template {
-                card: code,
-                width: blurred.cols() as u32,
-                height: blurred.rows() as u32,
-                pixels: to_hex(&bytes),
-                ink,
-            });
+            let top_left = index_template(&code, &scaled, &colour_scaled, &index)?;
+            // The bottom-right index as the reader sees it: the card turned by 180°.
+            let (mut turned, mut colour_turned) = (Mat::default(), Mat::default());
+            core::rotate(&scaled, &mut turned, core::ROTATE_180)?;
+            core::rotate(&colour_scaled, &mut colour_turned, core::ROTATE_180)?;
+            let turned = index_template(&code, &turned, &colour_turned, &index)?;
+            alike.push(likeness(&top_left, &turned));
+            templates.push(top_left);
+            bottom_right.push(turned);
         }
         if !missing.is_empty() {
             return Err(VisionError::Deck(format!(
@@ -518,12 +575,20 @@ impl Deck {
                 missing.join(" ")
             )));
         }
+        // Most decks print the same index in both corners; where the deck's typical card
+        // shows another picture there, the bottom-right corner gets templates of its own.
+        alike.sort_by(f64::total_cmp);
+        let typical = alike.get(alike.len() / 2).copied().unwrap_or(1.0);
+        if typical >= CORNERS_ALIKE {
+            bottom_right.clear();
+        }
         Ok(DeckTemplates {
             name: name.to_owned(),
             px_per_mm: INDEX_PX_PER_MM,
             index_mm: index,
             card_mm: card,
             templates,
+            bottom_right,
         })
     }
 
@@ -666,6 +731,15 @@ impl Deck {
             whole,
             suit_ink,
             suit_pairs,
+            bottom_right: if t.bottom_right.is_empty() {
+                None
+            } else {
+                Some(Box::new(Deck::load(&DeckTemplates {
+                    templates: t.bottom_right.clone(),
+                    bottom_right: Vec::new(),
+                    ..t.clone()
+                })?))
+            },
         })
     }
 
@@ -1942,7 +2016,27 @@ impl CardReader {
                     win,
                 )?;
                 let window = Window::new(Gray::from_mat(&here)?);
-                let read = self.deck.best(&window, &here)?;
+                // Where the deck prints another index in the bottom-right corner, either
+                // corner may show either (a card lying the other way round looks the same
+                // from its outline): the better fitting set of templates reads it.
+                // Where the two corners' pictures of two cards look alike (a 9 printed upright
+                // in the bottom-right corner is a 6 in the top-left one turned), a fit for
+                // another card in the other set nearly as good makes the window no witness.
+                let mut read = self.deck.best(&window, &here)?;
+                if let Some(bottom_right) = &self.deck.bottom_right {
+                    let other = bottom_right.best(&window, &here)?;
+                    let score = |r: &Option<(String, f64, f64)>| r.as_ref().map_or(-1.0, |r| r.1);
+                    let (better, worse) = if score(&other) > score(&read) {
+                        (other, read)
+                    } else {
+                        (read, other)
+                    };
+                    let ambiguous = match (&better, &worse) {
+                        (Some(b), Some(w)) => b.0 != w.0 && b.1 - w.1 < CORNERS_AMBIGUOUS_WITHIN,
+                        _ => false,
+                    };
+                    read = if ambiguous { None } else { better };
+                }
                 let score = |r: &Option<(String, f64, f64)>| r.as_ref().map_or(-1.0, |r| r.1);
                 let first = angle == 0.0;
                 if first || score(&read) > score(&best) {
@@ -2618,6 +2712,78 @@ mod tests {
         let mean = core::mean_def(&diff).expect("mean");
         assert!(worst <= 8.0, "{worst}");
         assert!((0..3).all(|c| mean[c] < 0.05), "{mean:?}");
+    }
+
+    /// 52 faces (126 × 176 px, a 63 × 88 mm card at 2 px/mm) in a fresh folder: each with its
+    /// rank's letter and a suit mark in the top-left corner, and in the bottom-right corner
+    /// either the same turned (as most decks) or the letter alone, upright.
+    fn faces(dir: &std::path::Path, alike: bool) {
+        std::fs::create_dir_all(dir).expect("folder");
+        for code in crate::calibration::all_cards() {
+            let mut face =
+                Mat::new_rows_cols_with_default(176, 126, core::CV_8UC3, Scalar::all(245.0))
+                    .expect("face");
+            let (rank, suit) = code.split_at(1);
+            let suit_at = 1 + crate::calibration::SUITS
+                .iter()
+                .position(|s| suit.starts_with(*s))
+                .unwrap_or(0) as i32;
+            let text = |img: &mut Mat, at: Point| {
+                imgproc::put_text(
+                    img,
+                    rank,
+                    at,
+                    imgproc::FONT_HERSHEY_SIMPLEX,
+                    0.6,
+                    Scalar::all(20.0),
+                    2,
+                    imgproc::LINE_8,
+                    false,
+                )
+                .expect("text");
+            };
+            text(&mut face, Point::new(4, 18));
+            imgproc::rectangle_def(
+                &mut face,
+                core::Rect::new(4, 26, 4 * suit_at, 10),
+                Scalar::all(20.0),
+            )
+            .expect("suit");
+            if alike {
+                let mut turned = Mat::default();
+                core::rotate(&face, &mut turned, core::ROTATE_180).expect("turn");
+                let corner = core::Rect::new(96, 130, 30, 46);
+                let mut roi = Mat::roi_mut(&mut face, corner).expect("corner");
+                Mat::roi(&turned, corner)
+                    .expect("corner")
+                    .copy_to(&mut roi)
+                    .expect("copy");
+            } else {
+                text(&mut face, Point::new(104, 168));
+            }
+            opencv::imgcodecs::imwrite_def(
+                dir.join(format!("{code}.png")).to_str().expect("path"),
+                &face,
+            )
+            .expect("write");
+        }
+    }
+
+    #[test]
+    fn a_deck_printing_another_index_bottom_right_gets_templates_for_that_corner() {
+        let root = std::env::temp_dir().join(format!("croupier-faces-{}", std::process::id()));
+        let (alike, unlike) = (root.join("alike"), root.join("unlike"));
+        faces(&alike, true);
+        faces(&unlike, false);
+        let both = Deck::from_faces(&alike, "alike");
+        let own = Deck::from_faces(&unlike, "unlike");
+        let _ = std::fs::remove_dir_all(&root);
+        let (both, own) = (both.expect("alike deck"), own.expect("unlike deck"));
+        assert!(both.bottom_right.is_empty());
+        assert_eq!(own.bottom_right.len(), 52);
+        // And the reader loads a matcher for that corner from them.
+        assert!(Deck::load(&both).expect("load").bottom_right.is_none());
+        assert!(Deck::load(&own).expect("load").bottom_right.is_some());
     }
 
     #[test]
