@@ -76,12 +76,16 @@ const CORNER_REACH_MM: f64 = 12.0;
 /// An edge's proposal is read again unless a proposal already read has every corner within
 /// this (mm) of its: the index is searched for 3.5 mm around where the outline puts it.
 const SAME_PROPOSAL_MM: f64 = 2.0;
-/// How far (mm) short of two edges' meeting point both may end when neither reaches it: a
-/// rounded corner lost in a neighbour's edge or shadow.
+/// How far (mm) short of two edges' meeting point one may end when the other reaches it: an
+/// edge broken off before its corner (a neighbour's index beside it, glare). Over a card with
+/// another over it, both may end this short (a rounded corner lost in the lower card's
+/// shadow), or one…
 const CORNER_GAP_MM: f64 = 30.0;
-/// How far (mm) short of it one edge may end when the other reaches it: an edge broken off
-/// before its corner (a neighbour's index beside it, glare, the card lying over it).
+/// …this far short when the other reaches it (the card over it hides the rest).
 const CORNER_FAR_GAP_MM: f64 = 65.0;
+/// A card with another over it: its rectangle grown by this factor about its centre (the card
+/// over it reaches past it).
+const LIFTED_REACH: f64 = 1.3;
 /// At most this many edge proposals are read in one frame, the best covered first.
 const EDGE_READS_MAX: usize = 48;
 /// Share of an edge-proposed card that the card-stock mask must cover.
@@ -1891,9 +1895,19 @@ impl CardReader {
         // A faint edge (white card stock on white, the card under it showing only a thin
         // shadow) comes out of Canny in pieces, and pips touching it break it further: short
         // pieces on one line, with small gaps between them, are one edge. Only pieces too
-        // short to count alone are joined, so the runs found whole stay as they are.
+        // short to count alone are joined, so the runs found whole stay as they are; and only
+        // on the face of a card with another over it, where such an edge lies (elsewhere, on
+        // an empty table, they are placards' lettering and chips' rims).
+        let on_lifted = |p: Pt| {
+            lifted.iter().any(|q| {
+                let c = centroid(q);
+                let grown = q.map(|v| c.add(v.sub(c).scale(LIFTED_REACH)));
+                point_in_polygon(p, &grown)
+            })
+        };
         for joined in join_collinear(pieces) {
-            if joined.1.sub(joined.0).len() >= EDGE_MIN_MM {
+            let middle = joined.0.add(joined.1).scale(0.5);
+            if joined.1.sub(joined.0).len() >= EDGE_MIN_MM && on_lifted(middle) {
                 segments.push(joined);
             }
         }
@@ -1934,7 +1948,7 @@ impl CardReader {
                 else {
                     continue;
                 };
-                if !makes_corner(meet1, meet2) {
+                if !makes_corner(meet1, meet2, on_lifted(x)) {
                     continue;
                 }
                 for (&u1, &u2) in legs1
@@ -2245,14 +2259,19 @@ fn legs_from(x: Pt, (a, b): (Pt, Pt)) -> Option<(Vec<Pt>, Meet)> {
 }
 
 /// Whether two edges meeting as `m1` and `m2` make a corner (two edges crossing in their
-/// middles do not): one must reach it, the other may stop up to [`CORNER_FAR_GAP_MM`] short
-/// (the middle card of a fan shows its long edge only past the card lying over it); or both
-/// may stop up to [`CORNER_GAP_MM`] short (a rounded corner under a card's shadow eats into
-/// both).
-fn makes_corner(m1: Meet, m2: Meet) -> bool {
+/// middles do not): one must reach it, the other may stop up to [`CORNER_GAP_MM`] short. On
+/// the face of a card with another over it (`over_a_card`: the middle card of a fan lies
+/// there) more is allowed: the other may stop up to [`CORNER_FAR_GAP_MM`] short (the fan's
+/// middle card shows its long edge only past the card lying over it), or both up to
+/// [`CORNER_GAP_MM`] (its rounded corner lost in the lower card's shadow eats into both).
+fn makes_corner(m1: Meet, m2: Meet, over_a_card: bool) -> bool {
+    // Away from a card with another over it, an edge may stop only [`CORNER_GAP_MM`] short,
+    // and only if the other reaches the corner.
+    let short = |g: f64| g <= CORNER_GAP_MM;
     match (m1, m2) {
+        (Meet::End, Meet::Short(g)) | (Meet::Short(g), Meet::End) => over_a_card || short(g),
         (Meet::End, _) | (_, Meet::End) => true,
-        (Meet::Short(g1), Meet::Short(g2)) => g1 <= CORNER_GAP_MM && g2 <= CORNER_GAP_MM,
+        (Meet::Short(g1), Meet::Short(g2)) => over_a_card && short(g1) && short(g2),
         _ => false,
     }
 }
@@ -2605,13 +2624,19 @@ mod tests {
             Some((vec![Pt::new(1.0, 0.0)], Meet::Short(25.0)))
         );
         assert_eq!(legs_from(Pt::new(120.0, 0.0), right), None);
-        // One edge must reach the corner, or both stop only a little short of it.
-        assert!(makes_corner(Meet::End, Meet::Short(45.0)));
-        assert!(makes_corner(Meet::Along, Meet::End));
-        assert!(makes_corner(Meet::Short(20.0), Meet::Short(25.0)));
-        assert!(!makes_corner(Meet::Short(20.0), Meet::Short(45.0)));
-        assert!(!makes_corner(Meet::Along, Meet::Short(5.0)));
-        assert!(!makes_corner(Meet::Along, Meet::Along));
+        // One edge must reach the corner, the other stop at most 30 mm short; over a card with
+        // another over it, up to 65 mm, or both up to 30 mm.
+        for over in [false, true] {
+            assert!(makes_corner(Meet::End, Meet::Short(25.0), over));
+            assert!(makes_corner(Meet::Along, Meet::End, over));
+            assert!(!makes_corner(Meet::Short(20.0), Meet::Short(45.0), over));
+            assert!(!makes_corner(Meet::Along, Meet::Short(5.0), over));
+            assert!(!makes_corner(Meet::Along, Meet::Along, over));
+        }
+        assert!(!makes_corner(Meet::End, Meet::Short(45.0), false));
+        assert!(makes_corner(Meet::End, Meet::Short(45.0), true));
+        assert!(!makes_corner(Meet::Short(20.0), Meet::Short(25.0), false));
+        assert!(makes_corner(Meet::Short(20.0), Meet::Short(25.0), true));
     }
 
     #[test]
