@@ -2826,7 +2826,10 @@ mod tests {
         assert!(both.bottom_right.is_empty());
         assert_eq!(own.bottom_right.len(), 52);
         // And the reader loads a matcher for that corner from them.
-        let (both, own) = (Deck::load(&both).expect("load"), Deck::load(&own).expect("load"));
+        let (both, own) = (
+            Deck::load(&both).expect("load"),
+            Deck::load(&own).expect("load"),
+        );
         assert!(both.bottom_right.is_none() && !both.climb);
         assert!(own.climb && own.bottom_right.as_ref().is_some_and(|b| b.climb));
     }
