@@ -244,6 +244,34 @@ impl Pattern {
         Some(Pattern { w: g.w, h, px })
     }
 
+    /// From `from` (x, y and its score), uphill a pixel at a time within the window's places
+    /// `0..=max.0 × 0..=max.1`, at most `steps` times: the best place found and its score.
+    fn climb(
+        &self,
+        win: &Window,
+        from: (usize, usize, f32),
+        steps: usize,
+        max: (usize, usize),
+    ) -> (usize, usize, f32) {
+        let around = |c: usize, max: usize| c.saturating_sub(1)..=(c + 1).min(max);
+        let mut best = from;
+        for _ in 0..steps {
+            let start = best;
+            for y in around(start.1, max.1) {
+                for x in around(start.0, max.0) {
+                    let v = self.ncc(win, x, y);
+                    if v > best.2 {
+                        best = (x, y, v);
+                    }
+                }
+            }
+            if (best.0, best.1) == (start.0, start.1) {
+                break;
+            }
+        }
+        best
+    }
+
     /// Normalised correlation (−1…1) with the patch of `win` whose top-left is (x, y); 0 where
     /// the patch does not fit or is flat (glare, felt: nothing to read).
     fn ncc(&self, win: &Window, x: usize, y: usize) -> f32 {
@@ -834,22 +862,8 @@ impl Deck {
                 }
             }
         }
-        let around = |c: usize, max: usize| c.saturating_sub(1)..=(c + 1).min(max);
         // Then uphill a pixel at a time (the mean index is smooth: its peak is broad).
-        for _ in 0..4 {
-            let from = at;
-            for y in around(from.1, sy) {
-                for x in around(from.0, sx) {
-                    let v = self.mean.ncc(window, x, y);
-                    if v > at.2 {
-                        at = (x, y, v);
-                    }
-                }
-            }
-            if (at.0, at.1) == (from.0, from.1) {
-                break;
-            }
-        }
+        let at = self.mean.climb(window, at, 4, (sx, sy));
         // Nothing like an index anywhere in the window (a proposal the wrong way round, a
         // covered corner): on the synthetic set no window whose mean-index fit was below 0.3
         // ever read a card at `card_min_score`; below 0.25 the 52 comparisons are skipped.
@@ -881,20 +895,7 @@ impl Deck {
                 // there (jolly-royal's 5♠ in the bottom-right set lies 5 px from where that
                 // set's mean index fits, and ranked 43rd there).
                 let steps = if self.climb { CLIMB_STEPS } else { 1 };
-                for _ in 0..steps {
-                    let from = here;
-                    for y in around(from.1, sy) {
-                        for x in around(from.0, sx) {
-                            let v = t.full.ncc(window, x, y);
-                            if v > here.2 {
-                                here = (x, y, v);
-                            }
-                        }
-                    }
-                    if (here.0, here.1) == (from.0, from.1) {
-                        break;
-                    }
-                }
+                here = t.full.climb(window, here, steps, (sx, sy));
             }
             // Rank and suit judged at the place the whole index fits best, so neither part can
             // drift to a spurious match of its own.
