@@ -516,6 +516,11 @@ const CORNERS_AMBIGUOUS_WITHIN: f64 = 0.2;
 /// glanced below 0.3; on an empty table 64 % of the windows glance below 0.2.
 const GLANCE_MIN: f32 = 0.2;
 
+/// How many pixels the mean index climbs from where the first look found it (which is good to
+/// a pixel or two at the full scale, and a window read again turned by a few degrees moves
+/// the index by a pixel or so more).
+const GLANCED_CLIMB: usize = 6;
+
 /// On such a deck, how many pixels the closest templates may climb from the mean index's place.
 const CLIMB_STEPS: usize = 6;
 
@@ -869,27 +874,21 @@ impl Deck {
         &self,
         window: &Window,
         colour: &Mat,
+        glanced: (usize, usize),
     ) -> Result<Option<(String, f64, f64)>, VisionError> {
         let (tw, th) = (self.mean.w, self.mean.h);
         if window.w < tw || window.h < th {
             return Ok(None);
         }
         let (sx, sy) = (window.w - tw, window.h - th);
-        // Where the index sits in the window: the deck's mean index, searched coarse (every
-        // other pixel) then fine. Every template is then compared within a pixel of it: the
-        // outline already puts the index within a couple of millimetres, and one alignment
-        // for all 52 keeps the work at 52 × 9 small products.
-        let mut at = (0usize, 0usize, f32::MIN);
-        for y in (0..=sy).step_by(3) {
-            for x in (0..=sx).step_by(3) {
-                let v = self.mean.ncc(window, x, y);
-                if v > at.2 {
-                    at = (x, y, v);
-                }
-            }
-        }
-        // Then uphill a pixel at a time (the mean index is smooth: its peak is broad).
-        let at = self.mean.climb(window, at, 4, (sx, sy));
+        // Where the index sits in the window: the deck's mean index, from where the first
+        // look found it at half scale (`glanced`, this window's pixels), uphill a pixel at a
+        // time (the mean index is smooth: its peak is broad). Every template is then compared
+        // near it: the outline already puts the index within a couple of millimetres, and one
+        // alignment for all 52 keeps the work at 52 × 9 small products.
+        let from = (glanced.0.min(sx), glanced.1.min(sy));
+        let from = (from.0, from.1, self.mean.ncc(window, from.0, from.1));
+        let at = self.mean.climb(window, from, GLANCED_CLIMB, (sx, sy));
         // Nothing like an index anywhere in the window (a proposal the wrong way round, a
         // covered corner): on the synthetic set no window whose mean-index fit was below 0.3
         // ever read a card at `card_min_score`; below 0.25 the 52 comparisons are skipped.
@@ -1014,13 +1013,13 @@ impl Deck {
         Ok(Some((card, rs.min(ss), rm.min(sm))))
     }
 
-    /// How well the deck's mean index fits anywhere in a window sampled at half the matching
-    /// scale: the first look at a window, about a fifth of the cost of reading it.
-    fn glance(&self, window: &Window) -> f32 {
+    /// Where the deck's mean index fits best in a window sampled at half the matching scale,
+    /// and how well: the first look at a window, about a fifth of the cost of reading it.
+    fn glance(&self, window: &Window) -> (usize, usize, f32) {
         let p = &self.glance;
         let mut best = (0, 0, f32::MIN);
         if window.w < p.w || window.h < p.h {
-            return best.2;
+            return best;
         }
         let (sx, sy) = (window.w - p.w, window.h - p.h);
         // Every other place, then uphill: the mean index's peak is broad.
@@ -1032,11 +1031,7 @@ impl Deck {
                 }
             }
         }
-        let best = p.climb(window, best, 2, (sx, sy)).2;
-        match &self.bottom_right {
-            Some(corner) => best.max(corner.glance(window)),
-            None => best,
-        }
+        p.climb(window, best, 2, (sx, sy))
     }
 
     /// Number of whole-index templates (52 for a full deck).
@@ -2093,7 +2088,16 @@ impl CardReader {
                 &image_from_card.then_after(&corner).then_after(&to_half),
                 Size::new(win.width / 2, win.height / 2),
             )?;
-            if self.deck.glance(&Window::new(Gray::from_mat(&half)?)) < GLANCE_MIN {
+            let half = Window::new(Gray::from_mat(&half)?);
+            // Each set of templates from where its own mean index was glanced, in full-scale
+            // pixels.
+            let glanced = |deck: &Deck| {
+                let (x, y, v) = deck.glance(&half);
+                ((2 * x, 2 * y), v)
+            };
+            let (top_left_at, seen) = glanced(&self.deck);
+            let other = self.deck.bottom_right.as_deref().map(glanced);
+            if seen.max(other.map_or(f32::MIN, |o| o.1)) < GLANCE_MIN {
                 reads.push(None);
                 continue;
             }
@@ -2120,9 +2124,9 @@ impl CardReader {
                 // Where the two corners' pictures of two cards look alike (a 9 printed upright
                 // in the bottom-right corner is a 6 in the top-left one turned), a fit for
                 // another card in the other set nearly as good makes the window no witness.
-                let mut read = self.deck.best(&window, &here)?;
-                if let Some(bottom_right) = &self.deck.bottom_right {
-                    let other = bottom_right.best(&window, &here)?;
+                let mut read = self.deck.best(&window, &here, top_left_at)?;
+                if let (Some(bottom_right), Some((at, _))) = (&self.deck.bottom_right, other) {
+                    let other = bottom_right.best(&window, &here, at)?;
                     let score = |r: &Option<(String, f64, f64)>| r.as_ref().map_or(-1.0, |r| r.1);
                     let (better, worse) = if score(&other) > score(&read) {
                         (other, read)
@@ -2908,19 +2912,19 @@ mod tests {
             Window::new(Gray::from_mat(&half).expect("grey"))
         };
         let (_, index) = deck.whole.first().expect("a template");
-        let seen = deck.glance(&window(index));
+        let (_, _, seen) = deck.glance(&window(index));
         assert!(seen > 0.5, "{seen}");
         // Blank paper, and a chip's rim where the index would be.
         let mut blank = index.try_clone().expect("copy");
         blank.set_to_def(&Scalar::all(240.0)).expect("blank");
-        assert!(deck.glance(&window(&blank)) < GLANCE_MIN);
+        assert!(deck.glance(&window(&blank)).2 < GLANCE_MIN);
         let mut chip = blank.try_clone().expect("copy");
         let (c, r) = (
             Point::new(chip.cols() / 2, chip.rows() / 2),
             chip.cols() / 2,
         );
         imgproc::circle(&mut chip, c, r, Scalar::all(30.0), 3, imgproc::LINE_8, 0).expect("circle");
-        let chip_seen = deck.glance(&window(&chip));
+        let (_, _, chip_seen) = deck.glance(&window(&chip));
         assert!(chip_seen < GLANCE_MIN, "{chip_seen}");
     }
 
