@@ -117,8 +117,10 @@ fn calibrate_deck(cards: &Path, out: &Path, name: Option<String>) -> Result<Stri
         String::new()
     } else {
         format!(
-            " (and {} of the bottom-right corner, which this deck prints differently)",
-            deck.bottom_right.len()
+            " (and {} of the bottom-right corner, which this deck prints differently, and its \
+             {} faces, which tell apart two cards whose corners look alike)",
+            deck.bottom_right.len(),
+            deck.faces.len()
         )
     };
     cal.deck = Some(deck);

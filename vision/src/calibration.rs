@@ -186,6 +186,14 @@ pub struct DeckTemplates {
     /// egyptians, jolly-royal); empty where they are, and in files from before.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bottom_right: Vec<Template>,
+    /// The whole faces, grey at 1 px/mm, on a deck with bottom-right templates of its own: there
+    /// the two corners of two cards can show the same picture (ancient-egyptians prints its
+    /// bottom-right index upright, so a 9's top-left corner looks like a 6's bottom-right one
+    /// turned, and a 9♦ lying one way round shows what a 6♦ shows lying the other), and only
+    /// the face (the pips' layout) tells them apart. Empty on other decks, and in files from
+    /// before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faces: Vec<Template>,
 }
 
 /// A roulette wheel as its camera sees it.

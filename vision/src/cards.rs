@@ -147,6 +147,8 @@ pub struct Deck {
     suit_pairs: Vec<Option<(Pattern, f32)>>,
     /// The bottom-right corner's own templates, where the deck prints another index there.
     bottom_right: Option<Box<Deck>>,
+    /// The whole faces, where the deck has them (a deck with bottom-right templates).
+    faces: Vec<FacePattern>,
     /// Whether the closest templates climb from the mean index's place (a deck with two sets).
     climb: bool,
 }
@@ -159,6 +161,14 @@ struct CardPattern {
     full: Pattern,
     rank_part: Pattern,
     suit_part: Pattern,
+}
+
+/// One card's whole face, upright and turned by 180° (a card may lie either way round).
+#[derive(Debug)]
+struct FacePattern {
+    card: String,
+    upright: Pattern,
+    turned: Pattern,
 }
 
 /// A grey picture as floats (0…1), row by row.
@@ -516,6 +526,17 @@ const CORNERS_AMBIGUOUS_WITHIN: f64 = 0.2;
 /// glanced below 0.3; on an empty table 64 % of the windows glance below 0.2.
 const GLANCE_MIN: f32 = 0.2;
 
+/// Faces are compared at this scale: the pips' layout, not their shapes.
+const FACE_PX_PER_MM: f64 = 1.0;
+/// The faces' blur (σ, px), both the deck's and the frame's.
+const FACE_SOFTEN: f64 = 1.0;
+/// How far (px) the face is sought around where the outline puts it.
+const FACE_SEARCH_PX: usize = 2;
+/// A face tells two cards apart when it fits one at least this well, and by this much more
+/// than the other.
+const FACE_MIN: f64 = 0.5;
+const FACE_MARGIN: f64 = 0.15;
+
 /// How many pixels the mean index climbs from where the first look found it (which is good to
 /// a pixel or two at the full scale, and a window read again turned by a few degrees moves
 /// the index by a pixel or so more).
@@ -591,6 +612,7 @@ impl Deck {
         let mut templates = Vec::new();
         let mut bottom_right = Vec::new();
         let mut alike = Vec::new();
+        let mut faces = Vec::new();
         let mut missing = Vec::new();
         for code in crate::calibration::all_cards() {
             let path = ["png", "jpg", "jpeg"]
@@ -631,6 +653,19 @@ impl Deck {
             alike.push(likeness(&top_left, &turned));
             templates.push(top_left);
             bottom_right.push(turned);
+            let mut small = Mat::default();
+            let whole = Size::new(
+                (card.width * FACE_PX_PER_MM).round() as i32,
+                (card.height * FACE_PX_PER_MM).round() as i32,
+            );
+            imgproc::resize(&face, &mut small, whole, 0.0, 0.0, imgproc::INTER_AREA)?;
+            faces.push(Template {
+                card: code.clone(),
+                width: small.cols() as u32,
+                height: small.rows() as u32,
+                pixels: to_hex(small.data_bytes()?),
+                ink: None,
+            });
         }
         if !missing.is_empty() {
             return Err(VisionError::Deck(format!(
@@ -645,6 +680,7 @@ impl Deck {
         let typical = alike.get(alike.len() / 2).copied().unwrap_or(1.0);
         if typical >= CORNERS_ALIKE {
             bottom_right.clear();
+            faces.clear();
         }
         Ok(DeckTemplates {
             name: name.to_owned(),
@@ -653,6 +689,7 @@ impl Deck {
             card_mm: card,
             templates,
             bottom_right,
+            faces,
         })
     }
 
@@ -788,6 +825,35 @@ impl Deck {
                 }
             }
         }
+        let mut faces = Vec::new();
+        for face in &t.faces {
+            let bytes = from_hex(&face.pixels)
+                .filter(|b| b.len() == (face.width * face.height) as usize && !b.is_empty())
+                .ok_or_else(|| {
+                    VisionError::Deck(format!("face {} is damaged; rebuild the deck", face.card))
+                })?;
+            let m = Mat::from_slice(&bytes)?
+                .reshape(1, face.height as i32)?
+                .try_clone()?;
+            // As soft as a camera sees a card at 1 px/mm, and forgiving a millimetre's error
+            // in the outline.
+            let mut soft = Mat::default();
+            imgproc::gaussian_blur_def(&m, &mut soft, Size::new(5, 5), FACE_SOFTEN)?;
+            let g = Gray::from_mat(&soft)?;
+            let turned = Gray {
+                px: g.px.iter().rev().copied().collect(),
+                ..g.clone()
+            };
+            if let (Some(upright), Some(turned)) =
+                (Pattern::new(&g, 0..g.h), Pattern::new(&turned, 0..turned.h))
+            {
+                faces.push(FacePattern {
+                    card: face.card.clone(),
+                    upright,
+                    turned,
+                });
+            }
+        }
         Ok(Deck {
             name: t.name.clone(),
             index: t.index_mm,
@@ -799,12 +865,14 @@ impl Deck {
             whole,
             suit_ink,
             suit_pairs,
+            faces,
             bottom_right: if t.bottom_right.is_empty() {
                 None
             } else {
                 let mut corner = Deck::load(&DeckTemplates {
                     templates: t.bottom_right.clone(),
                     bottom_right: Vec::new(),
+                    faces: Vec::new(),
                     ..t.clone()
                 })?;
                 corner.climb = true;
@@ -1032,6 +1100,60 @@ impl Deck {
             }
         }
         p.climb(window, best, 2, (sx, sy))
+    }
+
+    /// Of two cards whose indices look alike in a window (`a` and `b`, each as its set of
+    /// templates read it), the one whose face the proposal shows (`image_from_card`: card mm
+    /// → frame), when it fits clearly better than the other's, either way round; `None` when
+    /// the deck has no faces or they do not tell. `seen` holds the face once warped.
+    fn told_by_face(
+        &self,
+        frame: &Mat,
+        image_from_card: &Homography,
+        a: (String, f64, f64),
+        b: (String, f64, f64),
+        seen: &mut Option<Window>,
+    ) -> Result<Option<(String, f64, f64)>, VisionError> {
+        let find = |card: &str| self.faces.iter().find(|f| f.card == card);
+        let (Some(face_a), Some(face_b)) = (find(&a.0), find(&b.0)) else {
+            return Ok(None);
+        };
+        let m = FACE_SEARCH_PX;
+        if seen.is_none() {
+            let (w, h) = (face_a.upright.w, face_a.upright.h);
+            let size = Size::new((w + 2 * m) as i32, (h + 2 * m) as i32);
+            let px_to_card =
+                scale(1.0 / FACE_PX_PER_MM).then_after(&translate(0.5 - m as f64, 0.5 - m as f64));
+            let warped = warp(frame, &image_from_card.then_after(&px_to_card), size)?;
+            let mut soft = Mat::default();
+            imgproc::gaussian_blur_def(&warped, &mut soft, Size::new(5, 5), FACE_SOFTEN)?;
+            *seen = Some(Window::new(Gray::from_mat(&soft)?));
+        }
+        let Some(window) = seen.as_ref() else {
+            return Ok(None);
+        };
+        // The best fit within `m` px of where the outline puts the face, either way round.
+        let fit = |f: &FacePattern| {
+            let mut best = f32::MIN;
+            for y in 0..=2 * m {
+                for x in 0..=2 * m {
+                    best = best
+                        .max(f.upright.ncc(window, x, y))
+                        .max(f.turned.ncc(window, x, y));
+                }
+            }
+            f64::from(best)
+        };
+        let (fit_a, fit_b) = (fit(face_a), fit(face_b));
+        if std::env::var_os("CROUPIER_VISION_DEBUG").is_some() {
+            eprintln!("face: {} {fit_a:.3} against {} {fit_b:.3}", a.0, b.0);
+        }
+        let (winner, won, lost) = if fit_a >= fit_b {
+            (a, fit_a, fit_b)
+        } else {
+            (b, fit_b, fit_a)
+        };
+        Ok((won >= FACE_MIN && won - lost >= FACE_MARGIN).then_some(winner))
     }
 
     /// Number of whole-index templates (52 for a full deck).
@@ -2082,6 +2204,8 @@ impl CardReader {
         // proposed on an empty table show nothing like an index (a placard's lettering, a
         // chip, glare on the felt) and are read no further.
         let to_half = translate(0.5, 0.5).then_after(&scale(2.0));
+        // The card's face, warped when first needed (two cards whose indices look alike).
+        let mut face: Option<Window> = None;
         for corner in [tl, br] {
             let half = warp(
                 frame,
@@ -2137,7 +2261,14 @@ impl CardReader {
                         (Some(b), Some(w)) => b.0 != w.0 && b.1 - w.1 < CORNERS_AMBIGUOUS_WITHIN,
                         _ => false,
                     };
-                    read = if ambiguous { None } else { better };
+                    read = match (ambiguous, better, worse) {
+                        (true, Some(b), Some(w)) => {
+                            self.deck
+                                .told_by_face(frame, &image_from_card, b, w, &mut face)?
+                        }
+                        (true, ..) => None,
+                        (false, better, _) => better,
+                    };
                 }
                 let score = |r: &Option<(String, f64, f64)>| r.as_ref().map_or(-1.0, |r| r.1);
                 let first = angle == 0.0;
@@ -2856,6 +2987,16 @@ mod tests {
                 .expect("text");
             };
             text(&mut face, Point::new(4, 18));
+            // As many pips down the middle as the rank's place (A one, K thirteen), by twos.
+            let pips = 1 + crate::calibration::RANKS
+                .iter()
+                .position(|r| rank.starts_with(*r))
+                .unwrap_or(0) as i32;
+            for p in 0..pips {
+                let at = Point::new(45 + 36 * (p % 2), 40 + 15 * (p / 2));
+                imgproc::circle(&mut face, at, 7, Scalar::all(20.0), -1, imgproc::LINE_8, 0)
+                    .expect("pip");
+            }
             imgproc::rectangle_def(
                 &mut face,
                 core::Rect::new(4, 26, 4 * suit_at, 10),
@@ -2938,8 +3079,9 @@ mod tests {
         let own = Deck::from_faces(&unlike, "unlike");
         let _ = std::fs::remove_dir_all(&root);
         let (both, own) = (both.expect("alike deck"), own.expect("unlike deck"));
-        assert!(both.bottom_right.is_empty());
+        assert!(both.bottom_right.is_empty() && both.faces.is_empty());
         assert_eq!(own.bottom_right.len(), 52);
+        assert_eq!(own.faces.len(), 52);
         // And the reader loads a matcher for that corner from them.
         let (both, own) = (
             Deck::load(&both).expect("load"),
@@ -2947,6 +3089,38 @@ mod tests {
         );
         assert!(both.bottom_right.is_none() && !both.climb);
         assert!(own.climb && own.bottom_right.as_ref().is_some_and(|b| b.climb));
+        assert!(both.faces.is_empty() && own.faces.len() == 52);
+    }
+
+    #[test]
+    fn a_face_tells_apart_two_cards_whose_indices_look_alike() {
+        let dir = std::env::temp_dir().join(format!("croupier-face-{}", std::process::id()));
+        faces(&dir, false);
+        let templates = Deck::from_faces(&dir, "unlike");
+        let read = |card: &str| crate::read_image(&dir.join(format!("{card}.png")));
+        let (six, nine) = (read("6S"), read("9S"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let deck = Deck::load(&templates.expect("deck")).expect("load");
+        let (six, nine) = (six.expect("6S"), nine.expect("9S"));
+        // The faces are drawn at 2 px/mm.
+        let card_to_face = scale(2.0);
+        let said = |card: &str| (card.to_owned(), 0.9, 0.5);
+        let tell = |frame: &Mat, a: &str, b: &str| {
+            deck.told_by_face(frame, &card_to_face, said(a), said(b), &mut None)
+                .expect("told")
+                .map(|r| r.0)
+        };
+        assert_eq!(tell(&six, "6S", "9S").as_deref(), Some("6S"));
+        assert_eq!(tell(&six, "9S", "6S").as_deref(), Some("6S"));
+        // Either way round.
+        let mut turned = Mat::default();
+        core::rotate(&nine, &mut turned, core::ROTATE_180).expect("turn");
+        assert_eq!(tell(&turned, "6S", "9S").as_deref(), Some("9S"));
+        // Blank felt tells nothing; nor does a card the deck has no face for.
+        let felt = Mat::new_rows_cols_with_default(176, 126, core::CV_8UC3, Scalar::all(60.0))
+            .expect("felt");
+        assert_eq!(tell(&felt, "6S", "9S"), None);
+        assert_eq!(tell(&six, "6S", "XX"), None);
     }
 
     #[test]
