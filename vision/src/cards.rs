@@ -2227,6 +2227,7 @@ impl CardReader {
                 continue;
             }
             let mut best = None;
+            let mut contested = None;
             let mut colour = Mat::default();
             // The outline gives the card's direction to a degree or two; over an index 38 mm
             // tall that is a pixel or more of shear. An index that looks like one but does not
@@ -2264,16 +2265,14 @@ impl CardReader {
                     };
                     read = match (ambiguous, better, worse) {
                         (true, Some(b), Some(w)) => {
-                            // Untold, the window still names its better card, with no margin:
-                            // it cannot stand for that card alone, but the card's other index
-                            // naming a third card is not then taken alone either (a 2♠ whose
-                            // lower index, its suit under a K♣, showed the K's club pip beside
-                            // its 2 was read 2♣ on seed 16, its upper index fitting 2♠ at 0.97
-                            // and 2♣ at 0.81).
-                            let contested = (b.0.clone(), b.1, 0.0);
-                            self.deck
-                                .told_by_face(frame, &image_from_card, b, w, &mut face)?
-                                .or(Some(contested))
+                            let named = (b.0.clone(), b.1, 0.0);
+                            let told =
+                                self.deck
+                                    .told_by_face(frame, &image_from_card, b, w, &mut face)?;
+                            if told.is_none() && contested.is_none() {
+                                contested = Some(named);
+                            }
+                            told
                         }
                         (true, ..) => None,
                         (false, better, _) => better,
@@ -2289,6 +2288,14 @@ impl CardReader {
                 if (first && s0 < RETURN_BELOW) || s0 >= RETRY_BELOW {
                     break;
                 }
+            }
+            // A window its two sets left contested, and no turn of it read: it still names its
+            // better card, with no margin. It cannot stand for that card alone, but the card's
+            // other index naming a third card is not then taken alone either (a 2♠ whose lower
+            // index, its suit under a K♣, showed the K's club pip beside its 2 was read 2♣ on
+            // seed 16, its upper index fitting 2♠ at 0.97 and 2♣ at 0.81).
+            if best.is_none() {
+                best = contested;
             }
             if let Ok(dir) = std::env::var("CROUPIER_VISION_DEBUG") {
                 let c = centroid(&q);
