@@ -964,6 +964,13 @@ impl Deck {
         if at.2 < MIN_INDEX_LIKENESS {
             return Ok(None);
         }
+        // Where the index fits best at the window's very edge, it may lie beyond it: the
+        // outline put the window 3.5 mm or more off, and the templates are then fitted to part
+        // of the index (a Q♣ whose index was cut at the top was read as Q♠ on seed 15, at
+        // 0.95). Such a window is no witness.
+        if at.0 == 0 || at.1 == 0 || at.0 == sx || at.1 == sy {
+            return Ok(None);
+        }
         // Every template where the mean index fits; the closest ones (which hold the best and
         // the runners-up) then within a pixel of it.
         let mut scored: Vec<(f32, usize)> = self
@@ -3106,6 +3113,63 @@ mod tests {
         assert!(both.bottom_right.is_none() && !both.climb);
         assert!(own.climb && own.bottom_right.as_ref().is_some_and(|b| b.climb));
         assert!(both.faces.is_empty() && own.faces.len() == 52);
+    }
+
+    #[test]
+    fn an_index_cut_by_the_window_edge_is_no_witness() {
+        let dir = std::env::temp_dir().join(format!("croupier-edge-{}", std::process::id()));
+        faces(&dir, true);
+        let deck = Deck::from_faces(&dir, "edge");
+        let _ = std::fs::remove_dir_all(&dir);
+        let deck = Deck::load(&deck.expect("deck")).expect("load");
+        let (card, index) = deck.whole.first().expect("a template");
+        let m = (SEARCH_MM * MATCH_PX_PER_MM).round() as i32;
+        // The index with the search margin of paper round it, as the reader warps it; and the
+        // same window with the outline 5 mm off, the index's top cut away.
+        let padded = |top: i32, bottom: i32| {
+            let mut out = Mat::default();
+            core::copy_make_border(
+                index,
+                &mut out,
+                top,
+                bottom,
+                m,
+                m,
+                core::BORDER_CONSTANT,
+                Scalar::all(240.0),
+            )
+            .expect("border");
+            let mut colour = Mat::default();
+            imgproc::cvt_color_def(&out, &mut colour, imgproc::COLOR_GRAY2BGR).expect("bgr");
+            colour
+        };
+        // Each from where a first look would have found its index.
+        let read = |colour: &Mat, glanced: (usize, usize)| {
+            let window = Window::new(Gray::from_mat(colour).expect("grey"));
+            deck.best(&window, colour, glanced).expect("best")
+        };
+        let whole = read(&padded(m, m), (m as usize, m as usize));
+        assert_eq!(whole.as_ref().map(|r| r.0.as_str()), Some(card.as_str()));
+        let shift = (5.0 * MATCH_PX_PER_MM) as i32;
+        let full = padded(m, m);
+        let rows = full.rows();
+        let cut = Mat::roi(&full, core::Rect::new(0, shift, full.cols(), rows - shift))
+            .expect("cut")
+            .try_clone()
+            .expect("copy");
+        let mut cut_window = Mat::default();
+        core::copy_make_border(
+            &cut,
+            &mut cut_window,
+            0,
+            shift,
+            0,
+            0,
+            core::BORDER_CONSTANT,
+            Scalar::all(240.0),
+        )
+        .expect("border");
+        assert_eq!(read(&cut_window, (m as usize, 0)), None);
     }
 
     #[test]
