@@ -568,6 +568,18 @@ fn index_template(
 }
 
 /// Normalised correlation of two templates' pixels (0 where they differ in size or are flat).
+/// A stored grey picture (a template, a face) as a Mat; `what` names it in the error.
+fn decoded(t: &Template, what: &str) -> Result<Mat, VisionError> {
+    let bytes = from_hex(&t.pixels)
+        .filter(|b| b.len() == (t.width * t.height) as usize && !b.is_empty())
+        .ok_or_else(|| {
+            VisionError::Deck(format!("{what} {} is damaged; rebuild the deck", t.card))
+        })?;
+    Ok(Mat::from_slice(&bytes)?
+        .reshape(1, t.height as i32)?
+        .try_clone()?)
+}
+
 fn likeness(a: &Template, b: &Template) -> f64 {
     let (Some(pa), Some(pb)) = (from_hex(&a.pixels), from_hex(&b.pixels)) else {
         return 0.0;
@@ -709,16 +721,7 @@ impl Deck {
         );
         let mut whole = Vec::new();
         for tpl in &t.templates {
-            let bytes = from_hex(&tpl.pixels)
-                .filter(|b| b.len() == (tpl.width * tpl.height) as usize && !b.is_empty())
-                .ok_or_else(|| {
-                    VisionError::Deck(format!(
-                        "template {} is damaged; rebuild the deck",
-                        tpl.card
-                    ))
-                })?;
-            let flat = Mat::from_slice(&bytes)?;
-            let m = flat.reshape(1, tpl.height as i32)?.try_clone()?;
+            let m = decoded(tpl, "template")?;
             let mut sized = Mat::default();
             if m.size()? == size {
                 sized = m;
@@ -828,14 +831,7 @@ impl Deck {
         }
         let mut faces = Vec::new();
         for face in &t.faces {
-            let bytes = from_hex(&face.pixels)
-                .filter(|b| b.len() == (face.width * face.height) as usize && !b.is_empty())
-                .ok_or_else(|| {
-                    VisionError::Deck(format!("face {} is damaged; rebuild the deck", face.card))
-                })?;
-            let m = Mat::from_slice(&bytes)?
-                .reshape(1, face.height as i32)?
-                .try_clone()?;
+            let m = decoded(face, "face")?;
             // As soft as a camera sees a card at 1 px/mm, and forgiving a millimetre's error
             // in the outline.
             let mut soft = Mat::default();
@@ -3046,29 +3042,42 @@ mod tests {
         }
     }
 
+    /// The reader's deck made from [`faces`] (in a folder removed again).
+    fn test_deck(name: &str, alike: bool) -> Deck {
+        let dir = std::env::temp_dir().join(format!("croupier-{name}-{}", std::process::id()));
+        faces(&dir, alike);
+        let deck = Deck::from_faces(&dir, name);
+        let _ = std::fs::remove_dir_all(&dir);
+        Deck::load(&deck.expect("deck")).expect("load")
+    }
+
+    /// A grey index on paper as the reader warps its window: `top` and `bottom` px of paper
+    /// above and below it, the search margin at its sides.
+    fn on_paper(index: &Mat, top: i32, bottom: i32) -> Mat {
+        let m = (SEARCH_MM * MATCH_PX_PER_MM).round() as i32;
+        let mut padded = Mat::default();
+        core::copy_make_border(
+            index,
+            &mut padded,
+            top,
+            bottom,
+            m,
+            m,
+            core::BORDER_CONSTANT,
+            Scalar::all(240.0),
+        )
+        .expect("border");
+        padded
+    }
+
     #[test]
     fn the_first_look_passes_an_index_and_stops_what_is_none() {
-        let dir = std::env::temp_dir().join(format!("croupier-glance-{}", std::process::id()));
-        faces(&dir, true);
-        let deck = Deck::from_faces(&dir, "glance");
-        let _ = std::fs::remove_dir_all(&dir);
-        let deck = Deck::load(&deck.expect("deck")).expect("load");
+        let deck = test_deck("glance", true);
         // A window as the reader warps it: the index with 3.5 mm of paper round it, at half
         // the matching scale.
         let window = |index: &Mat| {
             let m = (SEARCH_MM * MATCH_PX_PER_MM).round() as i32;
-            let mut padded = Mat::default();
-            core::copy_make_border(
-                index,
-                &mut padded,
-                m,
-                m,
-                m,
-                m,
-                core::BORDER_CONSTANT,
-                Scalar::all(240.0),
-            )
-            .expect("border");
+            let padded = on_paper(index, m, m);
             let mut half = Mat::default();
             let size = Size::new(padded.cols() / 2, padded.rows() / 2);
             imgproc::resize(&padded, &mut half, size, 0.0, 0.0, imgproc::INTER_AREA)
@@ -3117,30 +3126,12 @@ mod tests {
 
     #[test]
     fn an_index_cut_by_the_window_edge_is_no_witness() {
-        let dir = std::env::temp_dir().join(format!("croupier-edge-{}", std::process::id()));
-        faces(&dir, true);
-        let deck = Deck::from_faces(&dir, "edge");
-        let _ = std::fs::remove_dir_all(&dir);
-        let deck = Deck::load(&deck.expect("deck")).expect("load");
+        let deck = test_deck("edge", true);
         let (card, index) = deck.whole.first().expect("a template");
         let m = (SEARCH_MM * MATCH_PX_PER_MM).round() as i32;
-        // The index with the search margin of paper round it, as the reader warps it; and the
-        // same window with the outline 5 mm off, the index's top cut away.
-        let padded = |top: i32, bottom: i32| {
-            let mut out = Mat::default();
-            core::copy_make_border(
-                index,
-                &mut out,
-                top,
-                bottom,
-                m,
-                m,
-                core::BORDER_CONSTANT,
-                Scalar::all(240.0),
-            )
-            .expect("border");
+        let colour = |grey: &Mat| {
             let mut colour = Mat::default();
-            imgproc::cvt_color_def(&out, &mut colour, imgproc::COLOR_GRAY2BGR).expect("bgr");
+            imgproc::cvt_color_def(grey, &mut colour, imgproc::COLOR_GRAY2BGR).expect("bgr");
             colour
         };
         // Each from where a first look would have found its index.
@@ -3148,27 +3139,18 @@ mod tests {
             let window = Window::new(Gray::from_mat(colour).expect("grey"));
             deck.best(&window, colour, glanced).expect("best")
         };
-        let whole = read(&padded(m, m), (m as usize, m as usize));
+        let whole = read(&colour(&on_paper(index, m, m)), (m as usize, m as usize));
         assert_eq!(whole.as_ref().map(|r| r.0.as_str()), Some(card.as_str()));
+        // The same window with the outline 5 mm off: the index's top cut away.
         let shift = (5.0 * MATCH_PX_PER_MM) as i32;
-        let full = padded(m, m);
-        let rows = full.rows();
-        let cut = Mat::roi(&full, core::Rect::new(0, shift, full.cols(), rows - shift))
-            .expect("cut")
-            .try_clone()
-            .expect("copy");
-        let mut cut_window = Mat::default();
-        core::copy_make_border(
-            &cut,
-            &mut cut_window,
-            0,
-            shift,
-            0,
-            0,
-            core::BORDER_CONSTANT,
-            Scalar::all(240.0),
+        let cut = Mat::roi(
+            index,
+            core::Rect::new(0, shift - m, index.cols(), index.rows() - (shift - m)),
         )
-        .expect("border");
+        .expect("cut")
+        .try_clone()
+        .expect("copy");
+        let cut_window = colour(&on_paper(&cut, 0, m + shift));
         assert_eq!(read(&cut_window, (m as usize, 0)), None);
     }
 
