@@ -166,6 +166,9 @@ struct CardPattern {
     full: Pattern,
     rank_part: Pattern,
     suit_part: Pattern,
+    /// Where the deck's mean index fits best over this index, relative to it (px, x then y):
+    /// in a window showing this card, the mean index is found that far from the index itself.
+    mean_offset: (isize, isize),
 }
 
 /// One card's whole face, upright and turned by 180° (a card may lie either way round).
@@ -538,17 +541,22 @@ const FACE_SOFTEN: f64 = 1.0;
 const FACE_SEARCH_PX: usize = 2;
 /// A face tells two cards apart when it fits one at least this well, and by this much more
 /// than the other. A face mostly under another card fits both badly: at 0.25 and 0.05 a 9♦
-/// under a 5♠ (fitting 0.39 as a 6♦, 0.32 as itself) was read as a 6♦ on seed 15.
+/// under a 5♠ (fitting 0.39 as a 6♦, 0.32 as itself) was read as a 6♦ on seed 15, and at 0.45
+/// and 0.1 a 9♠ three-fifths under a 3♥ (0.63 as a 6♠, 0.47 as itself) as a 6♠ on seed 17.
 const FACE_MIN: f64 = 0.45;
-const FACE_MARGIN: f64 = 0.1;
+const FACE_MARGIN: f64 = 0.2;
 
 /// How many pixels the mean index climbs from where the first look found it (which is good to
 /// a pixel or two at the full scale, and a window read again turned by a few degrees moves
 /// the index by a pixel or so more).
 const GLANCED_CLIMB: usize = 6;
 
-/// On such a deck, how many pixels the closest templates may climb from the mean index's place.
+/// On such a deck, how many pixels the closest templates may climb from where their own offset
+/// from the mean index puts them.
 const CLIMB_STEPS: usize = 6;
+
+/// How far (px) the mean index is sought around each template when the deck is loaded.
+const MEAN_OFFSET_REACH: usize = 6;
 
 /// One face's index area (`face` grey and `colour` at [`INDEX_PX_PER_MM`]) as a template.
 fn index_template(
@@ -770,6 +778,8 @@ impl Deck {
         let w = index_width(&whole, full_w)?;
         let mut mean = vec![0.0f32; w * h];
         let mut templates = Vec::new();
+        // Each template's picture, beside it, for its offset from the mean index.
+        let mut greys = Vec::new();
         for (card, m) in &whole {
             let g = Gray::from_mat(m)?.columns(w);
             for (acc, v) in mean.iter_mut().zip(&g.px) {
@@ -792,12 +802,14 @@ impl Deck {
             ) else {
                 continue;
             };
+            greys.push(g);
             templates.push(CardPattern {
                 rank,
                 suit,
                 full,
                 rank_part,
                 suit_part,
+                mean_offset: (0, 0),
             });
         }
         let mean = Gray { w, h, px: mean };
@@ -805,6 +817,9 @@ impl Deck {
         let blank = || VisionError::Deck("the templates are blank; rebuild the deck".into());
         let glance = Pattern::new(&half, 0..half.h).ok_or_else(blank)?;
         let mean = Pattern::new(&mean, 0..h).ok_or_else(blank)?;
+        for (t, g) in templates.iter_mut().zip(&greys) {
+            t.mean_offset = mean_offset(&mean, g);
+        }
         let mut suit_pairs = Vec::with_capacity(13 * 16);
         for rank in 0..13 {
             for s1 in 0..4 {
@@ -973,11 +988,29 @@ impl Deck {
         }
         // Every template where the mean index fits; the closest ones (which hold the best and
         // the runners-up) then within a pixel of it.
-        let mut scored: Vec<(f32, usize)> = self
+        // On a deck with two sets, whose indices sit less alike, each template is compared
+        // where its own offset from the mean index puts it (jolly-royal's 5♠ in the
+        // bottom-right set lies 5 px from where that set's mean index fits, and ranked 43rd
+        // there).
+        let start = |t: &CardPattern| {
+            if !self.climb {
+                return (at.0, at.1);
+            }
+            let shift =
+                |a: usize, e: isize, max: usize| (a as isize - e).clamp(0, max as isize) as usize;
+            (
+                shift(at.0, t.mean_offset.0, sx),
+                shift(at.1, t.mean_offset.1, sy),
+            )
+        };
+        let mut scored: Vec<(f32, usize, (usize, usize))> = self
             .templates
             .iter()
             .enumerate()
-            .map(|(i, t)| (t.full.ncc(window, at.0, at.1), i))
+            .map(|(i, t)| {
+                let (x, y) = start(t);
+                (t.full.ncc(window, x, y), i, (x, y))
+            })
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0));
         let mut closest: Option<(&CardPattern, usize, usize, f32)> = None;
@@ -985,16 +1018,14 @@ impl Deck {
         let mut suit_of: [[f64; 4]; 13] = [[-1.0; 4]; 13];
         let mut suit_at: [[(usize, usize); 4]; 13] = [[(0, 0); 4]; 13];
         let split = self.split as usize;
-        for (n, (score, i)) in scored.into_iter().enumerate() {
+        for (n, (score, i, (x, y))) in scored.into_iter().enumerate() {
             let Some(t) = self.templates.get(i) else {
                 continue;
             };
-            let mut here = (at.0, at.1, score);
-            if n < REFINED || self.climb {
-                // Within a pixel of the mean index's place; on a deck with two sets of
-                // templates, whose indices sit less alike, every template climbs uphill from
-                // there (jolly-royal's 5♠ in the bottom-right set lies 5 px from where that
-                // set's mean index fits, and ranked 43rd there).
+            let mut here = (x, y, score);
+            if n < REFINED {
+                // Within a pixel of the mean index's place; on a deck with two sets, uphill
+                // from where the template's offset put it.
                 let steps = if self.climb { CLIMB_STEPS } else { 1 };
                 here = t.full.climb(window, here, steps, (sx, sy));
             }
@@ -2285,6 +2316,36 @@ impl CardReader {
                             told
                         }
                         (true, ..) => None,
+                        // A 6 or a 9 named by one set while the other found no index at all may
+                        // be its twin's other index, turned (the other set would have named the
+                        // twin): a 9♦'s upright bottom-right 9, turned, over the pip beside it,
+                        // fitted the 6♦ template at 0.93 on seed 17, with nothing to contest it.
+                        // The face decides; where it cannot, the window names the card with no
+                        // margin.
+                        (false, Some(b), None) => match turned_twin(&b.0) {
+                            Some(twin) if !self.deck.faces.is_empty() => {
+                                let twin = (twin, b.1, b.2);
+                                let told = self.deck.told_by_face(
+                                    frame,
+                                    &image_from_card,
+                                    b.clone(),
+                                    twin,
+                                    &mut face,
+                                )?;
+                                match told {
+                                    Some(told) if told.0 == b.0 => Some(b),
+                                    // The twin's face: this is the twin's other corner.
+                                    Some(_) => None,
+                                    None => {
+                                        if contested.is_none() {
+                                            contested = Some((b.0.clone(), b.1, 0.0));
+                                        }
+                                        None
+                                    }
+                                }
+                            }
+                            _ => Some(b),
+                        },
                         (false, better, _) => better,
                     };
                 }
@@ -2434,6 +2495,47 @@ fn overlap(a: &[Pt; 4], b: &[Pt; 4]) -> f64 {
         }
     }
     f64::from(inside) / 63.0
+}
+
+/// Where `mean` (the deck's mean index) fits best over one template's picture `g` (the same
+/// size), as an offset from it: (0, 0) where they line up. The picture's edge is repeated
+/// around it for the search.
+fn mean_offset(mean: &Pattern, g: &Gray) -> (isize, isize) {
+    let m = MEAN_OFFSET_REACH;
+    if g.w == 0 || g.h == 0 || mean.w != g.w || mean.h != g.h {
+        return (0, 0);
+    }
+    let (w, h) = (g.w + 2 * m, g.h + 2 * m);
+    let mut px = Vec::with_capacity(w * h);
+    for y in 0..h {
+        let from = y.saturating_sub(m).min(g.h - 1) * g.w;
+        for x in 0..w {
+            px.push(g.px[from + x.saturating_sub(m).min(g.w - 1)]);
+        }
+    }
+    let padded = Window::new(Gray { w, h, px });
+    let mut best = (m, m, f32::MIN);
+    for y in 0..=2 * m {
+        for x in 0..=2 * m {
+            let v = mean.ncc(&padded, x, y);
+            if v > best.2 {
+                best = (x, y, v);
+            }
+        }
+    }
+    (best.0 as isize - m as isize, best.1 as isize - m as isize)
+}
+
+/// The card whose index, turned by 180°, shows the same rank: a 6's is a 9, a 9's is a 6 (of
+/// the same suit). Only a deck printing its bottom-right index upright can show either.
+fn turned_twin(card: &str) -> Option<String> {
+    let mut chars = card.chars();
+    let twin = match chars.next()? {
+        '6' => '9',
+        '9' => '6',
+        _ => return None,
+    };
+    Some(format!("{twin}{}", chars.as_str()))
 }
 
 /// The card both corner indices of one card say, or `None` when they do not say it clearly
@@ -3021,13 +3123,15 @@ mod tests {
                 .expect("text");
             };
             text(&mut face, Point::new(4, 18));
-            // As many pips down the middle as the rank's place (A one, K thirteen), by twos.
+            // As many pips down the middle as the rank's place (A one, K thirteen), by twos,
+            // their rows spread over the face (so that a 6's face is not most of a 9's).
             let pips = 1 + crate::calibration::RANKS
                 .iter()
                 .position(|r| rank.starts_with(*r))
                 .unwrap_or(0) as i32;
+            let step = 100 / ((pips + 1) / 2).max(1);
             for p in 0..pips {
-                let at = Point::new(45 + 36 * (p % 2), 40 + 15 * (p / 2));
+                let at = Point::new(45 + 36 * (p % 2), 40 + step * (p / 2));
                 imgproc::circle(&mut face, at, 7, Scalar::all(20.0), -1, imgproc::LINE_8, 0)
                     .expect("pip");
             }
@@ -3198,6 +3302,35 @@ mod tests {
             .expect("felt");
         assert_eq!(tell(&felt, "6S", "9S"), None);
         assert_eq!(tell(&six, "6S", "XX"), None);
+    }
+
+    #[test]
+    fn a_templates_offset_from_the_mean_index_is_where_the_mean_fits_over_it() {
+        // A dark block at (5, 10) in the template and at (7, 9) in the mean index: the mean
+        // lines up with the template placed 2 px left of it and 1 px lower.
+        let picture = |x0: usize, y0: usize| {
+            let mut px = vec![0.9f32; 20 * 30];
+            for y in y0..y0 + 6 {
+                for x in x0..x0 + 4 {
+                    px[y * 20 + x] = 0.1;
+                }
+            }
+            Gray { w: 20, h: 30, px }
+        };
+        let template = picture(5, 10);
+        let mean = Pattern::new(&picture(7, 9), 0..30).expect("not flat");
+        assert_eq!(mean_offset(&mean, &template), (-2, 1));
+        let same = Pattern::new(&template, 0..30).expect("not flat");
+        assert_eq!(mean_offset(&same, &template), (0, 0));
+    }
+
+    #[test]
+    fn only_a_six_and_a_nine_have_a_turned_twin() {
+        assert_eq!(turned_twin("6D").as_deref(), Some("9D"));
+        assert_eq!(turned_twin("9S").as_deref(), Some("6S"));
+        for card in ["TD", "8H", "AS", "QC", ""] {
+            assert_eq!(turned_twin(card), None, "{card}");
+        }
     }
 
     #[test]
