@@ -1840,8 +1840,8 @@ impl CardReader {
             // A hole that is mostly felt is not a court picture: it is the felt left between a
             // hand and a zone's printed outline lit as bright as card stock (filling it would
             // make the whole zone one blob).
-            // Judged within the hole's bounding box: a cluttered table has dozens of holes
-            // (lettering, chips' rings), and the whole plane for each cost a millisecond.
+            // Judged within the hole's bounding box rather than over the whole plane: a
+            // cluttered table has dozens of holes (lettering, chips' rings).
             let around = imgproc::bounding_rect(&contour)?;
             let mut hole = Mat::zeros(around.height, around.width, core::CV_8UC1)?.to_mat()?;
             let mut one = Vector::<Vector<Point>>::new();
