@@ -91,6 +91,8 @@ const CORNER_FAR_GAP_MM: f64 = 65.0;
 /// A card with another over it: its rectangle grown by this factor about its centre (the card
 /// over it reaches past it).
 const LIFTED_REACH: f64 = 1.3;
+/// Canny's thresholds for the faint edges looked for over such a card (30 and 90 elsewhere).
+const FAINT_EDGE: (f64, f64) = (12.0, 36.0);
 /// At most this many edge proposals are read in one frame, the best covered first.
 const EDGE_READS_MAX: usize = 48;
 /// Share of an edge-proposed card that the card-stock mask must cover.
@@ -2047,6 +2049,21 @@ impl CardReader {
         imgproc::cvt_color_def(plane, &mut grey, imgproc::COLOR_BGR2GRAY)?;
         let mut all_edges = Mat::default();
         imgproc::canny(&grey, &mut all_edges, 30.0, 90.0, 3, true)?;
+        // Over a card with another over it, the edge of a card lying between them can be a
+        // faint shadow, white on white: there, fainter edges count too.
+        if !lifted.is_empty() {
+            let mut faint = Mat::default();
+            imgproc::canny(&grey, &mut faint, FAINT_EDGE.0, FAINT_EDGE.1, 3, true)?;
+            let mut over = Mat::zeros(grey.rows(), grey.cols(), core::CV_8UC1)?.to_mat()?;
+            for quad in lifted {
+                imgproc::fill_convex_poly_def(&mut over, &to_pixels(quad), Scalar::all(255.0))?;
+            }
+            let mut faint_over = Mat::default();
+            core::bitwise_and_def(&faint, &over, &mut faint_over)?;
+            let mut both = Mat::default();
+            core::bitwise_or_def(&all_edges, &faint_over, &mut both)?;
+            all_edges = both;
+        }
         // Only edges near card stock no card was read on: the felt's weave, the layout's
         // lettering and lines, and the cards already read would cost time and propose nothing
         // new.
@@ -2952,6 +2969,35 @@ mod tests {
             nearest(&lifted) < 1.5,
             "nearest proposal {:.2} mm from the card over the one read",
             nearest(&lifted)
+        );
+    }
+
+    #[test]
+    fn a_faint_edge_over_a_card_with_another_over_it_still_proposes_that_card() {
+        let card = SizeMm {
+            width: 65.0,
+            height: 88.0,
+        };
+        // As above, but the card over it barely greyer (9 levels: white on white, its edge
+        // a faint shadow where it lies on the lower card's face).
+        let under = card_at(Pt::new(120.0, 100.0), 0.0);
+        let over = card_at(Pt::new(150.0, 102.0), 6.0);
+        let mut plane = felt();
+        fill(&mut plane, &under, Scalar::all(245.0));
+        fill(&mut plane, &over, Scalar::all(236.0));
+        let mut solid = blank_mask();
+        fill(&mut solid, &under, Scalar::all(255.0));
+        fill(&mut solid, &over, Scalar::all(255.0));
+        let found =
+            CardReader::edge_proposals(card, &plane, &blank_mask(), &solid, &[under], &[under])
+                .unwrap();
+        let nearest = found
+            .iter()
+            .map(|p| centroid(&p.quad).sub(centroid(&over)).len())
+            .fold(f64::MAX, f64::min);
+        assert!(
+            nearest < 1.5,
+            "nearest proposal {nearest:.2} mm from the card over the one read"
         );
     }
 
