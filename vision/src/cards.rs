@@ -2935,66 +2935,59 @@ mod tests {
         assert!(best < 1.5, "nearest proposal {best:.2} mm from the card");
     }
 
-    #[test]
-    fn a_card_lying_over_one_read_is_proposed_from_its_edges_there() {
-        let card = SizeMm {
-            width: 65.0,
-            height: 88.0,
-        };
-        // The card under (read, one index covered) and the card over it, a little greyer: its
-        // whole face lies on the lower card's face or on the felt beside it, so no card stock
-        // is left unexplained once the lower card is read.
+    /// A card read with one index covered (`under`) and a card lying over it (`over`, its face
+    /// `grey` on the lower card's 245): the table plane and its card stock.
+    fn card_over_a_card(grey: f64) -> ([Pt; 4], [Pt; 4], Mat, Mat) {
         let under = card_at(Pt::new(120.0, 100.0), 0.0);
         let over = card_at(Pt::new(150.0, 102.0), 6.0);
         let mut plane = felt();
         fill(&mut plane, &under, Scalar::all(245.0));
-        fill(&mut plane, &over, Scalar::all(210.0));
+        fill(&mut plane, &over, Scalar::all(grey));
         let mut solid = blank_mask();
         fill(&mut solid, &under, Scalar::all(255.0));
         fill(&mut solid, &over, Scalar::all(255.0));
-        let nothing_left = blank_mask();
-        let nearest = |found: &[Proposal]| {
-            found
-                .iter()
-                .map(|p| centroid(&p.quad).sub(centroid(&over)).len())
-                .fold(f64::MAX, f64::min)
+        (under, over, plane, solid)
+    }
+
+    /// How far (mm) the edge proposal nearest to `card` lies from it, with `under` read and no
+    /// card stock left unexplained (`lifted`: the cards read with another over them).
+    fn nearest_edge_proposal(
+        (under, card, plane, solid): &([Pt; 4], [Pt; 4], Mat, Mat),
+        lifted: &[[Pt; 4]],
+    ) -> f64 {
+        let size = SizeMm {
+            width: 65.0,
+            height: 88.0,
         };
-        let unlifted =
-            CardReader::edge_proposals(card, &plane, &nothing_left, &solid, &[under], &[]).unwrap();
-        assert!(nearest(&unlifted) > 10.0, "{:.2}", nearest(&unlifted));
-        let lifted =
-            CardReader::edge_proposals(card, &plane, &nothing_left, &solid, &[under], &[under])
-                .unwrap();
+        CardReader::edge_proposals(size, plane, &blank_mask(), solid, &[*under], lifted)
+            .unwrap()
+            .iter()
+            .map(|p| centroid(&p.quad).sub(centroid(card)).len())
+            .fold(f64::MAX, f64::min)
+    }
+
+    #[test]
+    fn a_card_lying_over_one_read_is_proposed_from_its_edges_there() {
+        // The card over it a little greyer: its whole face lies on the lower card's face or on
+        // the felt beside it, so no card stock is left unexplained once the lower card is read.
+        let scene = card_over_a_card(210.0);
+        let under = scene.0;
+        let unlifted = nearest_edge_proposal(&scene, &[]);
+        assert!(unlifted > 10.0, "{unlifted:.2}");
+        let lifted = nearest_edge_proposal(&scene, &[under]);
         assert!(
-            nearest(&lifted) < 1.5,
-            "nearest proposal {:.2} mm from the card over the one read",
-            nearest(&lifted)
+            lifted < 1.5,
+            "nearest proposal {lifted:.2} mm from the card over the one read"
         );
     }
 
     #[test]
     fn a_faint_edge_over_a_card_with_another_over_it_still_proposes_that_card() {
-        let card = SizeMm {
-            width: 65.0,
-            height: 88.0,
-        };
         // As above, but the card over it barely greyer (9 levels: white on white, its edge
         // a faint shadow where it lies on the lower card's face).
-        let under = card_at(Pt::new(120.0, 100.0), 0.0);
-        let over = card_at(Pt::new(150.0, 102.0), 6.0);
-        let mut plane = felt();
-        fill(&mut plane, &under, Scalar::all(245.0));
-        fill(&mut plane, &over, Scalar::all(236.0));
-        let mut solid = blank_mask();
-        fill(&mut solid, &under, Scalar::all(255.0));
-        fill(&mut solid, &over, Scalar::all(255.0));
-        let found =
-            CardReader::edge_proposals(card, &plane, &blank_mask(), &solid, &[under], &[under])
-                .unwrap();
-        let nearest = found
-            .iter()
-            .map(|p| centroid(&p.quad).sub(centroid(&over)).len())
-            .fold(f64::MAX, f64::min);
+        let scene = card_over_a_card(236.0);
+        let under = scene.0;
+        let nearest = nearest_edge_proposal(&scene, &[under]);
         assert!(
             nearest < 1.5,
             "nearest proposal {nearest:.2} mm from the card over the one read"
