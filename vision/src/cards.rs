@@ -723,6 +723,12 @@ impl Deck {
     /// The templates of a calibration, decoded and brought to the resolution the reader
     /// compares at (a calibration made at another resolution still loads).
     pub fn load(t: &DeckTemplates) -> Result<Deck, VisionError> {
+        Deck::load_set(t, !t.bottom_right.is_empty())
+    }
+
+    /// One set of templates; `climb` on a deck with two sets (each template is then compared
+    /// at its own offset from the mean index, measured here).
+    fn load_set(t: &DeckTemplates, climb: bool) -> Result<Deck, VisionError> {
         if !(t.px_per_mm.is_finite() && t.px_per_mm > 0.1) {
             return Err(VisionError::Deck(format!(
                 "templates at {} px/mm; rebuild the deck",
@@ -819,8 +825,10 @@ impl Deck {
         let blank = || VisionError::Deck("the templates are blank; rebuild the deck".into());
         let glance = Pattern::new(&half, 0..half.h).ok_or_else(blank)?;
         let mean = Pattern::new(&mean, 0..h).ok_or_else(blank)?;
-        for (t, g) in templates.iter_mut().zip(&greys) {
-            t.mean_offset = mean_offset(&mean, g);
+        if climb {
+            for (t, g) in templates.iter_mut().zip(&greys) {
+                t.mean_offset = mean_offset(&mean, g);
+            }
         }
         let mut suit_pairs = Vec::with_capacity(13 * 16);
         for rank in 0..13 {
@@ -887,16 +895,18 @@ impl Deck {
             bottom_right: if t.bottom_right.is_empty() {
                 None
             } else {
-                let mut corner = Deck::load(&DeckTemplates {
-                    templates: t.bottom_right.clone(),
-                    bottom_right: Vec::new(),
-                    faces: Vec::new(),
-                    ..t.clone()
-                })?;
-                corner.climb = true;
+                let corner = Deck::load_set(
+                    &DeckTemplates {
+                        templates: t.bottom_right.clone(),
+                        bottom_right: Vec::new(),
+                        faces: Vec::new(),
+                        ..t.clone()
+                    },
+                    true,
+                )?;
                 Some(Box::new(corner))
             },
-            climb: !t.bottom_right.is_empty(),
+            climb,
         })
     }
 
