@@ -70,6 +70,12 @@ const EDGE_PIECE_MIN_MM: f64 = 10.0;
 const JOIN_GAP_MM: f64 = 8.0;
 /// …and this far off its line.
 const JOIN_OFF_LINE_PX: f64 = 2.0;
+/// Pieces further apart join when edge pixels run on along their line across nearly all of
+/// the gap ([`JOIN_INKED_SHARE`]): there a pip touching the edge bent its chain aside, the edge
+/// itself ran on (seed 13: an ace's and a five's edges over the card under them, broken 11 and
+/// 16 mm by the lower card's pips).
+const JOIN_INKED_GAP_MM: f64 = 20.0;
+const JOIN_INKED_SHARE: f64 = 0.9;
 /// How far (mm) two edges' meeting point may lie from their ends: a rounded corner's radius
 /// (up to ~6 mm) and a little.
 const CORNER_REACH_MM: f64 = 12.0;
@@ -1586,9 +1592,12 @@ impl CardReader {
             for quad in &lifted {
                 imgproc::fill_convex_poly_def(&mut wanted, &to_pixels(quad), Scalar::all(255.0))?;
             }
+            // Among proposals alike in that (a frame of three cards has dozens, and only so
+            // many are read), those whose outline shows as an edge: a court card's picture
+            // frame proposes rectangles whose far sides cross nothing.
             let mut by_edges: Vec<(f64, Proposal)> = by_edges
                 .into_iter()
-                .map(|p| (coverage(&wanted, &p.quad) + p.coverage, p))
+                .map(|(p, outline)| (coverage(&wanted, &p.quad) + p.coverage + outline, p))
                 .collect();
             by_edges.sort_by(|a, b| b.0.total_cmp(&a.0));
             let by_edges = by_edges.into_iter().map(|(_, p)| p);
@@ -2053,7 +2062,7 @@ impl CardReader {
         solid: &Mat,
         read: &[[Pt; 4]],
         lifted: &[[Pt; 4]],
-    ) -> Result<Vec<Proposal>, VisionError> {
+    ) -> Result<Vec<(Proposal, f64)>, VisionError> {
         let (cw, ch) = (card.width, card.height);
         let mut grey = Mat::default();
         imgproc::cvt_color_def(plane, &mut grey, imgproc::COLOR_BGR2GRAY)?;
@@ -2162,9 +2171,28 @@ impl CardReader {
                 point_in_polygon(p, &grown)
             })
         };
-        for joined in join_collinear(pieces) {
+        // An edge pixel within a pixel of each point along the line, on the plane's 1 px/mm.
+        let inked = |from: Pt, to: Pt| -> f64 {
+            let steps = to.sub(from).len().ceil().max(1.0) as usize;
+            let hits = (0..=steps)
+                .filter(|&i| {
+                    let p = from.add(to.sub(from).scale(i as f64 / steps as f64));
+                    let (x, y) = (p.x.round() as i32, p.y.round() as i32);
+                    (-1..=1).any(|dy| {
+                        (-1..=1).any(|dx| edges.at_2d::<u8>(y + dy, x + dx).is_ok_and(|&v| v > 0))
+                    })
+                })
+                .count();
+            hits as f64 / (steps + 1) as f64
+        };
+        for joined in join_collinear(pieces, inked) {
             let middle = joined.0.add(joined.1).scale(0.5);
-            if joined.1.sub(joined.0).len() >= EDGE_MIN_MM && on_lifted(middle) {
+            // One lying along a run already found adds nothing but proposals a little off
+            // that run's, which use up the frame's reads.
+            if joined.1.sub(joined.0).len() >= EDGE_MIN_MM
+                && on_lifted(middle)
+                && !segments.iter().any(|s| runs_along(joined, *s))
+            {
                 segments.push(joined);
             }
         }
@@ -2189,6 +2217,9 @@ impl CardReader {
             }
             let _ = opencv::imgcodecs::imwrite_def(&format!("{dir}/edges.png"), &seen);
         }
+        // Within a pixel of any edge: how much of a proposal's outline shows as an edge.
+        let mut near_edge = Mat::default();
+        imgproc::dilate_def(&all_edges, &mut near_edge, &rect(3)?)?;
         let mut out = Vec::new();
         for (i, &s1) in segments.iter().enumerate() {
             for &s2 in &segments[i + 1..] {
@@ -2227,7 +2258,8 @@ impl CardReader {
                         let quad = card_quad(x, du.scale(lu), dv.scale(lv));
                         let coverage = coverage(solid, &quad);
                         if coverage >= EDGE_MIN_COVERAGE {
-                            out.push(Proposal { quad, coverage });
+                            let outline = outline_share(&near_edge, &quad)?;
+                            out.push((Proposal { quad, coverage }, outline));
                         }
                     }
                 }
@@ -2656,40 +2688,112 @@ fn makes_corner(m1: Meet, m2: Meet, over_a_card: bool) -> bool {
 }
 
 /// Joins segments lying on one line (within [`JOIN_OFF_LINE_PX`] of it, directions within
-/// about 3°) whose gap along it is at most [`JOIN_GAP_MM`]: each result spans its pieces,
-/// on the line of the longest.
-fn join_collinear(mut pieces: Vec<(Pt, Pt)>) -> Vec<(Pt, Pt)> {
-    pieces.sort_by(|a, b| b.1.sub(b.0).len().total_cmp(&a.1.sub(a.0).len()));
-    // Each line: a point on it, its unit direction, and the span covered along it.
-    let mut lines: Vec<(Pt, Pt, f64, f64)> = Vec::new();
-    for (a, b) in pieces {
+/// about 3°) whose gap along it is at most [`JOIN_GAP_MM`], or at most [`JOIN_INKED_GAP_MM`]
+/// where `inked` (the share of a stretch of line with edge pixels along it) finds the edge
+/// running on across the gap: each result spans its pieces, on the line of the longest.
+fn join_collinear(mut pieces: Vec<(Pt, Pt)>, inked: impl Fn(Pt, Pt) -> f64) -> Vec<(Pt, Pt)> {
+    pieces.retain(|(a, b)| b.sub(*a).len() >= 1e-9);
+    // Two at a time until no two join: which pairs join first must not matter (the pieces
+    // of one edge joined from both ends meet in the middle).
+    'again: loop {
+        for i in 0..pieces.len() {
+            for j in i + 1..pieces.len() {
+                if let Some(both) = joined(pieces[i], pieces[j], &inked) {
+                    pieces[i] = both;
+                    pieces.swap_remove(j);
+                    continue 'again;
+                }
+            }
+        }
+        return pieces;
+    }
+}
+
+/// The two segments as one, on the longer one's line, if they lie on one line (see
+/// [`join_collinear`]).
+fn joined(p: (Pt, Pt), q: (Pt, Pt), inked: &impl Fn(Pt, Pt) -> f64) -> Option<(Pt, Pt)> {
+    let (long, short) = if p.1.sub(p.0).len() >= q.1.sub(q.0).len() {
+        (p, q)
+    } else {
+        (q, p)
+    };
+    let o = long.0;
+    let len = long.1.sub(o).len();
+    let u = long.1.sub(o).scale(1.0 / len);
+    let (a, b) = short;
+    let d = b.sub(a).scale(1.0 / b.sub(a).len());
+    if d.cross(u).abs() >= 0.05
+        || a.sub(o).cross(u).abs() > JOIN_OFF_LINE_PX
+        || b.sub(o).cross(u).abs() > JOIN_OFF_LINE_PX
+    {
+        return None;
+    }
+    let (ta, tb) = (a.sub(o).dot(u), b.sub(o).dot(u));
+    let (from, to) = (ta.min(tb), ta.max(tb));
+    // The stretch of line between the two, if any.
+    let gap = if from > len {
+        Some((len, from))
+    } else if to < 0.0 {
+        Some((to, 0.0))
+    } else {
+        None
+    };
+    let joins = gap.is_none_or(|(g0, g1)| {
+        g1 - g0 <= JOIN_GAP_MM
+            || (g1 - g0 <= JOIN_INKED_GAP_MM
+                && inked(o.add(u.scale(g0)), o.add(u.scale(g1))) >= JOIN_INKED_SHARE)
+    });
+    joins.then(|| (o.add(u.scale(from.min(0.0))), o.add(u.scale(to.max(len)))))
+}
+
+/// The share of a proposed card's straight sides (its rounded corners left out) lying on
+/// `near_edge`'s set pixels.
+fn outline_share(near_edge: &Mat, quad: &[Pt; 4]) -> Result<f64, VisionError> {
+    const CORNER_MM: f64 = 5.0;
+    let (cols, rows) = (near_edge.cols(), near_edge.rows());
+    let px = near_edge.data_bytes()?;
+    let (mut on, mut all) = (0usize, 0usize);
+    for i in 0..4 {
+        let (a, b) = (quad[i], quad[(i + 1) % 4]);
         let len = b.sub(a).len();
-        if len < 1e-9 {
+        if len <= 2.0 * CORNER_MM {
             continue;
         }
-        let d = b.sub(a).scale(1.0 / len);
-        let joined = lines.iter_mut().find(|(o, u, lo, hi)| {
-            let (ta, tb) = (a.sub(*o).dot(*u), b.sub(*o).dot(*u));
-            let (from, to) = (ta.min(tb), ta.max(tb));
-            d.cross(*u).abs() < 0.05
-                && a.sub(*o).cross(*u).abs() <= JOIN_OFF_LINE_PX
-                && b.sub(*o).cross(*u).abs() <= JOIN_OFF_LINE_PX
-                && from <= *hi + JOIN_GAP_MM
-                && to >= *lo - JOIN_GAP_MM
-        });
-        match joined {
-            Some((o, u, lo, hi)) => {
-                let (ta, tb) = (a.sub(*o).dot(*u), b.sub(*o).dot(*u));
-                *lo = lo.min(ta.min(tb));
-                *hi = hi.max(ta.max(tb));
+        let u = b.sub(a).scale(1.0 / len);
+        let mut t = CORNER_MM;
+        while t <= len - CORNER_MM {
+            let p = a.add(u.scale(t));
+            let (x, y) = (p.x.round() as i32, p.y.round() as i32);
+            all += 1;
+            if x >= 0 && y >= 0 && x < cols && y < rows && px[(y * cols + x) as usize] > 0 {
+                on += 1;
             }
-            None => lines.push((a, d, 0.0, len)),
+            t += 1.0;
         }
     }
-    lines
-        .into_iter()
-        .map(|(o, u, lo, hi)| (o.add(u.scale(lo)), o.add(u.scale(hi))))
-        .collect()
+    Ok(if all == 0 {
+        0.0
+    } else {
+        on as f64 / all as f64
+    })
+}
+
+/// Whether the segment `a` lies along `b`: both its ends within 2.5 px of `b`'s line and at
+/// least half its length beside `b`.
+fn runs_along(a: (Pt, Pt), b: (Pt, Pt)) -> bool {
+    let len_b = b.1.sub(b.0).len();
+    let len_a = a.1.sub(a.0).len();
+    if len_b < 1e-9 || len_a < 1e-9 {
+        return false;
+    }
+    let u = b.1.sub(b.0).scale(1.0 / len_b);
+    let off = |p: Pt| p.sub(b.0).cross(u).abs();
+    if off(a.0) > 2.5 || off(a.1) > 2.5 {
+        return false;
+    }
+    let (t0, t1) = (a.0.sub(b.0).dot(u), a.1.sub(b.0).dot(u));
+    let beside = t0.max(t1).min(len_b) - t0.min(t1).max(0.0);
+    beside >= 0.5 * len_a
 }
 
 /// The line through the contour points that lie along the segment `from → to` (within 2 px,
@@ -2940,9 +3044,46 @@ mod tests {
         let centre = centroid(&truth);
         let best = found
             .iter()
-            .map(|p| centroid(&p.quad).sub(centre).len())
+            .map(|p| centroid(&p.0.quad).sub(centre).len())
             .fold(f64::MAX, f64::min);
         assert!(best < 1.5, "nearest proposal {best:.2} mm from the card");
+    }
+
+    #[test]
+    fn a_card_shows_more_of_its_outline_than_a_rectangle_beside_it() {
+        let truth = card_at(Pt::new(150.0, 100.0), 17.0);
+        let mut edges = blank_mask();
+        imgproc::polylines(
+            &mut edges,
+            &to_pixels(&truth),
+            true,
+            Scalar::all(255.0),
+            1,
+            imgproc::LINE_8,
+            0,
+        )
+        .unwrap();
+        let mut near_edge = Mat::default();
+        let three = imgproc::get_structuring_element_def(imgproc::MORPH_RECT, Size::new(3, 3));
+        imgproc::dilate_def(&edges, &mut near_edge, &three.unwrap()).unwrap();
+        let whole = outline_share(&near_edge, &truth).unwrap();
+        assert!(whole > 0.95, "{whole:.2}");
+        // The same rectangle 8 mm along the card's long side: its short sides cross the card.
+        let along = truth[3].sub(truth[0]).scale(8.0 / 88.0);
+        let beside = truth.map(|p| p.add(along));
+        let off = outline_share(&near_edge, &beside).unwrap();
+        assert!(off < 0.75, "{off:.2}");
+    }
+
+    #[test]
+    fn a_run_lying_along_another_is_told_from_one_beside_or_past_it() {
+        let edge = (Pt::new(0.0, 0.0), Pt::new(50.0, 0.0));
+        // Along it, a pixel and a half off, reaching 10 mm past its end.
+        assert!(runs_along((Pt::new(20.0, 1.5), Pt::new(60.0, 1.0)), edge));
+        // Parallel, 4 px off: another card's edge.
+        assert!(!runs_along((Pt::new(0.0, 4.0), Pt::new(50.0, 4.0)), edge));
+        // On its line but mostly past its end.
+        assert!(!runs_along((Pt::new(40.0, 0.0), Pt::new(80.0, 0.0)), edge));
     }
 
     /// A card read with one index covered (`under`) and a card lying over it (`over`, its face
@@ -2972,7 +3113,7 @@ mod tests {
         CardReader::edge_proposals(size, plane, &blank_mask(), solid, &[*under], lifted)
             .unwrap()
             .iter()
-            .map(|p| centroid(&p.quad).sub(centroid(card)).len())
+            .map(|p| centroid(&p.0.quad).sub(centroid(card)).len())
             .fold(f64::MAX, f64::min)
     }
 
@@ -3467,13 +3608,25 @@ mod tests {
             (Pt::new(36.0, 1.4), Pt::new(48.0, 1.9)),
             // The next card's edge, parallel 5 mm away.
             (Pt::new(0.0, 5.0), Pt::new(14.0, 5.5)),
-            // And a piece on the first line but 20 mm on: another card's.
-            (Pt::new(68.0, 2.8), Pt::new(80.0, 3.3)),
+            // And a piece on the first line but 19 mm on: another card's.
+            (Pt::new(67.0, 2.8), Pt::new(80.0, 3.3)),
         ];
-        let mut joined = join_collinear(pieces);
+        let mut joined = join_collinear(pieces.clone(), |_, _| 0.0);
         joined.sort_by(|a, b| (b.1.sub(b.0).len()).total_cmp(&a.1.sub(a.0).len()));
         assert_eq!(joined.len(), 3, "{joined:?}");
         let longest = joined[0].1.sub(joined[0].0).len();
         assert!((longest - 48.0).abs() < 0.5, "{longest}");
+        // With the edge running on across the 19 mm between (a pip bent its chain aside
+        // there), the last piece is the same edge; the parallel one is still another.
+        let ink_on_first_line = |a: Pt, b: Pt| if a.y < 4.0 && b.y < 4.0 { 1.0 } else { 0.0 };
+        let mut joined = join_collinear(pieces.clone(), ink_on_first_line);
+        joined.sort_by(|a, b| (b.1.sub(b.0).len()).total_cmp(&a.1.sub(a.0).len()));
+        assert_eq!(joined.len(), 2, "{joined:?}");
+        let longest = joined[0].1.sub(joined[0].0).len();
+        assert!((longest - 80.0).abs() < 0.5, "{longest}");
+        // Half inked is not enough: two pieces of two cards' edges, lined up by chance.
+        let mut joined = join_collinear(pieces, |_, _| 0.5);
+        joined.sort_by(|a, b| (b.1.sub(b.0).len()).total_cmp(&a.1.sub(a.0).len()));
+        assert_eq!(joined.len(), 3, "{joined:?}");
     }
 }
