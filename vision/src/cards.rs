@@ -315,6 +315,59 @@ impl Pattern {
         best
     }
 
+    /// [`Pattern::ncc`] over the window's pixels flagged in `visible` alone (both sides'
+    /// means and spreads taken there).
+    /// `differs` flags the template's own pixels to compare (all of them when empty).
+    fn masked_ncc(
+        &self,
+        win: &Window,
+        (x, y): (usize, usize),
+        visible: &[bool],
+        differs: &[bool],
+    ) -> f32 {
+        if x + self.w > win.w
+            || y + self.h > win.h
+            || visible.len() != win.px.len()
+            || !(differs.is_empty() || differs.len() == self.px.len())
+        {
+            return 0.0;
+        }
+        let (mut n, mut st, mut sv, mut stt, mut svv, mut stv) = (0.0f64, 0.0, 0.0, 0.0, 0.0, 0.0);
+        for (r, t) in self.px.chunks_exact(self.w).enumerate() {
+            let start = (y + r) * win.w + x;
+            let (p, seen) = (
+                &win.px[start..start + self.w],
+                &visible[start..start + self.w],
+            );
+            let row = r * self.w;
+            for (c, ((&a, &b), _)) in t
+                .iter()
+                .zip(p)
+                .zip(seen)
+                .enumerate()
+                .filter(|(c, (_, s))| **s && (differs.is_empty() || differs[row + c]))
+            {
+                let _ = c;
+                let (a, b) = (f64::from(a), f64::from(b));
+                n += 1.0;
+                st += a;
+                sv += b;
+                stt += a * a;
+                svv += b * b;
+                stv += a * b;
+            }
+        }
+        if n < 16.0 {
+            return 0.0;
+        }
+        let cov = stv - st * sv / n;
+        let (vt, vv) = (stt - st * st / n, svv - sv * sv / n);
+        if vt <= 1e-9 || vv <= 1e-6 {
+            return 0.0;
+        }
+        (cov / (vt * vv).sqrt()) as f32
+    }
+
     /// Normalised correlation (−1…1) with the patch of `win` whose top-left is (x, y); 0 where
     /// the patch does not fit or is flat (glare, felt: nothing to read).
     fn ncc(&self, win: &Window, x: usize, y: usize) -> f32 {
@@ -565,6 +618,18 @@ const CLIMB_STEPS: usize = 6;
 
 /// How far (px) the mean index is sought around each template when the deck is loaded.
 const MEAN_OFFSET_REACH: usize = 6;
+
+/// A face compared over its visible part alone must show at least this share of itself.
+const FACE_VISIBLE_MIN: f64 = 0.25;
+/// Two faces differ at a pixel where their templates (of unit norm) differ by more than this
+/// many times their pixels' root-mean-square.
+const FACE_DIFFERS: f32 = 1.0;
+
+/// A warped face's pixels → card mm.
+fn face_px_to_card() -> Homography {
+    let m = FACE_SEARCH_PX as f64;
+    scale(1.0 / FACE_PX_PER_MM).then_after(&translate(0.5 - m, 0.5 - m))
+}
 
 /// One face's index area (`face` grey and `colour` at [`INDEX_PX_PER_MM`]) as a template.
 fn index_template(
@@ -1163,12 +1228,16 @@ impl Deck {
     /// templates read it), the one whose face the proposal shows (`image_from_card`: card mm
     /// → frame), when it fits clearly better than the other's, either way round; `None` when
     /// the deck has no faces or they do not tell. `seen` holds the face once warped.
+    ///
+    /// With `visible` (one flag per pixel of the warped face, see [`Deck::face_size`]), only
+    /// the pixels flagged are compared, and a face less than [`FACE_VISIBLE_MIN`] visible
+    /// tells nothing.
     fn told_by_face(
         &self,
         frame: &Mat,
         image_from_card: &Homography,
-        a: (String, f64, f64),
-        b: (String, f64, f64),
+        (a, b): ((String, f64, f64), (String, f64, f64)),
+        visible: Option<&[bool]>,
         seen: &mut Option<Window>,
     ) -> Result<Option<(String, f64, f64)>, VisionError> {
         let find = |card: &str| self.faces.iter().find(|f| f.card == card);
@@ -1176,12 +1245,18 @@ impl Deck {
             return Ok(None);
         };
         let m = FACE_SEARCH_PX;
-        if seen.is_none() {
+        if let Some(v) = visible {
             let (w, h) = (face_a.upright.w, face_a.upright.h);
-            let size = Size::new((w + 2 * m) as i32, (h + 2 * m) as i32);
-            let px_to_card =
-                scale(1.0 / FACE_PX_PER_MM).then_after(&translate(0.5 - m as f64, 0.5 - m as f64));
-            let warped = warp(frame, &image_from_card.then_after(&px_to_card), size)?;
+            let inside = v.iter().filter(|f| **f).count();
+            if (inside as f64) < FACE_VISIBLE_MIN * (w * h) as f64 {
+                return Ok(None);
+            }
+        }
+        if seen.is_none() {
+            let Some(size) = self.face_size() else {
+                return Ok(None);
+            };
+            let warped = warp(frame, &image_from_card.then_after(&face_px_to_card()), size)?;
             let mut soft = Mat::default();
             imgproc::gaussian_blur_def(&warped, &mut soft, Size::new(5, 5), FACE_SOFTEN)?;
             *seen = Some(Window::new(Gray::from_mat(&soft)?));
@@ -1190,20 +1265,46 @@ impl Deck {
             return Ok(None);
         };
         // The best fit within `m` px of where the outline puts the face, either way round.
+        // Over the visible part, only where the two faces differ: what both show alike (the
+        // paper, pips in the same places) says nothing of which it is.
+        let differs = |p: &Pattern, q: &Pattern| -> Vec<bool> {
+            let spread = 1.0 / (p.px.len().max(1) as f32).sqrt();
+            p.px.iter()
+                .zip(&q.px)
+                .map(|(a, b)| (a - b).abs() > FACE_DIFFERS * spread)
+                .collect()
+        };
+        let (up_differs, turned_differs) = match visible {
+            Some(_) => (
+                differs(&face_a.upright, &face_b.upright),
+                differs(&face_a.turned, &face_b.turned),
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
         let fit = |f: &FacePattern| {
             let mut best = f32::MIN;
             for y in 0..=2 * m {
                 for x in 0..=2 * m {
-                    best = best
-                        .max(f.upright.ncc(window, x, y))
-                        .max(f.turned.ncc(window, x, y));
+                    best = match visible {
+                        None => best
+                            .max(f.upright.ncc(window, x, y))
+                            .max(f.turned.ncc(window, x, y)),
+                        Some(v) => best
+                            .max(f.upright.masked_ncc(window, (x, y), v, &up_differs))
+                            .max(f.turned.masked_ncc(window, (x, y), v, &turned_differs)),
+                    };
                 }
             }
             f64::from(best)
         };
         let (fit_a, fit_b) = (fit(face_a), fit(face_b));
         if std::env::var_os("CROUPIER_VISION_DEBUG").is_some() {
-            eprintln!("face: {} {fit_a:.3} against {} {fit_b:.3}", a.0, b.0);
+            let how = if visible.is_some() {
+                " (visible part)"
+            } else {
+                ""
+            };
+            eprintln!("face{how}: {} {fit_a:.3} against {} {fit_b:.3}", a.0, b.0);
         }
         let (winner, won, lost) = if fit_a >= fit_b {
             (a, fit_a, fit_b)
@@ -1211,6 +1312,17 @@ impl Deck {
             (b, fit_b, fit_a)
         };
         Ok((won >= FACE_MIN && won - lost >= FACE_MARGIN).then_some(winner))
+    }
+
+    /// The size of a warped face (the card at [`FACE_PX_PER_MM`], [`FACE_SEARCH_PX`] around
+    /// it); `None` when the deck has no faces.
+    fn face_size(&self) -> Option<Size> {
+        let f = self.faces.first()?;
+        let m = FACE_SEARCH_PX;
+        Some(Size::new(
+            (f.upright.w + 2 * m) as i32,
+            (f.upright.h + 2 * m) as i32,
+        ))
     }
 
     /// Number of whole-index templates (52 for a full deck).
@@ -1431,6 +1543,23 @@ struct Attempt {
     index_mm: [[Pt; 4]; 2],
     /// The card's outline on the table plane (mm), portrait order.
     quad_mm: [Pt; 4],
+    /// Witnesses its face could not tell, to be asked again once the cards read over it are
+    /// known.
+    face_questions: Vec<FaceQuestion>,
+}
+
+/// A window whose two candidate cards the whole face did not tell apart (most of it under
+/// other cards): the witness it left contested, by its place in [`Attempt::witnesses`].
+#[derive(Debug, Clone)]
+struct FaceQuestion {
+    witness: usize,
+    /// The card the window named, as its set of templates read it.
+    named: (String, f64, f64),
+    /// The other card it may be.
+    rival: (String, f64, f64),
+    /// The rival is the named card's turned twin: its face means this window is the twin's
+    /// other corner and no witness; the named card's face, the named card.
+    twin: bool,
 }
 
 /// One frame's reading so far. Quads are on the searched plane, as proposed.
@@ -1635,7 +1764,7 @@ impl CardReader {
             refused,
             ..
         } = work;
-        let refused = self.decide_again_uncovered(refused, &mut reads, origin);
+        let refused = self.decide_again_uncovered(frame, refused, &mut reads, origin)?;
         // Several proposals can read the same card (a corner of each side of it); the most
         // confident read of a place stands, and a weaker one lying over it is dropped, whatever
         // it says: one rectangle is one card.
@@ -1729,10 +1858,11 @@ impl CardReader {
     /// Returns what stays refused; quads are on the searched plane (`origin` its corner).
     fn decide_again_uncovered(
         &self,
+        frame: &Mat,
         refused: Vec<([Pt; 4], Option<Attempt>)>,
         reads: &mut Vec<(CardRead, [Pt; 4])>,
         origin: Pt,
-    ) -> Vec<[Pt; 4]> {
+    ) -> Result<Vec<[Pt; 4]>, VisionError> {
         let on_top: Vec<[Pt; 4]> = reads
             .iter()
             .map(|(_, q)| q.map(|p| p.add(origin)))
@@ -1744,7 +1874,7 @@ impl CardReader {
                 continue;
             };
             let centre = centroid(&attempt.quad_mm);
-            let mut set_aside = false;
+            let mut set_aside = self.ask_face_again(frame, &mut attempt, &on_top)?;
             for (witness, area) in attempt.witnesses.iter_mut().zip(&attempt.index_mm) {
                 let under = on_top.iter().any(|other| {
                     centroid(other).sub(centre).len() > SAME_PLACE_MM
@@ -1767,7 +1897,90 @@ impl CardReader {
                 None => still_refused.push(quad),
             }
         }
-        still_refused
+        Ok(still_refused)
+    }
+
+    /// Asks an attempt's face questions again over the part of its face that no card read
+    /// (`on_top`, table mm) covers: a face mostly under other cards fits both candidates
+    /// badly as a whole, and the cards over it can fit the wrong one (a 3♥'s pips where a
+    /// 6♠'s lie). Whether any witness changed.
+    fn ask_face_again(
+        &self,
+        frame: &Mat,
+        attempt: &mut Attempt,
+        on_top: &[[Pt; 4]],
+    ) -> Result<bool, VisionError> {
+        if attempt.face_questions.is_empty() {
+            return Ok(false);
+        }
+        let centre = centroid(&attempt.quad_mm);
+        let over: Vec<[Pt; 4]> = on_top
+            .iter()
+            .filter(|o| {
+                centroid(&o[..]).sub(centre).len() > SAME_PLACE_MM
+                    && overlap(o, &attempt.quad_mm) > 0.0
+            })
+            .copied()
+            .collect();
+        // Nothing read over it: the whole face was compared already.
+        if over.is_empty() {
+            return Ok(false);
+        }
+        let Some(size) = self.deck.face_size() else {
+            return Ok(false);
+        };
+        let (cw, ch) = (self.deck.card.width, self.deck.card.height);
+        let canonical = [
+            Pt::new(0.0, 0.0),
+            Pt::new(cw, 0.0),
+            Pt::new(cw, ch),
+            Pt::new(0.0, ch),
+        ];
+        let Some(table_from_card) = Homography::from_points(&canonical, &attempt.quad_mm) else {
+            return Ok(false);
+        };
+        let to_card = face_px_to_card();
+        let (w, h) = (size.width.max(0) as usize, size.height.max(0) as usize);
+        let visible: Vec<bool> = (0..w * h)
+            .map(|i| {
+                let c = to_card.apply(Pt::new((i % w) as f64, (i / w) as f64));
+                let on_card = c.x >= 0.0 && c.y >= 0.0 && c.x <= cw && c.y <= ch;
+                let t = table_from_card.apply(c);
+                on_card && !over.iter().any(|o| point_in_polygon(t, o))
+            })
+            .collect();
+        let image_from_card = self.image_from_table.then_after(&table_from_card);
+        let mut seen = None;
+        let mut changed = false;
+        for q in std::mem::take(&mut attempt.face_questions) {
+            let told = self.deck.told_by_face(
+                frame,
+                &image_from_card,
+                (q.named.clone(), q.rival.clone()),
+                Some(&visible),
+                &mut seen,
+            )?;
+            let Some(told) = told else {
+                continue;
+            };
+            let Some(witness) = attempt.witnesses.get_mut(q.witness) else {
+                continue;
+            };
+            *witness = match (q.twin, told.0 == q.named.0) {
+                // The twin's face: this window is the twin's other corner, no witness.
+                (true, false) => None,
+                _ => Some(told),
+            };
+            changed = true;
+        }
+        if changed && std::env::var_os("CROUPIER_VISION_DEBUG").is_some() {
+            let c = centroid(&attempt.quad_mm);
+            eprintln!(
+                "face asked again at {:.0},{:.0}: {:?}",
+                c.x, c.y, attempt.witnesses
+            );
+        }
+        Ok(changed)
     }
 
     /// Card stock on the table plane: bright over the felt and barely coloured.
@@ -2300,6 +2513,7 @@ impl CardReader {
         let rot = Homography([-1.0, 0.0, cw, 0.0, -1.0, ch, 0.0, 0.0, 1.0]);
         let br = rot.then_after(&tl);
         let mut reads = Vec::new();
+        let mut questions = Vec::new();
         let (wx, wy) = (f64::from(win.width) / 2.0, f64::from(win.height) / 2.0);
         // The first look: the mean index sought in the window at half the scale. Most windows
         // proposed on an empty table show nothing like an index (a placard's lettering, a
@@ -2366,11 +2580,21 @@ impl CardReader {
                     read = match (ambiguous, better, worse) {
                         (true, Some(b), Some(w)) => {
                             let named = (b.0.clone(), b.1, 0.0);
-                            let told =
-                                self.deck
-                                    .told_by_face(frame, &image_from_card, b, w, &mut face)?;
+                            let question = FaceQuestion {
+                                witness: reads.len(),
+                                named: b.clone(),
+                                rival: w.clone(),
+                                twin: false,
+                            };
+                            let told = self.deck.told_by_face(
+                                frame,
+                                &image_from_card,
+                                (b, w),
+                                None,
+                                &mut face,
+                            )?;
                             if told.is_none() && contested.is_none() {
-                                contested = Some(named);
+                                contested = Some((named, question));
                             }
                             told
                         }
@@ -2384,11 +2608,17 @@ impl CardReader {
                         (false, Some(b), None) => match turned_twin(&b.0) {
                             Some(twin) if !self.deck.faces.is_empty() => {
                                 let twin = (twin, b.1, b.2);
+                                let question = FaceQuestion {
+                                    witness: reads.len(),
+                                    named: b.clone(),
+                                    rival: twin.clone(),
+                                    twin: true,
+                                };
                                 let told = self.deck.told_by_face(
                                     frame,
                                     &image_from_card,
-                                    b.clone(),
-                                    twin,
+                                    (b.clone(), twin),
+                                    None,
                                     &mut face,
                                 )?;
                                 match told {
@@ -2397,7 +2627,8 @@ impl CardReader {
                                     Some(_) => None,
                                     None => {
                                         if contested.is_none() {
-                                            contested = Some((b.0.clone(), b.1, 0.0));
+                                            let named = (b.0.clone(), b.1, 0.0);
+                                            contested = Some((named, question));
                                         }
                                         None
                                     }
@@ -2425,7 +2656,10 @@ impl CardReader {
             // index, its suit under a K♣, showed the K's club pip beside its 2 was read 2♣ on
             // seed 16, its upper index fitting 2♠ at 0.97 and 2♣ at 0.81).
             if best.is_none() {
-                best = contested;
+                if let Some((named, question)) = contested {
+                    best = Some(named);
+                    questions.push(question);
+                }
             }
             if let Ok(dir) = std::env::var("CROUPIER_VISION_DEBUG") {
                 let c = centroid(&q);
@@ -2447,6 +2681,7 @@ impl CardReader {
         };
         Ok(Some(Attempt {
             witnesses: reads,
+            face_questions: questions,
             index_mm: [
                 area(idx.x, idx.y),
                 area(cw - idx.x - idx.width, ch - idx.y - idx.height),
@@ -3476,11 +3711,12 @@ mod tests {
         // The faces are drawn at 2 px/mm.
         let card_to_face = scale(2.0);
         let said = |card: &str| (card.to_owned(), 0.9, 0.5);
-        let tell = |frame: &Mat, a: &str, b: &str| {
-            deck.told_by_face(frame, &card_to_face, said(a), said(b), &mut None)
+        let tell_over = |frame: &Mat, a: &str, b: &str, visible: Option<&[bool]>| {
+            deck.told_by_face(frame, &card_to_face, (said(a), said(b)), visible, &mut None)
                 .expect("told")
                 .map(|r| r.0)
         };
+        let tell = |frame: &Mat, a: &str, b: &str| tell_over(frame, a, b, None);
         assert_eq!(tell(&six, "6S", "9S").as_deref(), Some("6S"));
         assert_eq!(tell(&six, "9S", "6S").as_deref(), Some("6S"));
         // Either way round.
@@ -3492,6 +3728,31 @@ mod tests {
             .expect("felt");
         assert_eq!(tell(&felt, "6S", "9S"), None);
         assert_eq!(tell(&six, "6S", "XX"), None);
+        // A 6♠ whose lower half lies under a 9♠ (the 9's lower half over it, its pips where a
+        // 9's lie): compared over its upper half alone, where the two faces differ, it is the
+        // 6♠.
+        let mut covered = six.try_clone().expect("copy");
+        let lower = core::Rect::new(0, 88, 126, 88);
+        Mat::roi(&nine, lower)
+            .expect("roi")
+            .copy_to(&mut Mat::roi_mut(&mut covered, lower).expect("roi"))
+            .expect("copy");
+        let size = deck.face_size().expect("faces");
+        let (w, h) = (size.width as usize, size.height as usize);
+        let shown = |above_mm: f64| -> Vec<bool> {
+            (0..w * h)
+                .map(|i| {
+                    let c = face_px_to_card().apply(Pt::new((i % w) as f64, (i / w) as f64));
+                    c.y < above_mm
+                })
+                .collect()
+        };
+        assert_eq!(
+            tell_over(&covered, "9S", "6S", Some(&shown(44.0))).as_deref(),
+            Some("6S")
+        );
+        // A sliver shown tells nothing.
+        assert_eq!(tell_over(&covered, "9S", "6S", Some(&shown(15.0))), None);
     }
 
     #[test]
