@@ -1997,16 +1997,6 @@ impl CardReader {
         // The felt is most of the plane: its median brightness is the reference.
         let felt = median_u8(&v)?;
         let min_v = (felt + self.thresholds.card_min_brightness_over_felt).min(250.0);
-        let mut white = Mat::default();
-        core::in_range(
-            &hsv,
-            &Scalar::new(0.0, 0.0, min_v, 0.0),
-            &Scalar::new(180.0, self.thresholds.card_max_saturation, 255.0, 0.0),
-            &mut white,
-        )?;
-        // Court pictures reach almost to the edge on some decks (gm-paris): there, what is
-        // clearly coloured in another hue than the felt's counts too (their dark parts are
-        // holes, filled below). Glare only lightens the felt and keeps its hue: it does not pass.
         let mut bgr_median = [0.0f64; 3];
         let mut bgr = Vector::<Mat>::new();
         core::split(plane, &mut bgr)?;
@@ -2015,6 +2005,32 @@ impl CardReader {
         }
         let felt_hue = hue_of(bgr_median);
         let h = channels.get(0)?;
+        // Where the light falls off across the table the felt is darker, and so is a card
+        // lying there (a cream-coloured deck's paper in a dim corner was no brighter than the
+        // table's median felt by the margin): there the margin counts from the felt around it.
+        let min_v_here = card_min_brightness(
+            &h,
+            &channels.get(1)?,
+            &v,
+            felt_hue,
+            self.thresholds.card_min_brightness_over_felt,
+            min_v,
+        )?;
+        let mut bright = Mat::default();
+        core::compare(&v, &min_v_here, &mut bright, core::CMP_GE)?;
+        let mut pale = Mat::default();
+        imgproc::threshold(
+            &channels.get(1)?,
+            &mut pale,
+            self.thresholds.card_max_saturation,
+            255.0,
+            imgproc::THRESH_BINARY_INV,
+        )?;
+        let mut white = Mat::default();
+        core::bitwise_and_def(&bright, &pale, &mut white)?;
+        // Court pictures reach almost to the edge on some decks (gm-paris): there, what is
+        // clearly coloured in another hue than the felt's counts too (their dark parts are
+        // holes, filled below). Glare only lightens the felt and keeps its hue: it does not pass.
         let mut diff = Mat::default();
         core::absdiff(&h, &Scalar::all(felt_hue), &mut diff)?;
         let mut wrapped = Mat::default();
@@ -3103,6 +3119,109 @@ fn hue_of([b, g, r]: [f64; 3]) -> f64 {
 }
 
 /// The median of a single-channel 8-bit image.
+/// Blocks (px of the 1 px/mm plane) over which the felt's own brightness is measured.
+const FELT_BLOCK_PX: usize = 32;
+
+/// The brightness card stock must reach at each pixel of the plane (HSV value, as a `CV_8U`
+/// picture of `v`'s size): `over` the felt's brightness around it, measured block by block
+/// over the pixels of the felt's hue and saturation (a block with less than a quarter of them
+/// takes its neighbours'), and never more than `global` (the margin over the whole table's
+/// median felt). A felt too grey to be told by its colour (saturation below 60) gets `global`
+/// everywhere.
+fn card_min_brightness(
+    h: &Mat,
+    s: &Mat,
+    v: &Mat,
+    felt_hue: f64,
+    over: f64,
+    global: f64,
+) -> Result<Mat, VisionError> {
+    const B: usize = FELT_BLOCK_PX;
+    let (cols, rows) = (v.cols().max(0) as usize, v.rows().max(0) as usize);
+    let mut out = Mat::new_rows_cols_with_default(
+        rows as i32,
+        cols as i32,
+        core::CV_8UC1,
+        Scalar::all(global.round()),
+    )?;
+    let felt_s = median_u8(s)?;
+    if felt_s < 60.0 || cols == 0 || rows == 0 {
+        return Ok(out);
+    }
+    let (hp, sp, vp) = (h.data_bytes()?, s.data_bytes()?, v.data_bytes()?);
+    let (bw, bh) = (cols.div_ceil(B), rows.div_ceil(B));
+    let mut level: Vec<Option<f32>> = vec![None; bw * bh];
+    for by in 0..bh {
+        for bx in 0..bw {
+            let mut hist = [0u32; 256];
+            let (mut n, mut all) = (0u32, 0u32);
+            // Every other pixel both ways: a quarter of the cost, plenty for a median.
+            for y in (by * B..((by + 1) * B).min(rows)).step_by(2) {
+                for x in (bx * B..((bx + 1) * B).min(cols)).step_by(2) {
+                    let i = y * cols + x;
+                    all += 1;
+                    let d = (f64::from(hp[i]) - felt_hue).abs();
+                    if d.min(180.0 - d) <= 10.0 && f64::from(sp[i]) >= 0.5 * felt_s {
+                        hist[usize::from(vp[i])] += 1;
+                        n += 1;
+                    }
+                }
+            }
+            if n > 0 && 4 * n >= all {
+                let mut seen = 0;
+                if let Some(m) = hist.iter().position(|c| {
+                    seen += c;
+                    2 * seen >= n
+                }) {
+                    level[by * bw + bx] = Some(m as f32);
+                }
+            }
+        }
+    }
+    // Blocks under cards take the mean of their measured neighbours, ring by ring.
+    if level.iter().all(Option::is_none) {
+        return Ok(out);
+    }
+    while level.iter().any(Option::is_none) {
+        let before = level.clone();
+        for by in 0..bh {
+            for bx in 0..bw {
+                if before[by * bw + bx].is_some() {
+                    continue;
+                }
+                let (mut sum, mut n) = (0.0f32, 0.0f32);
+                for ny in by.saturating_sub(1)..=(by + 1).min(bh - 1) {
+                    for nx in bx.saturating_sub(1)..=(bx + 1).min(bw - 1) {
+                        if let Some(l) = before[ny * bw + nx] {
+                            sum += l;
+                            n += 1.0;
+                        }
+                    }
+                }
+                if n > 0.0 {
+                    level[by * bw + bx] = Some(sum / n);
+                }
+            }
+        }
+    }
+    let grid: Vec<f32> = level
+        .iter()
+        .map(|l| (l.unwrap_or(0.0) + over as f32).min(global as f32))
+        .collect();
+    let grid = Mat::new_rows_cols_with_data(bh as i32, bw as i32, &grid)?;
+    let mut smooth = Mat::default();
+    imgproc::resize(
+        &grid,
+        &mut smooth,
+        Size::new(cols as i32, rows as i32),
+        0.0,
+        0.0,
+        imgproc::INTER_LINEAR,
+    )?;
+    smooth.convert_to_def(&mut out, core::CV_8U)?;
+    Ok(out)
+}
+
 fn median_u8(img: &Mat) -> Result<f64, VisionError> {
     let mut hist = [0u64; 256];
     let m = if img.is_continuous() {
@@ -3295,6 +3414,39 @@ mod tests {
             .map(|p| centroid(&p.0.quad).sub(centre).len())
             .fold(f64::MAX, f64::min);
         assert!(best < 1.5, "nearest proposal {best:.2} mm from the card");
+    }
+
+    #[test]
+    fn card_stock_counts_from_the_felt_around_it_where_the_light_falls_off() {
+        // A red felt (hue 0, saturation 200) whose brightness falls from 150 on the left to
+        // 100 on the right of a 300 × 200 plane, and a cream card (saturation 40, value 160)
+        // on its dark right side: 60 over the felt there, 10 over the plane's median felt.
+        let (w, h) = (300usize, 200usize);
+        let felt_v = |x: usize| 150.0 - 50.0 * x as f64 / (w - 1) as f64;
+        let on_card = |x: usize, y: usize| (220..280).contains(&x) && (60..150).contains(&y);
+        let channel = |f: &dyn Fn(usize, usize) -> f64| {
+            let px: Vec<u8> = (0..w * h).map(|i| f(i % w, i / w).round() as u8).collect();
+            Mat::new_rows_cols_with_data(h as i32, w as i32, &px)
+                .unwrap()
+                .try_clone()
+                .unwrap()
+        };
+        let hue = channel(&|x, y| if on_card(x, y) { 20.0 } else { 0.0 });
+        let sat = channel(&|x, y| if on_card(x, y) { 40.0 } else { 200.0 });
+        let val = channel(&|x, y| if on_card(x, y) { 160.0 } else { felt_v(x) });
+        let global = median_u8(&val).unwrap() + 45.0;
+        let at = |m: &Mat, x: i32, y: i32| f64::from(*m.at_2d::<u8>(y, x).unwrap());
+        let min_v = card_min_brightness(&hue, &sat, &val, 0.0, 45.0, global).unwrap();
+        // The card passes where it lies; the bright left side still needs the global margin.
+        assert!(at(&min_v, 250, 100) <= 160.0, "{}", at(&min_v, 250, 100));
+        assert!(at(&val, 250, 100) < global, "{global}");
+        assert!((at(&min_v, 10, 100) - global).abs() <= 1.0);
+        // The felt beside the card does not.
+        assert!(at(&min_v, 290, 100) > at(&val, 290, 100) + 40.0);
+        // A grey felt gets the global margin everywhere.
+        let grey = channel(&|_, _| 20.0);
+        let min_v = card_min_brightness(&hue, &grey, &val, 0.0, 45.0, global).unwrap();
+        assert!((at(&min_v, 250, 100) - global).abs() <= 1.0);
     }
 
     #[test]
