@@ -2418,6 +2418,11 @@ impl CardReader {
                 .count();
             hits as f64 / (steps + 1) as f64
         };
+        // Joined edges count only there: with no card read with another over it, there is
+        // nothing to join (an empty table's lettering and chips' rims make hundreds of pieces).
+        if lifted.is_empty() {
+            pieces.clear();
+        }
         for joined in join_collinear(pieces, inked) {
             let middle = joined.0.add(joined.1).scale(0.5);
             // One lying along a run already found adds nothing but proposals a little off
@@ -2951,20 +2956,35 @@ fn makes_corner(m1: Meet, m2: Meet, over_a_card: bool) -> bool {
 /// running on across the gap: each result spans its pieces, on the line of the longest.
 fn join_collinear(mut pieces: Vec<(Pt, Pt)>, inked: impl Fn(Pt, Pt) -> f64) -> Vec<(Pt, Pt)> {
     pieces.retain(|(a, b)| b.sub(*a).len() >= 1e-9);
-    // Two at a time until no two join: which pairs join first must not matter (the pieces
-    // of one edge joined from both ends meet in the middle).
-    'again: loop {
-        for i in 0..pieces.len() {
-            for j in i + 1..pieces.len() {
-                if let Some(both) = joined(pieces[i], pieces[j], &inked) {
+    // Until no two join: which pairs join first must not matter (the pieces of one edge
+    // joined from both ends meet in the middle). Each piece in turn takes in every other it
+    // joins, looking again at all of them whenever it grew; the pieces it has passed do not
+    // change after, so none is left that joins another.
+    let mut i = 0;
+    while i < pieces.len() {
+        let mut grew = false;
+        let mut j = 0;
+        while j < pieces.len() {
+            match (j != i)
+                .then(|| joined(pieces[i], pieces[j], &inked))
+                .flatten()
+            {
+                Some(both) => {
                     pieces[i] = both;
-                    pieces.swap_remove(j);
-                    continue 'again;
+                    pieces.remove(j);
+                    if j < i {
+                        i -= 1;
+                    }
+                    grew = true;
                 }
+                None => j += 1,
             }
         }
-        return pieces;
+        if !grew {
+            i += 1;
+        }
     }
+    pieces
 }
 
 /// The two segments as one, on the longer one's line, if they lie on one line (see
