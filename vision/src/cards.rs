@@ -3169,6 +3169,11 @@ fn card_min_brightness(
         return Ok(out);
     }
     let (hp, sp, vp) = (h.data_bytes()?, s.data_bytes()?, v.data_bytes()?);
+    let felt_hued: [bool; 256] = std::array::from_fn(|hue| {
+        let d = (hue as f64 - felt_hue).abs();
+        d.min(180.0 - d) <= 10.0
+    });
+    let saturated = (0.5 * felt_s).ceil().min(255.0) as u8;
     let (bw, bh) = (cols.div_ceil(B), rows.div_ceil(B));
     let mut level: Vec<Option<f32>> = vec![None; bw * bh];
     for by in 0..bh {
@@ -3180,8 +3185,7 @@ fn card_min_brightness(
                 for x in (bx * B..((bx + 1) * B).min(cols)).step_by(2) {
                     let i = y * cols + x;
                     all += 1;
-                    let d = (f64::from(hp[i]) - felt_hue).abs();
-                    if d.min(180.0 - d) <= 10.0 && f64::from(sp[i]) >= 0.5 * felt_s {
+                    if felt_hued[usize::from(hp[i])] && sp[i] >= saturated {
                         hist[usize::from(vp[i])] += 1;
                         n += 1;
                     }
