@@ -1228,8 +1228,8 @@ impl Deck {
         p.climb(window, best, 2, (sx, sy))
     }
 
-    /// Of two cards whose indices look alike in a window (`a` and `b`, each as its set of
-    /// templates read it), the one whose face the proposal shows (`image_from_card`: card mm
+    /// Of two cards whose indices look alike in a window (the question's named card and its
+    /// rival, each as its set of templates read it), the one whose face the proposal shows (`image_from_card`: card mm
     /// → frame), when it fits clearly better than the other's, either way round; `None` when
     /// the deck has no faces or they do not tell. `seen` holds the face once warped.
     ///
@@ -1240,10 +1240,11 @@ impl Deck {
         &self,
         frame: &Mat,
         image_from_card: &Homography,
-        (a, b): ((String, f64, f64), (String, f64, f64)),
+        question: &FaceQuestion,
         visible: Option<&[bool]>,
         seen: &mut Option<Window>,
     ) -> Result<Option<(String, f64, f64)>, VisionError> {
+        let (a, b) = (&question.named, &question.rival);
         let find = |card: &str| self.faces.iter().find(|f| f.card == card);
         let (Some(face_a), Some(face_b)) = (find(&a.0), find(&b.0)) else {
             return Ok(None);
@@ -1315,7 +1316,7 @@ impl Deck {
         } else {
             (b, fit_b, fit_a)
         };
-        Ok((won >= FACE_MIN && won - lost >= FACE_MARGIN).then_some(winner))
+        Ok((won >= FACE_MIN && won - lost >= FACE_MARGIN).then(|| winner.clone()))
     }
 
     /// The size of a warped face (the card at [`FACE_PX_PER_MM`], [`FACE_SEARCH_PX`] around
@@ -1564,6 +1565,22 @@ struct FaceQuestion {
     /// The rival is the named card's turned twin: its face means this window is the twin's
     /// other corner and no witness; the named card's face, the named card.
     twin: bool,
+}
+
+impl FaceQuestion {
+    fn new(
+        witness: usize,
+        named: (String, f64, f64),
+        rival: (String, f64, f64),
+        twin: bool,
+    ) -> FaceQuestion {
+        FaceQuestion {
+            witness,
+            named,
+            rival,
+            twin,
+        }
+    }
 }
 
 /// One frame's reading so far. Quads are on the searched plane, as proposed.
@@ -1934,13 +1951,7 @@ impl CardReader {
             return Ok(false);
         };
         let (cw, ch) = (self.deck.card.width, self.deck.card.height);
-        let canonical = [
-            Pt::new(0.0, 0.0),
-            Pt::new(cw, 0.0),
-            Pt::new(cw, ch),
-            Pt::new(0.0, ch),
-        ];
-        let Some(table_from_card) = Homography::from_points(&canonical, &attempt.quad_mm) else {
+        let Some(table_from_card) = self.table_from_card(&attempt.quad_mm) else {
             return Ok(false);
         };
         let to_card = face_px_to_card();
@@ -1957,13 +1968,9 @@ impl CardReader {
         let mut seen = None;
         let mut changed = false;
         for q in std::mem::take(&mut attempt.face_questions) {
-            let told = self.deck.told_by_face(
-                frame,
-                &image_from_card,
-                (q.named.clone(), q.rival.clone()),
-                Some(&visible),
-                &mut seen,
-            )?;
+            let told =
+                self.deck
+                    .told_by_face(frame, &image_from_card, &q, Some(&visible), &mut seen)?;
             let Some(told) = told else {
                 continue;
             };
@@ -2506,6 +2513,18 @@ impl CardReader {
         Ok(out)
     }
 
+    /// Card mm (the deck's card, upright) → table mm, for a card lying at `q` (portrait order).
+    fn table_from_card(&self, q: &[Pt; 4]) -> Option<Homography> {
+        let (cw, ch) = (self.deck.card.width, self.deck.card.height);
+        let canonical = [
+            Pt::new(0.0, 0.0),
+            Pt::new(cw, 0.0),
+            Pt::new(cw, ch),
+            Pt::new(0.0, ch),
+        ];
+        Homography::from_points(&canonical, q)
+    }
+
     /// Reads one proposed card; `None` when it cannot be read with confidence.
     fn read_card(
         &self,
@@ -2515,13 +2534,7 @@ impl CardReader {
     ) -> Result<Option<Attempt>, VisionError> {
         let q = portrait_order(*quad_mm);
         let (cw, ch) = (self.deck.card.width, self.deck.card.height);
-        let canonical = [
-            Pt::new(0.0, 0.0),
-            Pt::new(cw, 0.0),
-            Pt::new(cw, ch),
-            Pt::new(0.0, ch),
-        ];
-        let Some(table_from_card) = Homography::from_points(&canonical, &q) else {
+        let Some(table_from_card) = self.table_from_card(&q) else {
             return Ok(None);
         };
         let image_from_card = self.image_from_table.then_after(&table_from_card);
@@ -2546,6 +2559,11 @@ impl CardReader {
         let to_half = translate(0.5, 0.5).then_after(&scale(2.0));
         // The card's face, warped when first needed (two cards whose indices look alike).
         let mut face: Option<Window> = None;
+        // A question of the whole face, warped once for all the windows that ask one.
+        let ask_face = |question: &FaceQuestion, face: &mut Option<Window>| {
+            self.deck
+                .told_by_face(frame, &image_from_card, question, None, face)
+        };
         for corner in [tl, br] {
             let half = warp(
                 frame,
@@ -2605,19 +2623,8 @@ impl CardReader {
                     read = match (ambiguous, better, worse) {
                         (true, Some(b), Some(w)) => {
                             let named = (b.0.clone(), b.1, 0.0);
-                            let question = FaceQuestion {
-                                witness: reads.len(),
-                                named: b.clone(),
-                                rival: w.clone(),
-                                twin: false,
-                            };
-                            let told = self.deck.told_by_face(
-                                frame,
-                                &image_from_card,
-                                (b, w),
-                                None,
-                                &mut face,
-                            )?;
+                            let question = FaceQuestion::new(reads.len(), b, w, false);
+                            let told = ask_face(&question, &mut face)?;
                             if told.is_none() && contested.is_none() {
                                 contested = Some((named, question));
                             }
@@ -2633,19 +2640,9 @@ impl CardReader {
                         (false, Some(b), None) => match turned_twin(&b.0) {
                             Some(twin) if !self.deck.faces.is_empty() => {
                                 let twin = (twin, b.1, b.2);
-                                let question = FaceQuestion {
-                                    witness: reads.len(),
-                                    named: b.clone(),
-                                    rival: twin.clone(),
-                                    twin: true,
-                                };
-                                let told = self.deck.told_by_face(
-                                    frame,
-                                    &image_from_card,
-                                    (b.clone(), twin),
-                                    None,
-                                    &mut face,
-                                )?;
+                                let question =
+                                    FaceQuestion::new(reads.len(), b.clone(), twin, true);
+                                let told = ask_face(&question, &mut face)?;
                                 match told {
                                     Some(told) if told.0 == b.0 => Some(b),
                                     // The twin's face: this is the twin's other corner.
@@ -3901,7 +3898,8 @@ mod tests {
         let card_to_face = scale(2.0);
         let said = |card: &str| (card.to_owned(), 0.9, 0.5);
         let tell_over = |frame: &Mat, a: &str, b: &str, visible: Option<&[bool]>| {
-            deck.told_by_face(frame, &card_to_face, (said(a), said(b)), visible, &mut None)
+            let question = FaceQuestion::new(0, said(a), said(b), false);
+            deck.told_by_face(frame, &card_to_face, &question, visible, &mut None)
                 .expect("told")
                 .map(|r| r.0)
         };
