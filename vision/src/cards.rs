@@ -321,7 +321,7 @@ impl Pattern {
 
     /// [`Pattern::ncc`] over the window's pixels flagged in `visible` alone (both sides'
     /// means and spreads taken there).
-    /// `differs` flags the template's own pixels to compare (all of them when empty).
+    /// `differs` flags which of the template's own pixels are compared.
     fn masked_ncc(
         &self,
         win: &Window,
@@ -332,7 +332,7 @@ impl Pattern {
         if x + self.w > win.w
             || y + self.h > win.h
             || visible.len() != win.px.len()
-            || !(differs.is_empty() || differs.len() == self.px.len())
+            || differs.len() != self.px.len()
         {
             return 0.0;
         }
@@ -343,15 +343,14 @@ impl Pattern {
                 &win.px[start..start + self.w],
                 &visible[start..start + self.w],
             );
-            let row = r * self.w;
-            for (c, ((&a, &b), _)) in t
+            let compared = &differs[r * self.w..(r + 1) * self.w];
+            for (((&a, &b), _), _) in t
                 .iter()
                 .zip(p)
                 .zip(seen)
-                .enumerate()
-                .filter(|(c, (_, s))| **s && (differs.is_empty() || differs[row + c]))
+                .zip(compared)
+                .filter(|((_, seen), compared)| **seen && **compared)
             {
-                let _ = c;
                 let (a, b) = (f64::from(a), f64::from(b));
                 n += 1.0;
                 st += a;
