@@ -62,6 +62,9 @@ const ALONE_CLEAR_EXTRA_SCORE: f64 = 0.2;
 const VETO_WITHIN: f64 = 0.1;
 /// How well the deck's mean index must fit somewhere in a window for it to be read at all.
 const MIN_INDEX_LIKENESS: f32 = 0.25;
+/// How much of an index must show (not under a card read over it) to be read over what
+/// shows.
+const INDEX_VISIBLE_MIN: f64 = 0.5;
 /// How many of the closest templates are compared within a pixel of the index's place.
 const REFINED: usize = 16;
 /// How far (mm) the index may sit from where the card's outline puts it.
@@ -1143,18 +1146,9 @@ impl Deck {
             Some((t, x, y, _)) => ink_where(colour, x, y, &t.full, &self.mean)?,
             None => None,
         };
-        // The margin is relative: how much of what the runner-up fails to explain the best
-        // explains. 0.95 against 0.90 is as telling as 0.60 against 0.20 (a sharp index under
-        // noise against a blurred one), and 0.62 against 0.58 is not.
-        let top2 = |v: &[f64]| -> (usize, f64, f64) {
-            let mut idx: Vec<usize> = (0..v.len()).collect();
-            idx.sort_by(|a, b| v[*b].total_cmp(&v[*a]));
-            let (first, second) = (v[idx[0]], v[idx[1]]);
-            (idx[0], first, (first - second) / (1.0 - second).max(1e-3))
-        };
         // Rank first, then the suit among that rank's four cards: their indices differ in the
         // suit alone, so the suit's margin is not blurred by other ranks' layouts.
-        let (ri, rs, rm) = top2(&rank_best);
+        let (ri, rs, rm) = best_and_margin(&rank_best);
         let mut suit_best = suit_of[ri];
         // Red suits against black ones by the ink's colour, before any shape: ♥/♠ and ♦/♣
         // outlines are close, their colours are not. A window whose colour is unclear (glare,
@@ -1179,7 +1173,7 @@ impl Deck {
                 }
             }
         }
-        let (mut si, _, sm) = top2(&suit_best);
+        let (mut si, _, sm) = best_and_margin(&suit_best);
         // The suit's margin from the pixels where the two likeliest suits differ: the suit
         // parts are mostly the same paper, which dilutes their difference in a plain score.
         let runner_up = |si: usize| {
@@ -1214,6 +1208,105 @@ impl Deck {
             crate::calibration::SUITS[si]
         );
         Ok(Some((card, rs.min(ss), rm.min(sm))))
+    }
+
+    /// The card an index window shows over its pixels flagged in `visible` alone (one flag
+    /// per window pixel): an index partly under a card read over it. Read as [`Deck::best`]
+    /// reads, more simply: the mean index placed where it fits the visible pixels best, each
+    /// template compared there (within a pixel, for the closest), rank first, then the suit
+    /// among that rank's four; no ink colour. `None` where less than [`INDEX_VISIBLE_MIN`] of
+    /// the index shows, or nothing like an index does.
+    fn best_visible(&self, window: &Window, visible: &[bool]) -> Option<(String, f64, f64)> {
+        let (tw, th) = (self.mean.w, self.mean.h);
+        if window.w < tw || window.h < th || visible.len() != window.px.len() {
+            return None;
+        }
+        let (sx, sy) = (window.w - tw, window.h - th);
+        let whole = vec![true; tw * th];
+        let masked = |p: &Pattern, at: (usize, usize), all: &[bool]| {
+            f64::from(p.masked_ncc(window, at, visible, all))
+        };
+        // Every other place, then uphill a pixel at a time.
+        let mut at = (0, 0, f64::MIN);
+        for y in (0..=sy).step_by(2) {
+            for x in (0..=sx).step_by(2) {
+                let v = masked(&self.mean, (x, y), &whole);
+                if v > at.2 {
+                    at = (x, y, v);
+                }
+            }
+        }
+        let around = |c: usize, max: usize| c.saturating_sub(1)..=(c + 1).min(max);
+        loop {
+            let start = at;
+            for y in around(start.1, sy) {
+                for x in around(start.0, sx) {
+                    let v = masked(&self.mean, (x, y), &whole);
+                    if v > at.2 {
+                        at = (x, y, v);
+                    }
+                }
+            }
+            if (at.0, at.1) == (start.0, start.1) {
+                break;
+            }
+        }
+        if at.2 < f64::from(MIN_INDEX_LIKENESS)
+            || at.0 == 0
+            || at.1 == 0
+            || at.0 == sx
+            || at.1 == sy
+        {
+            return None;
+        }
+        let shown = (0..th)
+            .flat_map(|r| &visible[(at.1 + r) * window.w + at.0..][..tw])
+            .filter(|v| **v)
+            .count();
+        if (shown as f64) < INDEX_VISIBLE_MIN * (tw * th) as f64 {
+            return None;
+        }
+        let split = self.split.max(0) as usize;
+        let (rank_all, suit_all) = (vec![true; tw * split], vec![true; tw * (th - split)]);
+        let mut scored: Vec<(f64, usize)> = self
+            .templates
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (masked(&t.full, (at.0, at.1), &whole), i))
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut rank_best = [-1.0f64; 13];
+        let mut suit_of = [[-1.0f64; 4]; 13];
+        for (n, (_, i)) in scored.into_iter().enumerate() {
+            let Some(t) = self.templates.get(i) else {
+                continue;
+            };
+            let mut place = (at.0, at.1);
+            if n < REFINED {
+                let mut best = f64::MIN;
+                for y in around(at.1, sy) {
+                    for x in around(at.0, sx) {
+                        let v = masked(&t.full, (x, y), &whole);
+                        if v > best {
+                            best = v;
+                            place = (x, y);
+                        }
+                    }
+                }
+            }
+            let r = masked(&t.rank_part, place, &rank_all);
+            let s = masked(&t.suit_part, (place.0, place.1 + split), &suit_all);
+            rank_best[t.rank] = rank_best[t.rank].max(r);
+            suit_of[t.rank][t.suit] = s;
+        }
+        let (ri, rs, rm) = best_and_margin(&rank_best);
+        let (si, ss, sm) = best_and_margin(&suit_of[ri]);
+        let card = format!(
+            "{}{}",
+            crate::calibration::RANKS[ri],
+            crate::calibration::SUITS[si]
+        );
+        Some((card, rs.min(ss), rm.min(sm)))
     }
 
     /// Where the deck's mean index fits best in a window sampled at half the matching scale,
@@ -1905,18 +1998,50 @@ impl CardReader {
             };
             let centre = centroid(&attempt.quad_mm);
             let mut set_aside = self.ask_face_again(frame, &mut attempt, &on_top)?;
-            for (witness, area) in attempt.witnesses.iter_mut().zip(&attempt.index_mm) {
-                let under = on_top.iter().any(|other| {
-                    centroid(other).sub(centre).len() > SAME_PLACE_MM
-                        && area
-                            .iter()
-                            .copied()
-                            .chain([centroid(area)])
-                            .any(|p| point_in_polygon(p, other))
+            let over: Vec<[Pt; 4]> = on_top
+                .iter()
+                .filter(|other| centroid(&other[..]).sub(centre).len() > SAME_PLACE_MM)
+                .copied()
+                .collect();
+            let mut covered = Vec::new();
+            for (which, (witness, area)) in attempt
+                .witnesses
+                .iter_mut()
+                .zip(&attempt.index_mm)
+                .enumerate()
+            {
+                let under = over.iter().any(|other| {
+                    area.iter()
+                        .copied()
+                        .chain([centroid(area)])
+                        .any(|p| point_in_polygon(p, other))
                 });
                 if under && witness.is_some() {
                     *witness = None;
                     set_aside = true;
+                    covered.push(which);
+                }
+            }
+            // What shows of it is read again, where the card's other index could make a pair
+            // with it: a K♣'s lower index, its club's rows clear of the card over it but the
+            // court picture below them under it, named K♠ at 0.56 read whole (seed 19).
+            for which in covered {
+                let pairable = attempt
+                    .witnesses
+                    .get(1 - which)
+                    .and_then(|w| w.as_ref())
+                    .is_some_and(|w| w.1 >= self.thresholds.card_min_score);
+                if pairable {
+                    let read = self.read_index_uncovered(frame, &attempt.quad_mm, which, &over)?;
+                    if std::env::var_os("CROUPIER_VISION_DEBUG").is_some() {
+                        eprintln!(
+                            "index {which} read again uncovered at {:.0},{:.0}: {read:?}",
+                            centre.x, centre.y
+                        );
+                    }
+                    if let Some(w) = attempt.witnesses.get_mut(which) {
+                        *w = read;
+                    }
                 }
             }
             match set_aside
@@ -2551,6 +2676,59 @@ impl CardReader {
         Homography::from_points(&canonical, q)
     }
 
+    /// The size of the window an index is searched in (the index and [`SEARCH_MM`] around it,
+    /// at [`MATCH_PX_PER_MM`]), and for the top-left and the bottom-right index (turned
+    /// upright: the card rotated by 180° about its centre) window pixels → card mm.
+    fn index_windows(&self) -> (Size, [Homography; 2]) {
+        let (cw, ch) = (self.deck.card.width, self.deck.card.height);
+        let idx = self.deck.index;
+        let m = SEARCH_MM;
+        let win = Size::new(
+            ((idx.width + 2.0 * m) * MATCH_PX_PER_MM).round() as i32,
+            ((idx.height + 2.0 * m) * MATCH_PX_PER_MM).round() as i32,
+        );
+        let px = scale(1.0 / MATCH_PX_PER_MM);
+        let tl = translate(idx.x - m, idx.y - m).then_after(&px);
+        let rot = Homography([-1.0, 0.0, cw, 0.0, -1.0, ch, 0.0, 0.0, 1.0]);
+        let br = rot.then_after(&tl);
+        (win, [tl, br])
+    }
+
+    /// Reads an attempt's index `which` (0 top-left, 1 bottom-right) again over the part of its
+    /// window that no card in `over` (table mm) covers ([`Deck::best_visible`]). `None` on a
+    /// deck printing another bottom-right index (which set reads it is decided with the whole
+    /// window), or where too little of the index shows.
+    fn read_index_uncovered(
+        &self,
+        frame: &Mat,
+        quad_mm: &[Pt; 4],
+        which: usize,
+        over: &[[Pt; 4]],
+    ) -> Result<Option<(String, f64, f64)>, VisionError> {
+        if self.deck.bottom_right.is_some() {
+            return Ok(None);
+        }
+        let Some(table_from_card) = self.table_from_card(quad_mm) else {
+            return Ok(None);
+        };
+        let (win, corners) = self.index_windows();
+        let Some(corner) = corners.get(which) else {
+            return Ok(None);
+        };
+        let image_from_card = self.image_from_table.then_after(&table_from_card);
+        let here = warp(frame, &image_from_card.then_after(corner), win)?;
+        let window = Window::new(Gray::from_mat(&here)?);
+        let table_from_window = table_from_card.then_after(corner);
+        let visible: Vec<bool> = (0..window.h)
+            .flat_map(|y| (0..window.w).map(move |x| (x, y)))
+            .map(|(x, y)| {
+                let p = table_from_window.apply(Pt::new(x as f64, y as f64));
+                !over.iter().any(|o| point_in_polygon(p, o))
+            })
+            .collect();
+        Ok(self.deck.best_visible(&window, &visible))
+    }
+
     /// Reads one proposed card; `None` when it cannot be read with confidence.
     fn read_card(
         &self,
@@ -2565,17 +2743,7 @@ impl CardReader {
         };
         let image_from_card = self.image_from_table.then_after(&table_from_card);
         let idx = self.deck.index;
-        let m = SEARCH_MM;
-        let win = Size::new(
-            ((idx.width + 2.0 * m) * MATCH_PX_PER_MM).round() as i32,
-            ((idx.height + 2.0 * m) * MATCH_PX_PER_MM).round() as i32,
-        );
-        let px = scale(1.0 / MATCH_PX_PER_MM);
-        // Top-left index: window pixels → card mm.
-        let tl = translate(idx.x - m, idx.y - m).then_after(&px);
-        // Bottom-right index, turned upright: the card rotated by 180° about its centre.
-        let rot = Homography([-1.0, 0.0, cw, 0.0, -1.0, ch, 0.0, 0.0, 1.0]);
-        let br = rot.then_after(&tl);
+        let (win, [tl, br]) = self.index_windows();
         let mut reads = Vec::new();
         let mut questions = Vec::new();
         let (wx, wy) = (f64::from(win.width) / 2.0, f64::from(win.height) / 2.0);
@@ -2866,6 +3034,20 @@ fn mean_offset(mean: &Pattern, g: &Gray) -> (isize, isize) {
         }
     }
     (best.0 as isize - m as isize, best.1 as isize - m as isize)
+}
+
+/// The best of `scores` (at least two): its place, its score and its margin over the
+/// runner-up, relative: how much of what the runner-up fails to explain the best explains.
+/// 0.95 against 0.90 is as telling as 0.60 against 0.20 (a sharp index under noise against a
+/// blurred one), and 0.62 against 0.58 is not.
+fn best_and_margin(scores: &[f64]) -> (usize, f64, f64) {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|a, b| scores[*b].total_cmp(&scores[*a]));
+    let (first, second) = match (order.first(), order.get(1)) {
+        (Some(&a), Some(&b)) => (scores[a], scores[b]),
+        _ => return (0, -1.0, 0.0),
+    };
+    (order[0], first, (first - second) / (1.0 - second).max(1e-3))
 }
 
 /// The card whose index, turned by 180°, shows the same rank: a 6's is a 9, a 9's is a 6 (of
@@ -3982,6 +4164,66 @@ mod tests {
         .expect("copy");
         let cut_window = colour(&on_paper(&cut, 0, m + shift));
         assert_eq!(read(&cut_window, (m as usize, 0)), None);
+    }
+
+    #[test]
+    fn an_index_half_under_a_card_is_read_over_what_shows_of_it() {
+        let deck = test_deck("uncovered", true);
+        let (card, index) = deck
+            .whole
+            .iter()
+            .find(|(card, _)| card == "KD")
+            .expect("K♦");
+        let m = (SEARCH_MM * MATCH_PX_PER_MM).round() as i32;
+        let mut window = on_paper(index, m, m);
+        // Another card over its lower part: its edge, its paper and a pip of its own.
+        let edge = window.rows() * 11 / 20;
+        let (w, h) = (window.cols(), window.rows());
+        imgproc::rectangle_def(
+            &mut window,
+            core::Rect::new(0, edge, w, h - edge),
+            Scalar::all(250.0),
+        )
+        .expect("paper");
+        imgproc::line_def(
+            &mut window,
+            Point::new(0, edge),
+            Point::new(w, edge),
+            Scalar::all(30.0),
+        )
+        .expect("edge");
+        imgproc::circle(
+            &mut window,
+            Point::new(w / 3, edge + 25),
+            12,
+            Scalar::all(20.0),
+            -1,
+            imgproc::LINE_8,
+            0,
+        )
+        .expect("pip");
+        let window = Window::new(Gray::from_mat(&window).expect("grey"));
+        let visible_from = |row: i32| -> Vec<bool> {
+            (0..window.h)
+                .flat_map(|y| (0..window.w).map(move |_| (y as i32) < row))
+                .collect()
+        };
+        let seen = deck
+            .best_visible(&window, &visible_from(edge))
+            .expect("read over what shows");
+        assert_eq!(&seen.0, card);
+        assert!(seen.1 > 0.9 && seen.2 > 0.3, "{seen:?}");
+        // The whole window, the card over it included, fits it worse.
+        let whole = deck.best_visible(&window, &vec![true; window.px.len()]);
+        assert!(
+            whole.as_ref().is_none_or(|w| w.1 < seen.1 - 0.1),
+            "{whole:?}"
+        );
+        // Less than half of it showing is no witness.
+        assert_eq!(
+            deck.best_visible(&window, &visible_from(m + index.rows() * 2 / 5)),
+            None
+        );
     }
 
     #[test]
