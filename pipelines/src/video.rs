@@ -250,22 +250,29 @@ pub fn require_element(element: &str) -> Result<(), VideoError> {
     if gstreamer::ElementFactory::find(element).is_some() {
         return Ok(());
     }
-    let package = match element {
-        "x264enc" => "gstreamer1.0-plugins-ugly",
-        "webrtcbin" | "rtpbin" => "gstreamer1.0-plugins-bad and gstreamer1.0-nice",
-        "vaapih264enc" => "gstreamer1.0-vaapi",
-        "nvh264enc" | "debugqroverlay" => "gstreamer1.0-plugins-bad",
-        "rtspsrc" | "v4l2src" | "v4l2h264enc" | "mp4mux" | "splitmuxsink" | "rtph264pay" => {
-            "gstreamer1.0-plugins-good"
-        }
-        _ => "gstreamer1.0-plugins-base",
-    };
+    let package = debian_package(element);
     Err(VideoError::MissingElement {
         element: element.to_owned(),
         hint: format!(
             "install the Debian package {package} (scripts/install-deps.sh installs the defaults)"
         ),
     })
+}
+
+/// The Debian 12 package that ships a GStreamer element the cameras use.
+fn debian_package(element: &str) -> &'static str {
+    match element {
+        "x264enc" => "gstreamer1.0-plugins-ugly",
+        "webrtcbin" | "rtpbin" => "gstreamer1.0-plugins-bad and gstreamer1.0-nice",
+        "vaapih264enc" => "gstreamer1.0-vaapi",
+        "nvh264enc" | "debugqroverlay" | "h264parse" => "gstreamer1.0-plugins-bad",
+        "rtspsrc" | "v4l2src" | "v4l2h264enc" | "mp4mux" | "splitmuxsink" | "rtph264pay" => {
+            "gstreamer1.0-plugins-good"
+        }
+        // Debian ships the Pango plugin (the text and time overlays) with the X11 sinks.
+        "textoverlay" | "timeoverlay" | "clockoverlay" => "gstreamer1.0-x",
+        _ => "gstreamer1.0-plugins-base",
+    }
 }
 
 /// Checks a caps string as a technician wrote it (`[[camera]] caps`).
@@ -278,4 +285,20 @@ pub fn check_caps(text: &str) -> Result<(), String> {
         return Err(format!("`{text}` names no format"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::debian_package;
+
+    #[test]
+    fn a_missing_element_names_the_debian_package_that_ships_it() {
+        // The overlays are Pango's, which Debian 12 ships in gstreamer1.0-x, not in -base:
+        // a fresh machine with -base alone has no textoverlay.
+        assert_eq!(debian_package("textoverlay"), "gstreamer1.0-x");
+        assert_eq!(debian_package("timeoverlay"), "gstreamer1.0-x");
+        assert_eq!(debian_package("h264parse"), "gstreamer1.0-plugins-bad");
+        assert_eq!(debian_package("x264enc"), "gstreamer1.0-plugins-ugly");
+        assert_eq!(debian_package("videoconvert"), "gstreamer1.0-plugins-base");
+    }
 }
