@@ -21,6 +21,7 @@ PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-nice
   gstreamer1.0-x               # textoverlay and timeoverlay (Debian ships the Pango plugin here)
+  gstreamer1.0-libav           # avdec_h264: tests/whip_server.py decodes what the WHIP client pushes
   gir1.2-gst-rtsp-server-1.0   # the IP camera of tests/video_camera_loss.rs (tests/rtsp_camera.py)
   chromium                     # the WebRTC and LL-HLS viewer of the video tests (headless)
   kdegames-card-data-kf5 librsvg2-bin python3-opencv python3-numpy  # vision test data: tests/vision/synth.py (card decks, SVG export, rendering)
