@@ -319,23 +319,7 @@ impl Pattern {
         steps: usize,
         max: (usize, usize),
     ) -> (usize, usize, f32) {
-        let around = |c: usize, max: usize| c.saturating_sub(1)..=(c + 1).min(max);
-        let mut best = from;
-        for _ in 0..steps {
-            let start = best;
-            for y in around(start.1, max.1) {
-                for x in around(start.0, max.0) {
-                    let v = self.ncc(win, x, y);
-                    if v > best.2 {
-                        best = (x, y, v);
-                    }
-                }
-            }
-            if (best.0, best.1) == (start.0, start.1) {
-                break;
-            }
-        }
-        best
+        uphill(from, steps, max, |x, y| self.ncc(win, x, y))
     }
 
     /// [`Pattern::ncc`] over the window's pixels flagged in `visible` alone (both sides'
@@ -1229,11 +1213,10 @@ impl Deck {
         }
         let (sx, sy) = (window.w - tw, window.h - th);
         let whole = vec![true; tw * th];
-        let masked = |p: &Pattern, at: (usize, usize), all: &[bool]| {
-            f64::from(p.masked_ncc(window, at, visible, all))
-        };
+        let masked =
+            |p: &Pattern, at: (usize, usize), all: &[bool]| p.masked_ncc(window, at, visible, all);
         // Every other place, then uphill a pixel at a time.
-        let mut at = (0, 0, f64::MIN);
+        let mut at = (0, 0, f32::MIN);
         for y in (0..=sy).step_by(2) {
             for x in (0..=sx).step_by(2) {
                 let v = masked(&self.mean, (x, y), &whole);
@@ -1242,27 +1225,10 @@ impl Deck {
                 }
             }
         }
-        let around = |c: usize, max: usize| c.saturating_sub(1)..=(c + 1).min(max);
-        loop {
-            let start = at;
-            for y in around(start.1, sy) {
-                for x in around(start.0, sx) {
-                    let v = masked(&self.mean, (x, y), &whole);
-                    if v > at.2 {
-                        at = (x, y, v);
-                    }
-                }
-            }
-            if (at.0, at.1) == (start.0, start.1) {
-                break;
-            }
-        }
-        if at.2 < f64::from(MIN_INDEX_LIKENESS)
-            || at.0 == 0
-            || at.1 == 0
-            || at.0 == sx
-            || at.1 == sy
-        {
+        let at = uphill(at, usize::MAX, (sx, sy), |x, y| {
+            masked(&self.mean, (x, y), &whole)
+        });
+        if at.2 < MIN_INDEX_LIKENESS || at.0 == 0 || at.1 == 0 || at.0 == sx || at.1 == sy {
             return None;
         }
         let shown = (0..th)
@@ -1274,7 +1240,7 @@ impl Deck {
         }
         let split = self.split.max(0) as usize;
         let (rank_all, suit_all) = (vec![true; tw * split], vec![true; tw * (th - split)]);
-        let mut scored: Vec<(f64, usize)> = self
+        let mut scored: Vec<(f32, usize)> = self
             .templates
             .iter()
             .enumerate()
@@ -1283,25 +1249,19 @@ impl Deck {
         scored.sort_by(|a, b| b.0.total_cmp(&a.0));
         let mut rank_best = [-1.0f64; 13];
         let mut suit_of = [[-1.0f64; 4]; 13];
-        for (n, (_, i)) in scored.into_iter().enumerate() {
+        for (n, (score, i)) in scored.into_iter().enumerate() {
             let Some(t) = self.templates.get(i) else {
                 continue;
             };
             let mut place = (at.0, at.1);
             if n < REFINED {
-                let mut best = f64::MIN;
-                for y in around(at.1, sy) {
-                    for x in around(at.0, sx) {
-                        let v = masked(&t.full, (x, y), &whole);
-                        if v > best {
-                            best = v;
-                            place = (x, y);
-                        }
-                    }
-                }
+                let best = uphill((at.0, at.1, score), 1, (sx, sy), |x, y| {
+                    masked(&t.full, (x, y), &whole)
+                });
+                place = (best.0, best.1);
             }
-            let r = masked(&t.rank_part, place, &rank_all);
-            let s = masked(&t.suit_part, (place.0, place.1 + split), &suit_all);
+            let r = f64::from(masked(&t.rank_part, place, &rank_all));
+            let s = f64::from(masked(&t.suit_part, (place.0, place.1 + split), &suit_all));
             rank_best[t.rank] = rank_best[t.rank].max(r);
             suit_of[t.rank][t.suit] = s;
         }
@@ -3040,6 +3000,33 @@ fn mean_offset(mean: &Pattern, g: &Gray) -> (isize, isize) {
         }
     }
     (best.0 as isize - m as isize, best.1 as isize - m as isize)
+}
+
+/// From `from` (x, y and its score), uphill by `score` a pixel at a time within the places
+/// `0..=max.0 × 0..=max.1`, at most `steps` times: the best place found and its score.
+fn uphill(
+    from: (usize, usize, f32),
+    steps: usize,
+    max: (usize, usize),
+    score: impl Fn(usize, usize) -> f32,
+) -> (usize, usize, f32) {
+    let around = |c: usize, max: usize| c.saturating_sub(1)..=(c + 1).min(max);
+    let mut best = from;
+    for _ in 0..steps {
+        let start = best;
+        for y in around(start.1, max.1) {
+            for x in around(start.0, max.0) {
+                let v = score(x, y);
+                if v > best.2 {
+                    best = (x, y, v);
+                }
+            }
+        }
+        if (best.0, best.1) == (start.0, start.1) {
+            break;
+        }
+    }
+    best
 }
 
 /// The best of `scores` (at least two): its place, its score and its margin over the
