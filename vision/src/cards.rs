@@ -1297,9 +1297,11 @@ impl Deck {
     }
 
     /// Of two cards whose indices look alike in a window (the question's named card and its
-    /// rival, each as its set of templates read it), the one whose face the proposal shows (`image_from_card`: card mm
-    /// → frame), when it fits clearly better than the other's, either way round; `None` when
-    /// the deck has no faces or they do not tell. `seen` holds the face once warped.
+    /// rival, each as its set of templates read it), the one whose face the proposal shows
+    /// (`image_from_card`: card mm → frame), when it fits clearly better than the other's,
+    /// either way round; where the question says which way round each lies, also the named
+    /// card when its face fits clearly better that way. `None` when the deck has no faces or
+    /// they do not tell. `seen` holds the face once warped.
     ///
     /// With `visible` (one flag per pixel of the warped face, see [`Deck::face_size`]), only
     /// the pixels flagged are compared, and a face less than [`FACE_VISIBLE_MIN`] visible
@@ -1354,37 +1356,69 @@ impl Deck {
             ),
             None => (Vec::new(), Vec::new()),
         };
+        // Each face's best fit upright and turned.
         let fit = |f: &FacePattern| {
-            let mut best = f32::MIN;
+            let mut best = [f32::MIN; 2];
             for y in 0..=2 * m {
                 for x in 0..=2 * m {
-                    best = match visible {
-                        None => best
-                            .max(f.upright.ncc(window, x, y))
-                            .max(f.turned.ncc(window, x, y)),
-                        Some(v) => best
-                            .max(f.upright.masked_ncc(window, (x, y), v, &up_differs))
-                            .max(f.turned.masked_ncc(window, (x, y), v, &turned_differs)),
+                    let (upright, turned) = match visible {
+                        None => (f.upright.ncc(window, x, y), f.turned.ncc(window, x, y)),
+                        Some(v) => (
+                            f.upright.masked_ncc(window, (x, y), v, &up_differs),
+                            f.turned.masked_ncc(window, (x, y), v, &turned_differs),
+                        ),
                     };
+                    best = [best[0].max(upright), best[1].max(turned)];
                 }
             }
-            f64::from(best)
+            best.map(f64::from)
         };
-        let (fit_a, fit_b) = (fit(face_a), fit(face_b));
+        let (fits_a, fits_b) = (fit(face_a), fit(face_b));
+        let either = |f: [f64; 2]| f[0].max(f[1]);
+        let (fit_a, fit_b) = (either(fits_a), either(fits_b));
         if std::env::var_os("CROUPIER_VISION_DEBUG").is_some() {
             let how = if visible.is_some() {
                 " (visible part)"
             } else {
                 ""
             };
-            eprintln!("face{how}: {} {fit_a:.3} against {} {fit_b:.3}", a.0, b.0);
+            let ways = match question.facing {
+                Some(f) => format!(" (turned {f:?}; upright, turned {fits_a:.3?} {fits_b:.3?})"),
+                None => String::new(),
+            };
+            eprintln!(
+                "face{how}: {} {fit_a:.3} against {} {fit_b:.3}{ways}",
+                a.0, b.0
+            );
         }
+        // Either way round, the face tells either card.
         let (winner, won, lost) = if fit_a >= fit_b {
             (a, fit_a, fit_b)
         } else {
             (b, fit_b, fit_a)
         };
-        Ok((won >= FACE_MIN && won - lost >= FACE_MARGIN).then(|| winner.clone()))
+        if won >= FACE_MIN && won - lost >= FACE_MARGIN {
+            return Ok(Some(winner.clone()));
+        }
+        // Where the windows' sets say which way round each card lies, the named card is also
+        // told where its face, the way its set puts it, fits clearly better than the rival's
+        // the way the rival's set puts it, and better than the rival's the other way round
+        // too (or which way the card lies is in doubt). Jolly-royal's Q♣ and Q♠ differ in
+        // their small pips alone, but a Q♠ whose bottom-right index this window would be lies
+        // turned, its big Q upside down. The rival is never told this way: over part of a
+        // face, glare and the paper's shading tell one way round from the other less surely
+        // than the pips tell two cards apart (ancient-egyptians' 8♥, upright, fitted 8♦
+        // turned at 0.75 and itself upright at 0.51 on seed 20).
+        let Some([named_turned, rival_turned]) = question.facing else {
+            return Ok(None);
+        };
+        let named_fit = fits_a[usize::from(named_turned)];
+        let rival_fit = fits_b[usize::from(rival_turned)];
+        let rival_other_way = fits_b[usize::from(!rival_turned)];
+        Ok((named_fit >= FACE_MIN
+            && named_fit - rival_fit >= FACE_MARGIN
+            && named_fit > rival_other_way)
+            .then(|| a.clone()))
     }
 
     /// The size of a warped face (the card at [`FACE_PX_PER_MM`], [`FACE_SEARCH_PX`] around
@@ -1633,6 +1667,9 @@ struct FaceQuestion {
     /// The rival is the named card's turned twin: its face means this window is the twin's
     /// other corner and no witness; the named card's face, the named card.
     twin: bool,
+    /// Which way round each card's face must lie, named then rival (`true`: turned by 180°
+    /// from the warped face), where the window's set of templates says it; `None`: either.
+    facing: Option<[bool; 2]>,
 }
 
 impl FaceQuestion {
@@ -1647,6 +1684,15 @@ impl FaceQuestion {
             named,
             rival,
             twin,
+            facing: None,
+        }
+    }
+
+    /// The question with each card's face lying the way its set of templates puts it.
+    fn facing(self, named_turned: bool, rival_turned: bool) -> FaceQuestion {
+        FaceQuestion {
+            facing: Some([named_turned, rival_turned]),
+            ..self
         }
     }
 }
@@ -2771,11 +2817,16 @@ impl CardReader {
                 if let (Some(bottom_right), Some((at, _))) = (&self.deck.bottom_right, other) {
                     let other = bottom_right.best(&window, &here, at)?;
                     let score = |r: &Option<(String, f64, f64)>| r.as_ref().map_or(-1.0, |r| r.1);
-                    let (better, worse) = if score(&other) > score(&read) {
+                    let better_is_bottom_right = score(&other) > score(&read);
+                    let (better, worse) = if better_is_bottom_right {
                         (other, read)
                     } else {
                         (read, other)
                     };
+                    // The face lies turned where the top-left set reads the bottom-right
+                    // window, or the bottom-right set the top-left one.
+                    let bottom_right_window = !reads.is_empty();
+                    let better_turned = better_is_bottom_right != bottom_right_window;
                     let ambiguous = match (&better, &worse) {
                         (Some(b), Some(w)) => b.0 != w.0 && b.1 - w.1 < CORNERS_AMBIGUOUS_WITHIN,
                         _ => false,
@@ -2783,7 +2834,8 @@ impl CardReader {
                     read = match (ambiguous, better, worse) {
                         (true, Some(b), Some(w)) => {
                             let named = (b.0.clone(), b.1, 0.0);
-                            let question = FaceQuestion::new(reads.len(), b, w, false);
+                            let question = FaceQuestion::new(reads.len(), b, w, false)
+                                .facing(better_turned, !better_turned);
                             let told = ask_face(&question, &mut face)?;
                             if told.is_none() && contested.is_none() {
                                 contested = Some((named, question));
@@ -4048,6 +4100,37 @@ mod tests {
     }
 
     /// The reader's deck made from [`faces`] (in a folder removed again).
+    #[test]
+    fn a_face_fitted_the_way_each_set_puts_it_tells_two_cards_differing_in_a_pip() {
+        let dir = std::env::temp_dir().join(format!("croupier-facing-{}", std::process::id()));
+        faces(&dir, false);
+        let templates = Deck::from_faces(&dir, "facing");
+        let spades = crate::read_image(&dir.join("6S.png"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let deck = Deck::load(&templates.expect("deck")).expect("load");
+        let spades = spades.expect("6S");
+        let card_to_face = scale(2.0);
+        let said = |card: &str| (card.to_owned(), 0.9, 0.0);
+        let ask = |a: &str, b: &str, facing: Option<(bool, bool)>| {
+            let mut question = FaceQuestion::new(0, said(a), said(b), false);
+            if let Some((named, rival)) = facing {
+                question = question.facing(named, rival);
+            }
+            deck.told_by_face(&spades, &card_to_face, &question, None, &mut None)
+                .expect("told")
+                .map(|r| r.0)
+        };
+        // The 6♠ and the 6♣ differ in their suit mark alone: either way round, the face does
+        // not tell them apart.
+        assert_eq!(ask("6S", "6C", None), None);
+        // The window read 6♠ upright, and 6♣ turned (its other corner): upright, it is the 6♠.
+        assert_eq!(ask("6S", "6C", Some((false, true))).as_deref(), Some("6S"));
+        // Named the way the face does not lie, the named card is not told, nor is the rival
+        // this way.
+        assert_eq!(ask("6C", "6S", Some((true, false))), None);
+        assert_eq!(ask("6S", "6C", Some((true, false))), None);
+    }
+
     fn test_deck(name: &str, alike: bool) -> Deck {
         let dir = std::env::temp_dir().join(format!("croupier-{name}-{}", std::process::id()));
         faces(&dir, alike);
