@@ -278,6 +278,11 @@ pub fn run(
                 .flatten()
                 .filter_map(|c| Some((c["card"].as_str()?.to_owned(), label_centre_mm(c, table)?)))
                 .collect();
+            if std::env::var_os("CROUPIER_VISION_DEBUG").is_some() {
+                for (card, at) in &truth {
+                    eprintln!("truth: {card} at {:.0},{:.0} mm", at.x, at.y);
+                }
+            }
             // Each read belongs to the labelled card whose centre is nearest (within 30 mm):
             // in a dealt hand two cards' centres can lie closer than 30 mm, and a read of one
             // must not be counted against the other.
