@@ -607,6 +607,10 @@ const CORNERS_AMBIGUOUS_WITHIN: f64 = 0.2;
 const SUITS_TOLD_APART: f64 = 0.6;
 const SUITS_TOLD_SCORE: f64 = 0.9;
 
+/// A window is moved over an index it cuts at its edge only where the mean index fits there
+/// at least this well (half an index showing fits at about 0.5).
+const CUT_INDEX_LIKENESS: f64 = 0.5;
+
 /// Below this fit of the mean index at half scale ([`Deck::glance`]) a window is not read. On
 /// the synthetic sets (94 000 windows, nine decks) no window that read a card at 0.6 or more
 /// glanced below 0.3; on an empty table 64 % of the windows glance below 0.2.
@@ -1227,6 +1231,35 @@ impl Deck {
             return None;
         }
         Some(at)
+    }
+
+    /// How far (window px, x then y) the mean index lies from the middle of the window's
+    /// search room, where it fits best at the room's very edge ([`Deck::mean_index_at`] finds
+    /// no index there) and fits like an index; at most [`SEARCH_MM`] either way. `None` where
+    /// it fits best inside the room, or nowhere.
+    fn index_off_middle(&self, window: &Window, glanced: (usize, usize)) -> Option<(f64, f64)> {
+        let (sx, sy) = self.search_room(window);
+        if sx == 0 || sy == 0 {
+            return None;
+        }
+        let from = (glanced.0.min(sx), glanced.1.min(sy));
+        let from = (from.0, from.1, self.mean.ncc(window, from.0, from.1));
+        let at = self.mean.climb(window, from, GLANCED_CLIMB, (sx, sy));
+        let on_edge = at.0 == 0 || at.1 == 0 || at.0 == sx || at.1 == sy;
+        if !on_edge || f64::from(at.2) < CUT_INDEX_LIKENESS {
+            return None;
+        }
+        let reach = SEARCH_MM * MATCH_PX_PER_MM;
+        let off = |a: usize, room: usize| (a as f64 - room as f64 / 2.0).clamp(-reach, reach);
+        Some((off(at.0, sx), off(at.1, sy)))
+    }
+
+    /// The places the mean index can take in the window (x then y, from 0).
+    fn search_room(&self, window: &Window) -> (usize, usize) {
+        (
+            window.w.saturating_sub(self.mean.w),
+            window.h.saturating_sub(self.mean.h),
+        )
     }
 
     /// Where one card's whole-index template fits best in the window (as [`Deck::best`] places
@@ -2856,6 +2889,8 @@ impl CardReader {
             let mut best = None;
             let mut contested = None;
             let mut colour = Mat::default();
+            // The window as the outline puts it, unturned.
+            let mut straight: Option<Window> = None;
             // The outline gives the card's direction to a degree or two; over an index 38 mm
             // tall that is a pixel or more of shear. An index that looks like one but does not
             // match well is read again turned by ±2°, then ±4°, about its window's centre, until
@@ -2976,9 +3011,44 @@ impl CardReader {
                     best = read;
                     colour = here;
                 }
+                if first {
+                    straight = Some(window);
+                }
                 let s0 = score(&best);
                 if (first && s0 < RETURN_BELOW) || s0 >= RETRY_BELOW {
                     break;
+                }
+            }
+            // An index the window cuts at its edge (the proposal a few millimetres off, as an
+            // edge bent by a court picture touching the border puts it): the window is moved
+            // by as much as the mean index lies off its middle, at most the search margin
+            // again, and read once more.
+            let off_middle = match (&best, &straight) {
+                (None, Some(window)) if self.deck.bottom_right.is_none() => {
+                    self.deck.index_off_middle(window, top_left_at)
+                }
+                _ => None,
+            };
+            if let Some((dx, dy)) = off_middle {
+                let moved = image_from_card
+                    .then_after(&corner)
+                    .then_after(&translate(dx, dy));
+                let here = warp(frame, &moved, win)?;
+                let window = Window::new(Gray::from_mat(&here)?);
+                let (sx, sy) = self.deck.search_room(&window);
+                let read = self.deck.best(&window, &here, (sx / 2, sy / 2))?;
+                if std::env::var_os("CROUPIER_VISION_DEBUG").is_some() {
+                    let c = centroid(&q);
+                    eprintln!(
+                            "index {} at {:.0},{:.0} cut by its window, moved {dx:.0},{dy:.0} px: {read:?}",
+                            reads.len(),
+                            c.x,
+                            c.y
+                        );
+                }
+                if read.is_some() {
+                    best = read;
+                    colour = here;
                 }
             }
             // A window its two sets left contested, and no turn of it read: it still names its
@@ -4388,6 +4458,22 @@ mod tests {
         .expect("copy");
         let cut_window = colour(&on_paper(&cut, 0, m + shift));
         assert_eq!(read(&cut_window, (m as usize, 0)), None);
+        // Such a window is moved up over the index by at most the search margin; the whole
+        // one is not moved.
+        let grey = |c: &Mat| Window::new(Gray::from_mat(c).expect("grey"));
+        let (dx, dy) = deck
+            .index_off_middle(&grey(&cut_window), (m as usize, 0))
+            .expect("an index cut at the top");
+        let reach = SEARCH_MM * MATCH_PX_PER_MM;
+        assert!(
+            dx.abs() <= 1.0 && dy < -reach / 2.0 && dy >= -reach,
+            "{dx}, {dy}"
+        );
+        let whole_window = colour(&on_paper(index, m, m));
+        assert_eq!(
+            deck.index_off_middle(&grey(&whole_window), (m as usize, m as usize)),
+            None
+        );
     }
 
     #[test]
