@@ -187,6 +187,9 @@ pub struct Deck {
     faces: Vec<FacePattern>,
     /// Whether the closest templates climb from the mean index's place (a deck with two sets).
     climb: bool,
+    /// For each template, the cards whose indices look like it (correlation at one place of
+    /// [`INDEX_LOOK_ALIKE`] or more).
+    look_alikes: Vec<Vec<String>>,
 }
 
 /// One card's index, prepared for comparison: whole, and its rank and suit parts.
@@ -611,6 +614,10 @@ const SUITS_TOLD_SCORE: f64 = 0.9;
 /// at least this well (half an index showing fits at about 0.5).
 const CUT_INDEX_LIKENESS: f64 = 0.5;
 
+/// Two cards whose index templates correlate this well at one place look alike: a lone index
+/// read with little margin is taken only where the face tells it from each of them.
+const INDEX_LOOK_ALIKE: f64 = 0.85;
+
 /// Below this fit of the mean index at half scale ([`Deck::glance`]) a window is not read. On
 /// the synthetic sets (94 000 windows, nine decks) no window that read a card at 0.6 or more
 /// glanced below 0.3; on an empty table 64 % of the windows glance below 0.2.
@@ -951,6 +958,27 @@ impl Deck {
                 }
             }
         }
+        let card_name = |t: &CardPattern| {
+            format!(
+                "{}{}",
+                crate::calibration::RANKS[t.rank],
+                crate::calibration::SUITS[t.suit]
+            )
+        };
+        let look_alikes = templates
+            .iter()
+            .map(|a| {
+                templates
+                    .iter()
+                    .filter(|b| !std::ptr::eq(*b, a) && a.full.px.len() == b.full.px.len())
+                    .filter(|b| {
+                        let same: f32 = a.full.px.iter().zip(&b.full.px).map(|(x, y)| x * y).sum();
+                        f64::from(same) >= INDEX_LOOK_ALIKE
+                    })
+                    .map(card_name)
+                    .collect()
+            })
+            .collect();
         let mut faces = Vec::new();
         for face in &t.faces {
             let m = decoded(face, "face")?;
@@ -1000,6 +1028,7 @@ impl Deck {
                 Some(Box::new(corner))
             },
             climb,
+            look_alikes,
         })
     }
 
@@ -1516,6 +1545,50 @@ impl Deck {
             && named_fit - rival_fit >= FACE_MARGIN
             && named_fit > rival_other_way)
             .then(|| a.clone()))
+    }
+
+    /// The cards whose indices look like `card`'s in either set of templates.
+    fn looking_like(&self, card: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for set in std::iter::once(self).chain(self.bottom_right.as_deref()) {
+            let found = set.templates.iter().position(|t| {
+                let mut c = card.chars();
+                c.next() == crate::calibration::RANKS.get(t.rank).copied()
+                    && c.next() == crate::calibration::SUITS.get(t.suit).copied()
+            });
+            for other in found
+                .and_then(|i| set.look_alikes.get(i))
+                .into_iter()
+                .flatten()
+            {
+                if !out.contains(other) {
+                    out.push(other.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether the face (its pixels flagged in `visible`) tells `card` from each of `others`,
+    /// one by one as [`Deck::told_by_face`] tells two apart.
+    fn face_tells_from(
+        &self,
+        frame: &Mat,
+        image_from_card: &Homography,
+        card: &str,
+        others: &[String],
+        visible: &[bool],
+        seen: &mut Option<Window>,
+    ) -> Result<bool, VisionError> {
+        let named = (card.to_owned(), 1.0, 1.0);
+        for other in others {
+            let question = FaceQuestion::new(0, named.clone(), (other.clone(), 1.0, 1.0), false);
+            let told = self.told_by_face(frame, image_from_card, &question, Some(visible), seen)?;
+            if told.is_none_or(|t| t.0 != card) {
+                return Ok(false);
+            }
+        }
+        Ok(!others.is_empty())
     }
 
     /// The size of a warped face (the card at [`FACE_PX_PER_MM`], [`FACE_SEARCH_PX`] around
@@ -2107,6 +2180,7 @@ impl CardReader {
             };
             let centre = centroid(&attempt.quad_mm);
             let mut set_aside = self.ask_face_again(frame, &mut attempt, &on_top)?;
+            set_aside |= self.face_vouches_alone(frame, &mut attempt, &on_top)?;
             let over: Vec<[Pt; 4]> = on_top
                 .iter()
                 .filter(|other| centroid(&other[..]).sub(centre).len() > SAME_PLACE_MM)
@@ -2168,35 +2242,24 @@ impl CardReader {
     /// (`on_top`, table mm) covers: a face mostly under other cards fits both candidates
     /// badly as a whole, and the cards over it can fit the wrong one (a 3♥'s pips where a
     /// 6♠'s lie). Whether any witness changed.
-    fn ask_face_again(
-        &self,
-        frame: &Mat,
-        attempt: &mut Attempt,
-        on_top: &[[Pt; 4]],
-    ) -> Result<bool, VisionError> {
-        if attempt.face_questions.is_empty() {
-            return Ok(false);
-        }
-        let centre = centroid(&attempt.quad_mm);
-        let over: Vec<[Pt; 4]> = on_top
+    /// The cards read (in `on_top`) lying over the card at `quad_mm`, itself left out.
+    fn read_over(&self, quad_mm: &[Pt; 4], on_top: &[[Pt; 4]]) -> Vec<[Pt; 4]> {
+        let centre = centroid(quad_mm);
+        on_top
             .iter()
             .filter(|o| {
-                centroid(&o[..]).sub(centre).len() > SAME_PLACE_MM
-                    && overlap(o, &attempt.quad_mm) > 0.0
+                centroid(&o[..]).sub(centre).len() > SAME_PLACE_MM && overlap(o, quad_mm) > 0.0
             })
             .copied()
-            .collect();
-        // Nothing read over it: the whole face was compared already.
-        if over.is_empty() {
-            return Ok(false);
-        }
-        let Some(size) = self.deck.face_size() else {
-            return Ok(false);
-        };
+            .collect()
+    }
+
+    /// Which pixels of the card's warped face ([`Deck::face_size`]) no card in `over` covers,
+    /// and the card's mm → frame; `None` where the deck has no faces.
+    fn face_visible(&self, quad_mm: &[Pt; 4], over: &[[Pt; 4]]) -> Option<(Vec<bool>, Homography)> {
+        let size = self.deck.face_size()?;
         let (cw, ch) = (self.deck.card.width, self.deck.card.height);
-        let Some(table_from_card) = self.table_from_card(&attempt.quad_mm) else {
-            return Ok(false);
-        };
+        let table_from_card = self.table_from_card(quad_mm)?;
         let to_card = face_px_to_card();
         let (w, h) = (size.width.max(0) as usize, size.height.max(0) as usize);
         let visible: Vec<bool> = (0..w * h)
@@ -2207,7 +2270,68 @@ impl CardReader {
                 on_card && !over.iter().any(|o| point_in_polygon(t, o))
             })
             .collect();
-        let image_from_card = self.image_from_table.then_after(&table_from_card);
+        Some((visible, self.image_from_table.then_after(&table_from_card)))
+    }
+
+    /// A lone witness well fitted but with little margin in its own set (an ancient-egyptians
+    /// 5♣ over the 3♣, whose index looks like it) stands with `card_min_margin` where the
+    /// face, over what no card read covers, tells it from every card whose index looks like
+    /// its own; whether it was raised.
+    fn face_vouches_alone(
+        &self,
+        frame: &Mat,
+        attempt: &mut Attempt,
+        on_top: &[[Pt; 4]],
+    ) -> Result<bool, VisionError> {
+        let t = &self.thresholds;
+        if self.deck.faces.is_empty() || attempt.witnesses.iter().flatten().count() != 1 {
+            return Ok(false);
+        }
+        let over = self.read_over(&attempt.quad_mm, on_top);
+        let Some((visible, image_from_card)) = self.face_visible(&attempt.quad_mm, &over) else {
+            return Ok(false);
+        };
+        let Some(witness) = attempt.witnesses.iter_mut().flatten().next() else {
+            return Ok(false);
+        };
+        if witness.1 < t.card_min_score + ALONE_EXTRA_SCORE || witness.2 >= t.card_min_margin {
+            return Ok(false);
+        }
+        let alike = self.deck.looking_like(&witness.0);
+        let told = self.deck.face_tells_from(
+            frame,
+            &image_from_card,
+            &witness.0,
+            &alike,
+            &visible,
+            &mut None,
+        )?;
+        if std::env::var_os("CROUPIER_VISION_DEBUG").is_some() {
+            eprintln!("face tells {} from {alike:?}: {told}", witness.0);
+        }
+        if told {
+            witness.2 = t.card_min_margin;
+        }
+        Ok(told)
+    }
+
+    fn ask_face_again(
+        &self,
+        frame: &Mat,
+        attempt: &mut Attempt,
+        on_top: &[[Pt; 4]],
+    ) -> Result<bool, VisionError> {
+        if attempt.face_questions.is_empty() {
+            return Ok(false);
+        }
+        let over = self.read_over(&attempt.quad_mm, on_top);
+        // Nothing read over it: the whole face was compared already.
+        if over.is_empty() {
+            return Ok(false);
+        }
+        let Some((visible, image_from_card)) = self.face_visible(&attempt.quad_mm, &over) else {
+            return Ok(false);
+        };
         let mut seen = None;
         let mut changed = false;
         for q in std::mem::take(&mut attempt.face_questions) {
@@ -4347,6 +4471,42 @@ mod tests {
         // this way.
         assert_eq!(ask("6C", "6S", Some((true, false))), None);
         assert_eq!(ask("6S", "6C", Some((true, false))), None);
+    }
+
+    #[test]
+    fn a_face_tells_a_card_from_those_whose_indices_look_like_its_own() {
+        let dir = std::env::temp_dir().join(format!("croupier-alike-{}", std::process::id()));
+        faces(&dir, false);
+        let templates = Deck::from_faces(&dir, "alike");
+        let six = crate::read_image(&dir.join("6S.png"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let deck = Deck::load(&templates.expect("deck")).expect("load");
+        let six = six.expect("6S");
+        let alike = deck.looking_like("6S");
+        assert!(
+            !alike.is_empty() && !alike.contains(&"6S".to_owned()),
+            "{alike:?}"
+        );
+        let size = deck.face_size().expect("faces");
+        let all = vec![true; (size.width * size.height) as usize];
+        let tells = |card: &str, others: &[String]| {
+            deck.face_tells_from(&six, &scale(2.0), card, others, &all, &mut None)
+                .expect("told")
+        };
+        // These faces differ by their pips' layout and a small suit mark: the 6♠'s face
+        // tells it from every other rank whose index looks like a 6's…
+        let other_ranks: Vec<String> = alike
+            .iter()
+            .filter(|c| !c.starts_with('6'))
+            .cloned()
+            .collect();
+        assert!(!other_ranks.is_empty());
+        assert!(tells("6S", &other_ranks));
+        // …but not from the other 6s, so the card is not vouched for.
+        assert!(!tells("6S", &alike));
+        // Nor does it make the card a 6♣, nor tell it from nothing.
+        assert!(!tells("6C", &["6S".to_owned()]));
+        assert!(!tells("6S", &[]));
     }
 
     fn test_deck(name: &str, alike: bool) -> Deck {
