@@ -2287,6 +2287,12 @@ impl CardReader {
         if self.deck.faces.is_empty() || attempt.witnesses.iter().flatten().count() != 1 {
             return Ok(false);
         }
+        let wanted = attempt.witnesses.iter().flatten().next().is_some_and(|w| {
+            w.1 >= t.card_min_score + ALONE_EXTRA_SCORE && w.2 < t.card_min_margin
+        });
+        if !wanted {
+            return Ok(false);
+        }
         let over = self.read_over(&attempt.quad_mm, on_top);
         let Some((visible, image_from_card)) = self.face_visible(&attempt.quad_mm, &over) else {
             return Ok(false);
@@ -2294,9 +2300,6 @@ impl CardReader {
         let Some(witness) = attempt.witnesses.iter_mut().flatten().next() else {
             return Ok(false);
         };
-        if witness.1 < t.card_min_score + ALONE_EXTRA_SCORE || witness.2 >= t.card_min_margin {
-            return Ok(false);
-        }
         let alike = self.deck.looking_like(&witness.0);
         let told = self.deck.face_tells_from(
             frame,
@@ -4441,16 +4444,21 @@ mod tests {
         }
     }
 
-    /// The reader's deck made from [`faces`] (in a folder removed again).
-    #[test]
-    fn a_face_fitted_the_way_each_set_puts_it_tells_two_cards_differing_in_a_pip() {
-        let dir = std::env::temp_dir().join(format!("croupier-facing-{}", std::process::id()));
+    /// A deck made from [`faces`] printing another index bottom right (so keeping its faces),
+    /// and the face of `card` as drawn (2 px/mm), from a folder removed again.
+    fn deck_and_face(name: &str, card: &str) -> (Deck, Mat) {
+        let dir = std::env::temp_dir().join(format!("croupier-{name}-{}", std::process::id()));
         faces(&dir, false);
-        let templates = Deck::from_faces(&dir, "facing");
-        let spades = crate::read_image(&dir.join("6S.png"));
+        let templates = Deck::from_faces(&dir, name);
+        let face = crate::read_image(&dir.join(format!("{card}.png")));
         let _ = std::fs::remove_dir_all(&dir);
         let deck = Deck::load(&templates.expect("deck")).expect("load");
-        let spades = spades.expect("6S");
+        (deck, face.expect("face"))
+    }
+
+    #[test]
+    fn a_face_fitted_the_way_each_set_puts_it_tells_two_cards_differing_in_a_pip() {
+        let (deck, spades) = deck_and_face("facing", "6S");
         let card_to_face = scale(2.0);
         let said = |card: &str| (card.to_owned(), 0.9, 0.0);
         let ask = |a: &str, b: &str, facing: Option<(bool, bool)>| {
@@ -4475,13 +4483,7 @@ mod tests {
 
     #[test]
     fn a_face_tells_a_card_from_those_whose_indices_look_like_its_own() {
-        let dir = std::env::temp_dir().join(format!("croupier-alike-{}", std::process::id()));
-        faces(&dir, false);
-        let templates = Deck::from_faces(&dir, "alike");
-        let six = crate::read_image(&dir.join("6S.png"));
-        let _ = std::fs::remove_dir_all(&dir);
-        let deck = Deck::load(&templates.expect("deck")).expect("load");
-        let six = six.expect("6S");
+        let (deck, six) = deck_and_face("alike", "6S");
         let alike = deck.looking_like("6S");
         assert!(
             !alike.is_empty() && !alike.contains(&"6S".to_owned()),
@@ -4509,6 +4511,7 @@ mod tests {
         assert!(!tells("6S", &[]));
     }
 
+    /// The reader's deck made from [`faces`] (in a folder removed again).
     fn test_deck(name: &str, alike: bool) -> Deck {
         let dir = std::env::temp_dir().join(format!("croupier-{name}-{}", std::process::id()));
         faces(&dir, alike);
