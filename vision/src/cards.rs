@@ -1108,17 +1108,7 @@ impl Deck {
         // where its own offset from the mean index puts it (jolly-royal's 5♠ in the
         // bottom-right set lies 5 px from where that set's mean index fits, and ranked 43rd
         // there).
-        let start = |t: &CardPattern| {
-            if !self.climb {
-                return (at.0, at.1);
-            }
-            let shift =
-                |a: usize, e: isize, max: usize| (a as isize - e).clamp(0, max as isize) as usize;
-            (
-                shift(at.0, t.mean_offset.0, sx),
-                shift(at.1, t.mean_offset.1, sy),
-            )
-        };
+        let start = |t: &CardPattern| self.start_of(t, at, (sx, sy));
         let mut scored: Vec<(f32, usize, (usize, usize))> = self
             .templates
             .iter()
@@ -1238,14 +1228,7 @@ impl Deck {
         window: &Window,
         glanced: (usize, usize),
     ) -> Option<(usize, usize, f32)> {
-        let (tw, th) = (self.mean.w, self.mean.h);
-        if window.w < tw || window.h < th {
-            return None;
-        }
-        let (sx, sy) = (window.w - tw, window.h - th);
-        let from = (glanced.0.min(sx), glanced.1.min(sy));
-        let from = (from.0, from.1, self.mean.ncc(window, from.0, from.1));
-        let at = self.mean.climb(window, from, GLANCED_CLIMB, (sx, sy));
+        let (at, room) = self.mean_climbed(window, glanced)?;
         // Nothing like an index anywhere in the window (a proposal the wrong way round, a
         // covered corner): on the synthetic set no window whose mean-index fit was below 0.3
         // ever read a card at `card_min_score`; below 0.25 the 52 comparisons are skipped.
@@ -1256,10 +1239,31 @@ impl Deck {
         // outline put the window 3.5 mm or more off, and the templates are then fitted to part
         // of the index (a Q♣ whose index was cut at the top was read as Q♠ on seed 15, at
         // 0.95). Such a window is no witness.
-        if at.0 == 0 || at.1 == 0 || at.0 == sx || at.1 == sy {
+        if on_room_edge(at, room) {
             return None;
         }
         Some(at)
+    }
+
+    /// The deck's mean index climbed from `glanced` (this window's pixels) to where it fits
+    /// best nearby, and the window's room for it (its last place, x then y); `None` where the
+    /// window is smaller than an index.
+    fn mean_climbed(
+        &self,
+        window: &Window,
+        glanced: (usize, usize),
+    ) -> Option<(Place, (usize, usize))> {
+        let (tw, th) = (self.mean.w, self.mean.h);
+        if window.w < tw || window.h < th {
+            return None;
+        }
+        let (sx, sy) = (window.w - tw, window.h - th);
+        let from = (glanced.0.min(sx), glanced.1.min(sy));
+        let from = (from.0, from.1, self.mean.ncc(window, from.0, from.1));
+        Some((
+            self.mean.climb(window, from, GLANCED_CLIMB, (sx, sy)),
+            (sx, sy),
+        ))
     }
 
     /// How far (window px, x then y) the mean index lies from the middle of the window's
@@ -1267,15 +1271,9 @@ impl Deck {
     /// no index there) and fits like an index; at most [`SEARCH_MM`] either way. `None` where
     /// it fits best inside the room, or nowhere.
     fn index_off_middle(&self, window: &Window, glanced: (usize, usize)) -> Option<(f64, f64)> {
-        let (sx, sy) = self.search_room(window);
-        if sx == 0 || sy == 0 {
-            return None;
-        }
-        let from = (glanced.0.min(sx), glanced.1.min(sy));
-        let from = (from.0, from.1, self.mean.ncc(window, from.0, from.1));
-        let at = self.mean.climb(window, from, GLANCED_CLIMB, (sx, sy));
-        let on_edge = at.0 == 0 || at.1 == 0 || at.0 == sx || at.1 == sy;
-        if !on_edge || f64::from(at.2) < CUT_INDEX_LIKENESS {
+        let (at, (sx, sy)) = self.mean_climbed(window, glanced)?;
+        if sx == 0 || sy == 0 || !on_room_edge(at, (sx, sy)) || f64::from(at.2) < CUT_INDEX_LIKENESS
+        {
             return None;
         }
         let reach = SEARCH_MM * MATCH_PX_PER_MM;
@@ -1291,6 +1289,33 @@ impl Deck {
         )
     }
 
+    /// Where template `t` is first compared in a window whose mean index fits at `at`: there,
+    /// or on a deck with two sets as far off it as its own offset from the mean index (kept
+    /// within the window's `room`).
+    fn start_of(&self, t: &CardPattern, at: Place, room: (usize, usize)) -> (usize, usize) {
+        if !self.climb {
+            return (at.0, at.1);
+        }
+        let shift =
+            |a: usize, e: isize, max: usize| (a as isize - e).clamp(0, max as isize) as usize;
+        (
+            shift(at.0, t.mean_offset.0, room.0),
+            shift(at.1, t.mean_offset.1, room.1),
+        )
+    }
+
+    /// The template of a card named as `AS`, `TD` …, and its place in the set.
+    fn template_of(&self, card: &str) -> Option<(usize, &CardPattern)> {
+        let mut chars = card.chars();
+        let (r, s) = (chars.next()?, chars.next()?);
+        let rank = crate::calibration::RANKS.iter().position(|x| *x == r)?;
+        let suit = crate::calibration::SUITS.iter().position(|x| *x == s)?;
+        self.templates
+            .iter()
+            .enumerate()
+            .find(|(_, t)| t.rank == rank && t.suit == suit)
+    }
+
     /// Where one card's whole-index template fits best in the window (as [`Deck::best`] places
     /// the closest templates): the template and its place.
     fn placed(
@@ -1300,25 +1325,9 @@ impl Deck {
         glanced: (usize, usize),
     ) -> Option<(&Pattern, (usize, usize))> {
         let at = self.mean_index_at(window, glanced)?;
-        let mut chars = card.chars();
-        let (r, s) = (chars.next()?, chars.next()?);
-        let rank = crate::calibration::RANKS.iter().position(|x| *x == r)?;
-        let suit = crate::calibration::SUITS.iter().position(|x| *x == s)?;
-        let t = self
-            .templates
-            .iter()
-            .find(|t| t.rank == rank && t.suit == suit)?;
+        let (_, t) = self.template_of(card)?;
         let (sx, sy) = (window.w - self.mean.w, window.h - self.mean.h);
-        let shift =
-            |a: usize, e: isize, max: usize| (a as isize - e).clamp(0, max as isize) as usize;
-        let (x, y) = if self.climb {
-            (
-                shift(at.0, t.mean_offset.0, sx),
-                shift(at.1, t.mean_offset.1, sy),
-            )
-        } else {
-            (at.0, at.1)
-        };
+        let (x, y) = self.start_of(t, at, (sx, sy));
         let steps = if self.climb { CLIMB_STEPS } else { 1 };
         let here = t
             .full
@@ -1551,11 +1560,7 @@ impl Deck {
     fn looking_like(&self, card: &str) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for set in std::iter::once(self).chain(self.bottom_right.as_deref()) {
-            let found = set.templates.iter().position(|t| {
-                let mut c = card.chars();
-                c.next() == crate::calibration::RANKS.get(t.rank).copied()
-                    && c.next() == crate::calibration::SUITS.get(t.suit).copied()
-            });
+            let found = set.template_of(card).map(|(i, _)| i);
             for other in found
                 .and_then(|i| set.look_alikes.get(i))
                 .into_iter()
@@ -3286,6 +3291,15 @@ fn placed_versus(
         }
     };
     (corr(sums[0]), corr(sums[1]))
+}
+
+/// A place in a window (x, y) and how well a pattern fits there.
+type Place = (usize, usize, f32);
+
+/// Whether a place found in a window's room (`room`: its last place, x then y) lies on the
+/// room's edge, where what fits best there may lie beyond the window.
+fn on_room_edge(at: Place, room: (usize, usize)) -> bool {
+    at.0 == 0 || at.1 == 0 || at.0 == room.0 || at.1 == room.1
 }
 
 /// The rectangle with a corner at `at` and sides `u` and `v` (vectors), in order round it.
