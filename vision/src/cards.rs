@@ -47,9 +47,18 @@ const RETURN_BELOW: f64 = 0.35;
 const RETRY_BELOW: f64 = 0.9;
 /// The turns (degrees) an index window is read at, in order: a blob's corner gives the card's
 /// direction to a degree or two, and a card proposed from a short edge can be off by more; a
-/// straight edge refitted through its points gives it within a degree.
+/// straight edge refitted through its points gives it within a degree or two (a J♦ proposed
+/// from its edges read 0.79 straight and 0.92 turned by 2° on seed 16).
 const BLOB_TURNS: [f64; 7] = [0.0, -2.0, 2.0, -4.0, 4.0, -7.0, 7.0];
-const EDGE_TURNS: [f64; 1] = [0.0];
+const EDGE_TURNS: [f64; 3] = [0.0, -2.0, 2.0];
+/// The turns a window moved onto an index its outline cut is read at, whichever way the card
+/// was proposed: an outline that put the window millimetres off is off in direction too (a J♠
+/// proposed from its edges read 0.82 unturned and 0.92 turned on seed 24).
+const MOVED_TURNS: [f64; 5] = [0.0, -2.0, 2.0, -4.0, 4.0];
+/// How much more ink a row of the index column holds on the court cards than on the pip cards
+/// where the courts' picture begins (the same step finds the picture's column, in
+/// [`index_width`]).
+const COURT_PICTURE_INK: f64 = 0.15;
 /// What one index alone must score above `card_min_score`: on the synthetic sets the wrong
 /// single-index reads scored 0.79–0.83, the right ones mostly above 0.9.
 const ALONE_EXTRA_SCORE: f64 = 0.25;
@@ -172,8 +181,15 @@ pub struct Deck {
     templates: Vec<CardPattern>,
     /// The deck's mean index: where an index sits in its window, whatever card it is.
     mean: Pattern,
-    /// The mean index at half the matching scale, for the first look at a window.
+    /// The rows of the mean index that find an index in a window: all of them, or on a deck
+    /// with one set whose court cards print their picture below the suit in the index's
+    /// column, those above it (a J♥ whose picture glare had washed out fitted the whole mean
+    /// index at 0.15 on seed 24, the rows above it at 0.37).
+    finder: Pattern,
+    /// The finder at half the matching scale, for the first look at a window.
     glance: Pattern,
+    /// The whole mean index's size at half the matching scale (w, h): the first look's room.
+    glance_span: (usize, usize),
     /// The whole-index templates as pictures (the calibration report).
     whole: Vec<(String, Mat)>,
     /// Mean ink chromaticity per suit (S, H, D, C), when the faces gave it.
@@ -922,8 +938,17 @@ impl Deck {
         }
         let mean = Gray { w, h, px: mean };
         let half = mean.halved();
+        // On a deck with two sets, each template's offset from the mean index is learnt with
+        // the whole of it (below), so the whole of it finds indices there too.
+        let finder_rows = if climb {
+            h
+        } else {
+            court_picture_row(&whole, w, split)?.unwrap_or(h)
+        };
         let blank = || VisionError::Deck("the templates are blank; rebuild the deck".into());
-        let glance = Pattern::new(&half, 0..half.h).ok_or_else(blank)?;
+        let glance = Pattern::new(&half, 0..finder_rows / 2).ok_or_else(blank)?;
+        let glance_span = (half.w, half.h);
+        let finder = Pattern::new(&mean, 0..finder_rows).ok_or_else(blank)?;
         let mean = Pattern::new(&mean, 0..h).ok_or_else(blank)?;
         if climb {
             for (t, g) in templates.iter_mut().zip(&greys) {
@@ -1008,7 +1033,9 @@ impl Deck {
             split: split as i32,
             templates,
             mean,
+            finder,
             glance,
+            glance_span,
             whole,
             suit_ink,
             suit_pairs,
@@ -1259,9 +1286,9 @@ impl Deck {
         }
         let (sx, sy) = (window.w - tw, window.h - th);
         let from = (glanced.0.min(sx), glanced.1.min(sy));
-        let from = (from.0, from.1, self.mean.ncc(window, from.0, from.1));
+        let from = (from.0, from.1, self.finder.ncc(window, from.0, from.1));
         Some((
-            self.mean.climb(window, from, GLANCED_CLIMB, (sx, sy)),
+            self.finder.climb(window, from, GLANCED_CLIMB, (sx, sy)),
             (sx, sy),
         ))
     }
@@ -1414,11 +1441,12 @@ impl Deck {
     /// and how well: the first look at a window, about a fifth of the cost of reading it.
     fn glance(&self, window: &Window) -> (usize, usize, f32) {
         let p = &self.glance;
+        let (pw, ph) = self.glance_span;
         let mut best = (0, 0, f32::MIN);
-        if window.w < p.w || window.h < p.h {
+        if window.w < pw || window.h < ph {
             return best;
         }
-        let (sx, sy) = (window.w - p.w, window.h - p.h);
+        let (sx, sy) = (window.w - pw, window.h - ph);
         // Every other place, then uphill: the mean index's peak is broad.
         for y in (0..=sy).step_by(2) {
             for x in (0..=sx).step_by(2) {
@@ -1649,8 +1677,43 @@ fn index_width(whole: &[(String, Mat)], full_w: usize) -> Result<usize, VisionEr
         return Ok(full_w);
     }
     let min_w = (8.0 * MATCH_PX_PER_MM).round() as usize;
-    let picture_starts = (min_w..full_w).find(|c| court[*c] / n_court - pip[*c] / n_pip > 0.15);
+    let picture_starts =
+        (min_w..full_w).find(|c| court[*c] / n_court - pip[*c] / n_pip > COURT_PICTURE_INK);
     Ok(picture_starts.map_or(full_w, |c| c.saturating_sub(1).max(min_w)))
+}
+
+/// The first template row below the suit (`split` on) where the deck's court cards print their
+/// picture in the index's column (its `w` columns), and its pip cards plain paper; `None` where
+/// they print none there.
+fn court_picture_row(
+    whole: &[(String, Mat)],
+    w: usize,
+    split: usize,
+) -> Result<Option<usize>, VisionError> {
+    let (mut court, mut pip) = (Vec::new(), Vec::new());
+    let (mut n_court, mut n_pip) = (0.0f64, 0.0f64);
+    for (card, m) in whole {
+        let g = Gray::from_mat(m)?;
+        if g.w < w {
+            continue;
+        }
+        let is_court = card.starts_with(['J', 'Q', 'K']);
+        let rows = if is_court { &mut court } else { &mut pip };
+        rows.resize(g.h.max(rows.len()), 0.0f64);
+        for (r, row) in g.px.chunks_exact(g.w).enumerate() {
+            rows[r] += row[..w].iter().map(|v| 1.0 - f64::from(*v)).sum::<f64>() / w as f64;
+        }
+        if is_court {
+            n_court += 1.0;
+        } else {
+            n_pip += 1.0;
+        }
+    }
+    if n_court == 0.0 || n_pip == 0.0 {
+        return Ok(None);
+    }
+    Ok((split..court.len().min(pip.len()))
+        .find(|r| court[*r] / n_court - pip[*r] / n_pip > COURT_PICTURE_INK))
 }
 
 /// The row where the rank part of the index ends and the suit part begins, learnt from the
@@ -2410,6 +2473,11 @@ impl CardReader {
         )?;
         let mut white = Mat::default();
         core::bitwise_and_def(&bright, &pale, &mut white)?;
+        if let Some(paper) = colourless_paper(&channels.get(1)?, &v, &min_v_here)? {
+            let mut both = Mat::default();
+            core::bitwise_or_def(&white, &paper, &mut both)?;
+            white = both;
+        }
         // Court pictures reach almost to the edge on some decks (gm-paris): there, what is
         // clearly coloured in another hue than the felt's counts too (their dark parts are
         // holes, filled below). Glare only lightens the felt and keeps its hue: it does not pass.
@@ -2999,6 +3067,7 @@ impl CardReader {
             self.deck
                 .told_by_face(frame, &image_from_card, question, None, face)
         };
+        let score = |r: &Option<(String, f64, f64)>| r.as_ref().map_or(-1.0, |r| r.1);
         for corner in [tl, br] {
             let half = warp(
                 frame,
@@ -3028,13 +3097,11 @@ impl CardReader {
             // match well is read again turned by ±2°, then ±4°, about its window's centre, until
             // it matches well; the best of the turns is kept.
             for &angle in turns {
-                let (c, s) = (angle.to_radians().cos(), angle.to_radians().sin());
-                let turn = translate(wx, wy)
-                    .then_after(&Homography([c, -s, 0.0, s, c, 0.0, 0.0, 0.0, 1.0]))
-                    .then_after(&translate(-wx, -wy));
                 let here = warp(
                     frame,
-                    &image_from_card.then_after(&corner).then_after(&turn),
+                    &image_from_card
+                        .then_after(&corner)
+                        .then_after(&turned_about(wx, wy, angle)),
                     win,
                 )?;
                 let window = Window::new(Gray::from_mat(&here)?);
@@ -3137,7 +3204,6 @@ impl CardReader {
                         (false, better, _) => better,
                     };
                 }
-                let score = |r: &Option<(String, f64, f64)>| r.as_ref().map_or(-1.0, |r| r.1);
                 let first = angle == 0.0;
                 if first || score(&read) > score(&best) {
                     best = read;
@@ -3154,7 +3220,8 @@ impl CardReader {
             // An index the window cuts at its edge (the proposal a few millimetres off, as an
             // edge bent by a court picture touching the border puts it): the window is moved
             // by as much as the mean index lies off its middle, at most the search margin
-            // again, and read once more.
+            // again, and read once more, turned by a few degrees where it does not match well
+            // (a J♠ whose window was moved read 0.59 unturned and 0.93 turned on seed 24).
             let off_middle = match (&best, &straight) {
                 (None, Some(window)) if self.deck.bottom_right.is_none() => {
                     self.deck.index_off_middle(window, top_left_at)
@@ -3165,10 +3232,23 @@ impl CardReader {
                 let moved = image_from_card
                     .then_after(&corner)
                     .then_after(&translate(dx, dy));
-                let here = warp(frame, &moved, win)?;
-                let window = Window::new(Gray::from_mat(&here)?);
-                let (sx, sy) = self.deck.search_room(&window);
-                let read = self.deck.best(&window, &here, (sx / 2, sy / 2))?;
+                let mut read = None;
+                let mut moved_colour = Mat::default();
+                for angle in MOVED_TURNS {
+                    let here = warp(frame, &moved.then_after(&turned_about(wx, wy, angle)), win)?;
+                    let window = Window::new(Gray::from_mat(&here)?);
+                    let (sx, sy) = self.deck.search_room(&window);
+                    let turned = self.deck.best(&window, &here, (sx / 2, sy / 2))?;
+                    let first = angle == 0.0;
+                    if first || score(&turned) > score(&read) {
+                        read = turned;
+                        moved_colour = here;
+                    }
+                    let s0 = score(&read);
+                    if (first && s0 < RETURN_BELOW) || s0 >= RETRY_BELOW {
+                        break;
+                    }
+                }
                 if std::env::var_os("CROUPIER_VISION_DEBUG").is_some() {
                     let c = centroid(&q);
                     eprintln!(
@@ -3180,7 +3260,7 @@ impl CardReader {
                 }
                 if read.is_some() {
                     best = read;
-                    colour = here;
+                    colour = moved_colour;
                 }
             }
             // A window its two sets left contested, and no turn of it read: it still names its
@@ -3295,6 +3375,15 @@ fn placed_versus(
 
 /// A place in a window (x, y) and how well a pattern fits there.
 type Place = (usize, usize, f32);
+
+/// Turns a window by `degrees` about its centre (`cx`, `cy`, window pixels): window pixels to
+/// the unturned window's.
+fn turned_about(cx: f64, cy: f64, degrees: f64) -> Homography {
+    let (c, s) = (degrees.to_radians().cos(), degrees.to_radians().sin());
+    translate(cx, cy)
+        .then_after(&Homography([c, -s, 0.0, s, c, 0.0, 0.0, 0.0, 1.0]))
+        .then_after(&translate(-cx, -cy))
+}
 
 /// Whether a place found in a window's room (`room`: its last place, x then y) lies on the
 /// room's edge, where what fits best there may lie beyond the window.
@@ -3780,9 +3869,14 @@ fn hue_of([b, g, r]: [f64; 3]) -> f64 {
     (h.rem_euclid(360.0)) / 2.0
 }
 
-/// The median of a single-channel 8-bit image.
 /// Blocks (px of the 1 px/mm plane) over which the felt's own brightness is measured.
 const FELT_BLOCK_PX: usize = 32;
+/// A felt this saturated (HSV, 0–255) or more is strongly coloured: blue, green or red cloth.
+const COLOURED_FELT_SATURATION: f64 = 120.0;
+/// On such a felt, how much less than the brightness margin paper needs …
+const PAPER_ON_COLOURED_FELT_RELIEF: f64 = 20.0;
+/// … where its saturation is at most this share of the felt's.
+const PAPER_SATURATION_SHARE: f64 = 0.25;
 
 /// The brightness card stock must reach at each pixel of the plane (HSV value, as a `CV_8U`
 /// picture of `v`'s size): `over` the felt's brightness around it, measured block by block
@@ -3888,6 +3982,39 @@ fn card_min_brightness(
     Ok(out)
 }
 
+/// Where, on a strongly coloured felt, paper shows by its lack of colour though it falls short
+/// of the brightness margin (`min_v_here`, see [`card_min_brightness`]) by up to
+/// [`PAPER_ON_COLOURED_FELT_RELIEF`]: a cream deck in the dim corner of a blue table (paper at
+/// 143–150 against felt at 101 nearby) was otherwise seen only in scraps. `sat` and `val` are
+/// the plane's HSV saturation and value. `None` on a felt of little colour, where only light
+/// tells paper from it.
+fn colourless_paper(sat: &Mat, val: &Mat, min_v_here: &Mat) -> Result<Option<Mat>, VisionError> {
+    let felt_saturation = median_u8(sat)?;
+    if felt_saturation < COLOURED_FELT_SATURATION {
+        return Ok(None);
+    }
+    let mut dimmer = Mat::default();
+    core::subtract_def(
+        min_v_here,
+        &Scalar::all(PAPER_ON_COLOURED_FELT_RELIEF),
+        &mut dimmer,
+    )?;
+    let mut fairly_bright = Mat::default();
+    core::compare(val, &dimmer, &mut fairly_bright, core::CMP_GE)?;
+    let mut colourless = Mat::default();
+    imgproc::threshold(
+        sat,
+        &mut colourless,
+        felt_saturation * PAPER_SATURATION_SHARE,
+        255.0,
+        imgproc::THRESH_BINARY_INV,
+    )?;
+    let mut paper = Mat::default();
+    core::bitwise_and_def(&fairly_bright, &colourless, &mut paper)?;
+    Ok(Some(paper))
+}
+
+/// The median of a single-channel 8-bit image.
 fn median_u8(img: &Mat) -> Result<f64, VisionError> {
     let mut hist = [0u64; 256];
     let m = if img.is_continuous() {
@@ -4113,6 +4240,79 @@ mod tests {
         let grey = channel(&|_, _| 20.0);
         let min_v = card_min_brightness(&hue, &grey, &val, 0.0, 45.0, global).unwrap();
         assert!((at(&min_v, 250, 100) - global).abs() <= 1.0);
+    }
+
+    #[test]
+    fn on_a_coloured_felt_paper_a_little_short_of_the_brightness_margin_is_card_stock() {
+        // A blue felt (saturation 200, value 100), a cream card (saturation 12, value 140: 40
+        // over the felt, short of a margin of 45), a pale blue chip as bright (saturation 120)
+        // and a dull grey scrap (saturation 12, value 110).
+        let (w, h) = (300usize, 200usize);
+        let place = |x: usize, y: usize| match (x, y) {
+            (20..80, 50..140) => 1,
+            (120..160, 50..90) => 2,
+            (200..240, 50..90) => 3,
+            _ => 0,
+        };
+        let channel = |f: &dyn Fn(usize) -> f64| {
+            let px: Vec<u8> = (0..w * h)
+                .map(|i| f(place(i % w, i / w)).round() as u8)
+                .collect();
+            Mat::new_rows_cols_with_data(h as i32, w as i32, &px)
+                .unwrap()
+                .try_clone()
+                .unwrap()
+        };
+        let sat = channel(&|p| [200.0, 12.0, 120.0, 12.0][p]);
+        let val = channel(&|p| [100.0, 140.0, 140.0, 110.0][p]);
+        let margin = channel(&|_| 145.0);
+        let paper = colourless_paper(&sat, &val, &margin).unwrap().unwrap();
+        let at = |x: i32, y: i32| *paper.at_2d::<u8>(y, x).unwrap();
+        assert_eq!(at(50, 100), 255, "the card");
+        assert_eq!(at(140, 70), 0, "the chip");
+        assert_eq!(at(220, 70), 0, "the grey scrap");
+        assert_eq!(at(290, 190), 0, "the felt");
+        // On a grey felt only light tells paper.
+        let grey = channel(&|p| [20.0, 12.0, 120.0, 12.0][p]);
+        assert!(colourless_paper(&grey, &val, &margin).unwrap().is_none());
+    }
+
+    #[test]
+    fn the_court_pictures_row_is_found_below_the_suit_where_only_courts_have_ink() {
+        // Ten-row templates four columns wide: every card inked in rows 1–2 (rank) and 4–5
+        // (suit); the courts also from row 7 down.
+        let template = |card: &str, court: bool| {
+            let px: Vec<u8> = (0..40)
+                .map(|i| {
+                    let row = i / 4;
+                    let inked = matches!(row, 1 | 2 | 4 | 5) || (court && row >= 7);
+                    if inked {
+                        20
+                    } else {
+                        235
+                    }
+                })
+                .collect();
+            let m = Mat::new_rows_cols_with_data(10, 4, &px)
+                .unwrap()
+                .try_clone()
+                .unwrap();
+            (card.to_owned(), m)
+        };
+        let deck = [
+            template("2S", false),
+            template("7H", false),
+            template("JD", true),
+            template("KC", true),
+        ];
+        assert_eq!(court_picture_row(&deck, 4, 4).unwrap(), Some(7));
+        let plain = [
+            template("2S", false),
+            template("7H", false),
+            template("JD", false),
+            template("KC", false),
+        ];
+        assert_eq!(court_picture_row(&plain, 4, 4).unwrap(), None);
     }
 
     #[test]
