@@ -45,16 +45,35 @@ const TEMPLATE_SOFTEN: f64 = 0.9;
 /// like the index is there; above, it already matches well.
 const RETURN_BELOW: f64 = 0.35;
 const RETRY_BELOW: f64 = 0.9;
-/// The turns (degrees) an index window is read at, in order: a blob's corner gives the card's
-/// direction to a degree or two, and a card proposed from a short edge can be off by more; a
-/// straight edge refitted through its points gives it within a degree or two (a J♦ proposed
-/// from its edges read 0.79 straight and 0.92 turned by 2° on seed 16).
-const BLOB_TURNS: [f64; 7] = [0.0, -2.0, 2.0, -4.0, 4.0, -7.0, 7.0];
-const EDGE_TURNS: [f64; 3] = [0.0, -2.0, 2.0];
-/// The turns a window moved onto an index its outline cut is read at, whichever way the card
-/// was proposed: an outline that put the window millimetres off is off in direction too (a J♠
-/// proposed from its edges read 0.82 unturned and 0.92 turned on seed 24).
-const MOVED_TURNS: [f64; 5] = [0.0, -2.0, 2.0, -4.0, 4.0];
+/// The turns (degrees) an index window is read at, in order, until it matches well, and the
+/// score its first read must reach for it to be turned at all.
+struct Turns {
+    angles: &'static [f64],
+    from: f64,
+}
+
+/// A blob's corner gives the card's direction to a degree or two, and a card proposed from a
+/// short edge can be off by more.
+const BLOB_TURNS: Turns = Turns {
+    angles: &[0.0, -2.0, 2.0, -4.0, 4.0, -7.0, 7.0],
+    from: RETURN_BELOW,
+};
+/// A straight edge refitted through its points gives it within a degree or two (a J♦
+/// proposed from its edges read 0.79 straight and 0.92 turned by 2° on seed 16). An empty
+/// table's placards and chips propose many such windows scoring 0.35–0.6, so only one that
+/// already looks much like an index is turned.
+const EDGE_TURNS: Turns = Turns {
+    angles: &[0.0, -2.0, 2.0],
+    from: EDGE_TURNED_FROM,
+};
+const EDGE_TURNED_FROM: f64 = 0.6;
+/// A window moved onto an index its outline cut, whichever way the card was proposed: an
+/// outline that put the window millimetres off is off in direction too (a J♠ proposed from
+/// its edges read 0.82 unturned and 0.92 turned on seed 24).
+const MOVED_TURNS: Turns = Turns {
+    angles: &[0.0, -2.0, 2.0, -4.0, 4.0],
+    from: RETURN_BELOW,
+};
 /// How much more ink a row of the index column holds on the court cards than on the pip cards
 /// where the courts' picture begins (the same step finds the picture's column, in
 /// [`index_width`]).
@@ -2055,7 +2074,7 @@ impl CardReader {
         }
         let mut work = FrameWork::default();
         for p in &proposals {
-            self.try_proposal(frame, origin, p.quad, &BLOB_TURNS, &mut work)?;
+            self.try_proposal(frame, origin, p.quad, BLOB_TURNS, &mut work)?;
         }
         // A card read from one index whose other index lies under nothing read: another card
         // lies over it there (the middle card of a fanned hand of three, say, whose visible
@@ -2127,7 +2146,7 @@ impl CardReader {
                 if !again {
                     tried.push(p.quad);
                     budget -= 1;
-                    self.try_proposal(frame, origin, p.quad, &EDGE_TURNS, &mut work)?;
+                    self.try_proposal(frame, origin, p.quad, EDGE_TURNS, &mut work)?;
                 }
             }
         }
@@ -2172,7 +2191,7 @@ impl CardReader {
         frame: &Mat,
         origin: Pt,
         quad: [Pt; 4],
-        turns: &[f64],
+        turns: Turns,
         work: &mut FrameWork,
     ) -> Result<(), VisionError> {
         let c = centroid(&quad).add(origin);
@@ -3043,7 +3062,7 @@ impl CardReader {
         &self,
         frame: &Mat,
         quad_mm: &[Pt; 4],
-        turns: &[f64],
+        turns: Turns,
     ) -> Result<Option<Attempt>, VisionError> {
         let q = portrait_order(*quad_mm);
         let (cw, ch) = (self.deck.card.width, self.deck.card.height);
@@ -3096,7 +3115,7 @@ impl CardReader {
             // tall that is a pixel or more of shear. An index that looks like one but does not
             // match well is read again turned by ±2°, then ±4°, about its window's centre, until
             // it matches well; the best of the turns is kept.
-            for &angle in turns {
+            for &angle in turns.angles {
                 let here = warp(
                     frame,
                     &image_from_card
@@ -3213,7 +3232,7 @@ impl CardReader {
                     straight = Some(window);
                 }
                 let s0 = score(&best);
-                if (first && s0 < RETURN_BELOW) || s0 >= RETRY_BELOW {
+                if (first && s0 < turns.from) || s0 >= RETRY_BELOW {
                     break;
                 }
             }
@@ -3234,7 +3253,7 @@ impl CardReader {
                     .then_after(&translate(dx, dy));
                 let mut read = None;
                 let mut moved_colour = Mat::default();
-                for angle in MOVED_TURNS {
+                for &angle in MOVED_TURNS.angles {
                     let here = warp(frame, &moved.then_after(&turned_about(wx, wy, angle)), win)?;
                     let window = Window::new(Gray::from_mat(&here)?);
                     let (sx, sy) = self.deck.search_room(&window);
@@ -3245,7 +3264,7 @@ impl CardReader {
                         moved_colour = here;
                     }
                     let s0 = score(&read);
-                    if (first && s0 < RETURN_BELOW) || s0 >= RETRY_BELOW {
+                    if (first && s0 < MOVED_TURNS.from) || s0 >= RETRY_BELOW {
                         break;
                     }
                 }
