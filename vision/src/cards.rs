@@ -1701,9 +1701,9 @@ fn index_width(whole: &[(String, Mat)], full_w: usize) -> Result<usize, VisionEr
     Ok(picture_starts.map_or(full_w, |c| c.saturating_sub(1).max(min_w)))
 }
 
-/// The first template row below the suit (`split` on) where the deck's court cards print their
-/// picture in the index's column (its `w` columns), and its pip cards plain paper; `None` where
-/// they print none there.
+/// The first template row below the suit (`split` on) from which the deck's court cards print
+/// their picture all down the index's column (its `w` columns), where its pip cards show plain
+/// paper; `None` where they print none there.
 fn court_picture_row(
     whole: &[(String, Mat)],
     w: usize,
@@ -1731,8 +1731,15 @@ fn court_picture_row(
     if n_court == 0.0 || n_pip == 0.0 {
         return Ok(None);
     }
-    Ok((split..court.len().min(pip.len()))
-        .find(|r| court[*r] / n_court - pip[*r] / n_pip > COURT_PICTURE_INK))
+    // The picture fills the column from its first row down, a quarter of the template or
+    // more; a court's frame line beside its index (tigullio-international) shows in a few
+    // scattered rows.
+    let rows = court.len().min(pip.len());
+    let plain = (split..rows)
+        .rev()
+        .find(|r| court[*r] / n_court - pip[*r] / n_pip <= COURT_PICTURE_INK);
+    let first = plain.map_or(split, |r| r + 1);
+    Ok((rows - first >= rows / 4).then_some(first))
 }
 
 /// The row where the rank part of the index ends and the suit part begins, learnt from the
@@ -4332,6 +4339,24 @@ mod tests {
             template("KC", false),
         ];
         assert_eq!(court_picture_row(&plain, 4, 4).unwrap(), None);
+        // A frame line across the courts' index column, one row: no picture.
+        let template_framed = |card: &str, court: bool| {
+            let (name, m) = template(card, false);
+            let mut m = m;
+            if court {
+                for c in 0..4 {
+                    *m.at_2d_mut::<u8>(7, c).unwrap() = 20;
+                }
+            }
+            (name, m)
+        };
+        let framed = [
+            template_framed("2S", false),
+            template_framed("7H", false),
+            template_framed("JD", true),
+            template_framed("KC", true),
+        ];
+        assert_eq!(court_picture_row(&framed, 4, 4).unwrap(), None);
     }
 
     #[test]
