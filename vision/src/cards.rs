@@ -207,8 +207,6 @@ pub struct Deck {
     finder: Pattern,
     /// The finder at half the matching scale, for the first look at a window.
     glance: Pattern,
-    /// The whole mean index's size at half the matching scale (w, h): the first look's room.
-    glance_span: (usize, usize),
     /// The whole-index templates as pictures (the calibration report).
     whole: Vec<(String, Mat)>,
     /// Mean ink chromaticity per suit (S, H, D, C), when the faces gave it.
@@ -966,7 +964,6 @@ impl Deck {
         };
         let blank = || VisionError::Deck("the templates are blank; rebuild the deck".into());
         let glance = Pattern::new(&half, 0..finder_rows / 2).ok_or_else(blank)?;
-        let glance_span = (half.w, half.h);
         let finder = Pattern::new(&mean, 0..finder_rows).ok_or_else(blank)?;
         let mean = Pattern::new(&mean, 0..h).ok_or_else(blank)?;
         if climb {
@@ -1054,7 +1051,6 @@ impl Deck {
             mean,
             finder,
             glance,
-            glance_span,
             whole,
             suit_ink,
             suit_pairs,
@@ -1460,7 +1456,9 @@ impl Deck {
     /// and how well: the first look at a window, about a fifth of the cost of reading it.
     fn glance(&self, window: &Window) -> (usize, usize, f32) {
         let p = &self.glance;
-        let (pw, ph) = self.glance_span;
+        // The room is the whole mean index's, halved as `Gray::halved` halves it: the finder
+        // may be shorter.
+        let (pw, ph) = (self.mean.w / 2, self.mean.h / 2);
         let mut best = (0, 0, f32::MIN);
         if window.w < pw || window.h < ph {
             return best;
@@ -1670,35 +1668,58 @@ impl Deck {
 /// robe). The index ends where the court cards turn clearly darker than the pip cards, at least
 /// 8 mm from the card's edge; the whole area when they never do.
 fn index_width(whole: &[(String, Mat)], full_w: usize) -> Result<usize, VisionError> {
-    let mut court = vec![0.0f64; full_w];
-    let mut pip = vec![0.0f64; full_w];
-    let (mut n_court, mut n_pip) = (0.0f64, 0.0f64);
-    for (card, m) in whole {
-        let g = Gray::from_mat(m)?;
-        if g.w != full_w {
-            continue;
-        }
-        let is_court = card.starts_with(['J', 'Q', 'K']);
-        let column = if is_court { &mut court } else { &mut pip };
-        for row in g.px.chunks_exact(g.w) {
-            for (c, v) in row.iter().enumerate() {
-                column[c] += 1.0 - f64::from(*v);
+    // Each column's ink, down the whole index area.
+    let columns = |g: &Gray| {
+        (g.w == full_w).then(|| {
+            let mut ink = vec![0.0f64; g.w];
+            for row in g.px.chunks_exact(g.w) {
+                for (c, v) in row.iter().enumerate() {
+                    ink[c] += (1.0 - f64::from(*v)) / g.h as f64;
+                }
             }
-        }
-        let rows = g.h as f64;
-        if is_court {
-            n_court += rows;
-        } else {
-            n_pip += rows;
-        }
-    }
-    if n_court == 0.0 || n_pip == 0.0 {
+            ink
+        })
+    };
+    let Some((court, pip)) = court_and_pip_ink(whole, columns)? else {
         return Ok(full_w);
-    }
+    };
     let min_w = (8.0 * MATCH_PX_PER_MM).round() as usize;
     let picture_starts =
-        (min_w..full_w).find(|c| court[*c] / n_court - pip[*c] / n_pip > COURT_PICTURE_INK);
+        (min_w..full_w.min(court.len())).find(|c| court[*c] - pip[*c] > COURT_PICTURE_INK);
     Ok(picture_starts.map_or(full_w, |c| c.saturating_sub(1).max(min_w)))
+}
+
+/// Mean ink profiles: the court cards', then the pip cards'.
+type CourtAndPip = (Vec<f64>, Vec<f64>);
+
+/// The mean ink profile (`profile` of each template's picture, 0 paper … 1 ink; `None` skips
+/// the template) of the court cards and of the pip cards; `None` where either has none.
+fn court_and_pip_ink(
+    whole: &[(String, Mat)],
+    profile: impl Fn(&Gray) -> Option<Vec<f64>>,
+) -> Result<Option<CourtAndPip>, VisionError> {
+    let (mut court, mut pip) = (Vec::<f64>::new(), Vec::<f64>::new());
+    let (mut n_court, mut n_pip) = (0.0f64, 0.0f64);
+    for (card, m) in whole {
+        let Some(ink) = profile(&Gray::from_mat(m)?) else {
+            continue;
+        };
+        let (sum, n) = if card.starts_with(['J', 'Q', 'K']) {
+            (&mut court, &mut n_court)
+        } else {
+            (&mut pip, &mut n_pip)
+        };
+        sum.resize(ink.len().max(sum.len()), 0.0);
+        for (acc, v) in sum.iter_mut().zip(&ink) {
+            *acc += v;
+        }
+        *n += 1.0;
+    }
+    if n_court == 0.0 || n_pip == 0.0 {
+        return Ok(None);
+    }
+    let mean = |sum: Vec<f64>, n: f64| sum.into_iter().map(|v| v / n).collect::<Vec<_>>();
+    Ok(Some((mean(court, n_court), mean(pip, n_pip))))
 }
 
 /// The first template row below the suit (`split` on) from which the deck's court cards print
@@ -1709,35 +1730,24 @@ fn court_picture_row(
     w: usize,
     split: usize,
 ) -> Result<Option<usize>, VisionError> {
-    let (mut court, mut pip) = (Vec::new(), Vec::new());
-    let (mut n_court, mut n_pip) = (0.0f64, 0.0f64);
-    for (card, m) in whole {
-        let g = Gray::from_mat(m)?;
-        if g.w < w {
-            continue;
-        }
-        let is_court = card.starts_with(['J', 'Q', 'K']);
-        let rows = if is_court { &mut court } else { &mut pip };
-        rows.resize(g.h.max(rows.len()), 0.0f64);
-        for (r, row) in g.px.chunks_exact(g.w).enumerate() {
-            rows[r] += row[..w].iter().map(|v| 1.0 - f64::from(*v)).sum::<f64>() / w as f64;
-        }
-        if is_court {
-            n_court += 1.0;
-        } else {
-            n_pip += 1.0;
-        }
-    }
-    if n_court == 0.0 || n_pip == 0.0 {
+    // Each row's ink across the index's columns.
+    let rows = |g: &Gray| {
+        (g.w >= w).then(|| {
+            g.px.chunks_exact(g.w)
+                .map(|row| row[..w].iter().map(|v| 1.0 - f64::from(*v)).sum::<f64>() / w as f64)
+                .collect()
+        })
+    };
+    let Some((court, pip)) = court_and_pip_ink(whole, rows)? else {
         return Ok(None);
-    }
+    };
     // The picture fills the column from its first row down, a quarter of the template or
     // more; a court's frame line beside its index (tigullio-international) shows in a few
     // scattered rows.
     let rows = court.len().min(pip.len());
     let plain = (split..rows)
         .rev()
-        .find(|r| court[*r] / n_court - pip[*r] / n_pip <= COURT_PICTURE_INK);
+        .find(|r| court[*r] - pip[*r] <= COURT_PICTURE_INK);
     let first = plain.map_or(split, |r| r + 1);
     Ok((rows - first >= rows / 4).then_some(first))
 }
